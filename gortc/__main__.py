@@ -1,0 +1,3 @@
+from gortc.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Drivers behind the ports of usecases.ports: disk, SMTP, Redis, crypto, time."""

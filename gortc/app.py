@@ -1,0 +1,201 @@
+"""The composition root: builds every object once and wires them together.
+
+``create_app`` is what ``gortc serve`` runs and what the tests drive;
+``Core`` is the part without HTTP that the operator commands reuse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import redis.asyncio as redis
+from aiohttp import web
+from aiohttp_session import session_middleware
+from aiohttp_session.cookie_storage import EncryptedCookieStorage
+
+from gortc.adapters.blob_store import DiskBlobStore
+from gortc.adapters.clock import SystemClock
+from gortc.adapters.jwt_tokens import JwtAccessTokens
+from gortc.adapters.mail import LogMailer, SmtpMailer
+from gortc.adapters.passwords import BcryptPasswordHasher
+from gortc.adapters.rate_limit import MemoryRateLimiter
+from gortc.adapters.redis_revocations import RedisRevokedTokenStore
+from gortc.adapters.secret_key import derive_key, load_or_create_secret
+from gortc.config import Config
+from gortc.delivery import accounts, admin, system, users
+from gortc.delivery.keys import ACCOUNTS, ADMIN, API_ROUTES, CONFIG, HEALTH_PROBES, OPENAPI_JSON
+from gortc.delivery.middlewares import error_mapping, harden_response, request_context
+from gortc.delivery.openapi import build_openapi
+from gortc.delivery.routing import add_routes
+from gortc.repositories.database import Database
+from gortc.repositories.maintenance import purge_expired
+from gortc.repositories.revoked_tokens import SqliteRevokedTokenStore
+from gortc.repositories.unit_of_work import SqliteUnitOfWork
+from gortc.usecases.accounts import AccountService, AccountSettings
+from gortc.usecases.admin import AdminService
+from gortc.usecases.ports import Mailer, RevokedTokenStore
+
+log = logging.getLogger("gortc")
+
+SESSION_COOKIE = "gortc_session"
+_PURGE_INTERVAL_SECONDS = 3600.0
+
+
+@dataclass
+class Core:
+    """Everything but HTTP: storage, drivers and use cases."""
+
+    config: Config
+    secret: bytes
+    database: Database
+    redis: redis.Redis | None
+    accounts: AccountService
+    admin: AdminService
+
+    async def open(self) -> None:
+        """Raises SchemaError when the database cannot be used."""
+        await self.database.open()
+
+    async def close(self) -> None:
+        await self.database.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+
+
+def build_core(config: Config) -> Core:
+    secret = load_or_create_secret(config.auth.secret, config.data_path)
+    database = Database(
+        config.database_path,
+        readers=config.database.readers,
+        busy_timeout_ms=config.database.busy_timeout_ms,
+    )
+    uow = SqliteUnitOfWork(database)
+    clock = SystemClock()
+    redis_client = redis.Redis.from_url(config.redis.url) if config.redis.url else None
+    revoked: RevokedTokenStore = (
+        RedisRevokedTokenStore(redis_client)
+        if redis_client is not None
+        else SqliteRevokedTokenStore(database)
+    )
+    hasher = BcryptPasswordHasher(config.auth.bcrypt_rounds)
+    mailer: Mailer = (
+        SmtpMailer(
+            host=config.mail.smtp_host,
+            port=config.mail.smtp_port,
+            sender=config.mail.sender,
+            username=config.mail.smtp_username,
+            password=config.mail.smtp_password,
+            security=config.mail.smtp_security,
+            timeout=config.mail.timeout,
+        )
+        if config.mail.smtp_host
+        else LogMailer()
+    )
+    limits = config.limits
+    account_service = AccountService(
+        uow=uow,
+        revoked=revoked,
+        hasher=hasher,
+        tokens=JwtAccessTokens(derive_key(secret, "jwt"), config.auth.access_token_ttl),
+        mailer=mailer,
+        limiter=MemoryRateLimiter(),
+        blobs=DiskBlobStore(config.data_path / "blobs"),
+        clock=clock,
+        settings=AccountSettings(
+            signup=config.auth.signup,
+            access_token_ttl=config.auth.access_token_ttl,
+            refresh_token_ttl=config.auth.refresh_token_ttl,
+            email_verification_ttl=config.auth.email_verification_ttl,
+            password_reset_ttl=config.auth.password_reset_ttl,
+            public_url=config.public_url,
+            limits_enabled=limits.enabled,
+            login_per_ip_per_minute=limits.login_per_ip_per_minute,
+            login_per_account_per_minute=limits.login_per_account_per_minute,
+            register_per_ip_per_hour=limits.register_per_ip_per_hour,
+            mail_per_account_per_hour=limits.mail_per_account_per_hour,
+        ),
+    )
+    admin_service = AdminService(
+        uow=uow, revoked=revoked, hasher=hasher, clock=clock, invite_ttl=config.auth.invite_ttl
+    )
+    return Core(config, secret, database, redis_client, account_service, admin_service)
+
+
+def create_app(config: Config) -> web.Application:
+    core = build_core(config)
+    cookie_storage = EncryptedCookieStorage(
+        derive_key(core.secret, "cookie"),
+        cookie_name=SESSION_COOKIE,
+        max_age=config.auth.refresh_token_ttl,
+        httponly=True,
+        samesite="Lax",
+        secure=config.server.secure_cookies,
+    )
+    app = web.Application(
+        middlewares=[request_context, error_mapping, session_middleware(cookie_storage)],
+        client_max_size=config.server.max_body_bytes,
+    )
+    app[CONFIG] = config
+    app[ACCOUNTS] = core.accounts
+    app[ADMIN] = core.admin
+    routes = system.ROUTES + accounts.ROUTES + users.ROUTES + admin.ROUTES
+    app[API_ROUTES] = routes
+    app[OPENAPI_JSON] = json.dumps(build_openapi(routes)).encode("utf-8")
+    app[HEALTH_PROBES] = {"database": _database_probe(core.database)}
+    if core.redis is not None:
+        app[HEALTH_PROBES]["redis"] = _redis_probe(core.redis)
+    add_routes(app, routes)
+    app.router.add_get("/", system.index)
+    app.router.add_static("/static/", system.STATIC_ROOT)
+    app.on_response_prepare.append(harden_response)
+    app.cleanup_ctx.append(_lifetime(core))
+    return app
+
+
+def _lifetime(core: Core) -> contextlib.AbstractAsyncContextManager[None]:  # type: ignore[type-arg]
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        await core.open()
+        purger = asyncio.create_task(_purge_periodically(core.database), name="gortc-purge")
+        try:
+            yield
+        finally:
+            purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purger
+            await core.close()
+
+    return lifetime  # type: ignore[return-value]
+
+
+async def _purge_periodically(database: Database) -> None:
+    while True:
+        try:
+            removed = await purge_expired(database, datetime.now(UTC))
+            if removed:
+                log.info("purged %d expired sessions and tokens", removed)
+        except Exception:  # housekeeping must never stop the server
+            log.exception("purging expired tokens failed")
+        await asyncio.sleep(_PURGE_INTERVAL_SECONDS)
+
+
+def _database_probe(database: Database) -> object:
+    async def probe() -> str:
+        async with database.read() as conn, conn.execute("SELECT 1") as cursor:
+            await cursor.fetchone()
+        return "ok"
+
+    return probe
+
+
+def _redis_probe(client: redis.Redis) -> object:
+    async def probe() -> str:
+        await client.ping()
+        return "ok"
+
+    return probe

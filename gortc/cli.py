@@ -1,0 +1,259 @@
+"""``python -m gortc`` / ``gortc``: serve, migrate, and operator commands.
+
+Problems the operator can fix (a bad setting, a database from a newer
+gortc) are one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from gortc import __version__
+from gortc.config import Config, ConfigError, load_config
+from gortc.entities.errors import DomainError
+from gortc.repositories.migrations import SchemaError, latest_version, migrate
+
+log = logging.getLogger("gortc")
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gortc",
+        description="gortc: self-hosted chat, files, video calls and live streaming.",
+    )
+    parser.add_argument("--version", action="version", version=f"gortc {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_common(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument("--config", metavar="PATH", help="TOML settings file (see config.toml)")
+        sub.add_argument("--data-dir", metavar="DIR", help="where the server keeps its data")
+        return sub
+
+    serve = with_common(commands.add_parser("serve", help="run the server"))
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
+    with_common(commands.add_parser("migrate", help="bring the database schema up to date"))
+
+    user = commands.add_parser("user", help="manage accounts (works beside a running server)")
+    user_commands = user.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = with_common(user_commands.add_parser("add", help="create an account"))
+    add.add_argument("username")
+    add.add_argument("email")
+    add.add_argument("--admin", action="store_true", help="make it an administrator")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    listing = with_common(user_commands.add_parser("list", help="list accounts"))
+    listing.add_argument("--limit", type=int, default=1000)
+    for action, text in (("disable", "disable an account and end its sign-ins"),
+                         ("enable", "re-enable a disabled account")):
+        sub = with_common(user_commands.add_parser(action, help=text))
+        sub.add_argument("login", help="username or email")
+    password = with_common(
+        user_commands.add_parser("set-password", help="set a password, ending all sign-ins")
+    )
+    password.add_argument("login", help="username or email")
+    password.add_argument("--password-stdin", action="store_true")
+    make_admin = with_common(user_commands.add_parser("make-admin", help="grant administration"))
+    make_admin.add_argument("login", help="username or email")
+    make_admin.add_argument("--revoke", action="store_true", help="take administration away")
+
+    invite = commands.add_parser("invite", help="invite codes for sign-up policy 'invite'")
+    invite_commands = invite.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = with_common(invite_commands.add_parser("create", help="make a single-use code"))
+    create.add_argument("--note", default="", help="who it is for")
+    with_common(invite_commands.add_parser("list", help="list invite codes"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = _config_from(args)
+    except ConfigError as exc:
+        print(f"gortc: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    logging.basicConfig(
+        level=config.server.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.command == "serve":
+            return _serve(config)
+        if args.command == "migrate":
+            return _migrate(config)
+        return asyncio.run(_operator_command(config, args))
+    except SchemaError as exc:
+        print(f"gortc: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _config_from(args: argparse.Namespace) -> Config:
+    config = load_config(args.config)
+    server: dict[str, Any] = {}
+    if getattr(args, "host", None) is not None:
+        server["host"] = args.host
+    if getattr(args, "port", None) is not None:
+        server["port"] = args.port
+    if args.data_dir is not None:
+        server["data_dir"] = args.data_dir
+    return config.with_overrides(server=server) if server else config
+
+
+def _migrate(config: Config) -> int:
+    result = migrate(config.database_path)
+    if result.from_version == result.to_version:
+        print(f"{config.database_path}: schema version {result.to_version} is current")
+    else:
+        print(
+            f"{config.database_path}: schema version {result.from_version} → {result.to_version}"
+            + (f" (backup: {result.backup})" if result.backup else "")
+        )
+    return 0
+
+
+def _serve(config: Config) -> int:
+    return asyncio.run(_run_server(config))
+
+
+async def _run_server(config: Config) -> int:
+    from gortc.app import create_app  # the heavy imports only for serving
+
+    started = time.perf_counter()
+    runner = web.AppRunner(
+        create_app(config), access_log=None, shutdown_timeout=config.server.shutdown_timeout
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.server.host, config.server.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            print(f"gortc: cannot listen on {config.server.host}:{config.server.port}: "
+                  f"{exc.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+        host, port = runner.addresses[0][:2]
+        log.info(
+            "gortc %s ready on http://%s:%d in %.2fs (data in %s)",
+            __version__, host, port, time.perf_counter() - started, config.data_path.resolve(),
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        log.info("shutting down: finishing requests in flight")
+    finally:
+        # Stops listening, closes WebSockets (on_shutdown), waits for
+        # handlers up to shutdown_timeout, then closes the database.
+        await runner.cleanup()
+    log.info("stopped")
+    return 0
+
+
+async def _operator_command(config: Config, args: argparse.Namespace) -> int:
+    from gortc.app import build_core
+
+    core = build_core(config)
+    await core.open()
+    try:
+        handler = _OPERATIONS[(args.command, args.action)]
+        await handler(core, args)
+        return 0
+    except DomainError as exc:
+        print(f"gortc: {exc.message}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        await core.close()
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin or not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Again: ") != first:
+        raise DomainError("the two passwords differ", code="password_mismatch")
+    return first
+
+
+async def _user_add(core: Any, args: argparse.Namespace) -> None:
+    user = await core.admin.add_user(
+        username=args.username, email=args.email, password=_read_password(args), admin=args.admin
+    )
+    print(f"added {user.username} ({user.id}){' as administrator' if user.is_admin else ''}")
+
+
+async def _user_list(core: Any, args: argparse.Namespace) -> None:
+    users = await core.admin.list_users(limit=args.limit)
+    print(f"{'ID':26}  {'USERNAME':32}  {'EMAIL':32}  FLAGS")
+    for user in users:
+        flags = ",".join(
+            name
+            for name, on in (
+                ("admin", user.is_admin),
+                ("verified", user.email_verified),
+                ("disabled", user.is_disabled),
+            )
+            if on
+        )
+        print(f"{user.id:26}  {user.username:32}  {user.email:32}  {flags or '-'}")
+
+
+async def _user_disable(core: Any, args: argparse.Namespace) -> None:
+    user = await core.admin.set_disabled(args.login, True)
+    print(f"disabled {user.username}; its sign-ins have ended")
+
+
+async def _user_enable(core: Any, args: argparse.Namespace) -> None:
+    user = await core.admin.set_disabled(args.login, False)
+    print(f"enabled {user.username}")
+
+
+async def _user_set_password(core: Any, args: argparse.Namespace) -> None:
+    user = await core.admin.set_password(args.login, _read_password(args))
+    print(f"password of {user.username} set; its sign-ins have ended")
+
+
+async def _user_make_admin(core: Any, args: argparse.Namespace) -> None:
+    user = await core.admin.set_admin(args.login, not args.revoke)
+    print(f"{user.username} is {'now' if user.is_admin else 'no longer'} an administrator")
+
+
+async def _invite_create(core: Any, args: argparse.Namespace) -> None:
+    created = await core.admin.create_invite(None, args.note)
+    print(created.code)
+    print(f"(single use, expires {created.invite.expires_at:%Y-%m-%d %H:%M} UTC)", file=sys.stderr)
+
+
+async def _invite_list(core: Any, args: argparse.Namespace) -> None:
+    for invite in await core.admin.list_invites(None):
+        state = f"used by {invite.used_by}" if invite.used_at else "unused"
+        print(f"{invite.id}  {invite.expires_at:%Y-%m-%d %H:%M}  {state:40}  {invite.note}")
+
+
+_OPERATIONS: dict[tuple[str, str], Callable[[Any, argparse.Namespace], Awaitable[None]]] = {
+    ("user", "add"): _user_add,
+    ("user", "list"): _user_list,
+    ("user", "disable"): _user_disable,
+    ("user", "enable"): _user_enable,
+    ("user", "set-password"): _user_set_password,
+    ("user", "make-admin"): _user_make_admin,
+    ("invite", "create"): _invite_create,
+    ("invite", "list"): _invite_list,
+}
+
+__all__ = ["latest_version", "main"]

@@ -1,0 +1,225 @@
+"""The one frozen configuration of a gortc process.
+
+Settings come from three places, later ones winning: the defaults declared
+here, a TOML file (``config.toml`` documents every key), and environment
+variables named ``GORTC_<SECTION>_<KEY>``. Every problem is reported as one
+:class:`ConfigError` naming the setting and where its value came from, so the
+command line can print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class ConfigError(Exception):
+    """A missing, unknown or invalid setting; the message is one line."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ServerConfig(_Section):
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(8080, ge=0, le=65535, description="TCP port to listen on (0 picks a free one).")
+    data_dir: str = Field(
+        "./data",
+        description="Everything the server keeps: database, files, secrets, HLS output.",
+    )
+    public_url: str = Field(
+        "",
+        description="URL users reach the server at, used in mailed links; empty: http://host:port.",
+    )
+    max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest JSON request body accepted (413 above)."
+    )
+    secure_cookies: bool = Field(
+        False, description="Mark the session cookie Secure (set this behind TLS)."
+    )
+    trusted_origins: list[str] = Field(
+        default_factory=list,
+        description="Extra origins (scheme://host[:port]) allowed to use the session cookie.",
+    )
+    shutdown_timeout: float = Field(
+        10.0, gt=0, description="Seconds in-flight requests get to finish on SIGINT/SIGTERM."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Logging threshold."
+    )
+
+
+class DatabaseConfig(_Section):
+    path: str = Field("", description="SQLite file; empty: <data_dir>/gortc.db.")
+    readers: int = Field(2, ge=1, le=16, description="Read-only connections beside the writer.")
+    busy_timeout_ms: int = Field(5000, ge=0, description="How long SQLite waits on a locked database.")
+
+
+class AuthConfig(_Section):
+    secret: str = Field(
+        "",
+        description="Signs tokens and encrypts cookies; empty: generated once into <data_dir>/secret.key.",
+    )
+    access_token_ttl: int = Field(900, ge=30, description="Access token lifetime, seconds.")
+    refresh_token_ttl: int = Field(
+        30 * 24 * 3600, ge=60, description="Refresh token and web session lifetime, seconds."
+    )
+    signup: Literal["open", "invite", "closed"] = Field(
+        "open",
+        description="Who may register: anyone, holders of an admin-made invite code, or nobody.",
+    )
+    invite_ttl: int = Field(7 * 24 * 3600, ge=60, description="Invite code lifetime, seconds.")
+    email_verification_ttl: int = Field(
+        24 * 3600, ge=60, description="Email verification link lifetime, seconds."
+    )
+    password_reset_ttl: int = Field(3600, ge=60, description="Password reset link lifetime, seconds.")
+    bcrypt_rounds: int = Field(12, ge=4, le=16, description="bcrypt cost factor.")
+
+
+class MailConfig(_Section):
+    smtp_host: str = Field("", description="SMTP server; empty: mails are written to the log.")
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port.")
+    smtp_username: str = Field("", description="SMTP login; empty: no authentication.")
+    smtp_password: str = Field("", description="SMTP password.")
+    smtp_security: Literal["none", "starttls", "tls"] = Field(
+        "starttls", description="none, starttls (port 587) or implicit tls (port 465)."
+    )
+    sender: str = Field("gortc <noreply@localhost>", description="From address of outgoing mail.")
+    timeout: float = Field(10.0, gt=0, description="SMTP timeout, seconds.")
+
+
+class LimitsConfig(_Section):
+    enabled: bool = Field(True, description="false turns every rate limit off (load tests).")
+    login_per_ip_per_minute: int = Field(
+        20, ge=1, description="Login attempts per client address per minute (burst of the same)."
+    )
+    login_per_account_per_minute: int = Field(
+        10, ge=1, description="Login attempts per account per minute."
+    )
+    register_per_ip_per_hour: int = Field(
+        20, ge=1, description="Registrations per client address per hour."
+    )
+    mail_per_account_per_hour: int = Field(
+        5, ge=1, description="Verification and reset mails per account per hour."
+    )
+
+
+class RedisConfig(_Section):
+    url: str = Field("", description="redis:// URL; empty: no Redis, everything in-process.")
+
+
+class Config(BaseModel):
+    """Every setting of a gortc process, read once at start."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    server: ServerConfig = Field(default_factory=ServerConfig)  # type: ignore[arg-type]
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)  # type: ignore[arg-type]
+    auth: AuthConfig = Field(default_factory=AuthConfig)  # type: ignore[arg-type]
+    mail: MailConfig = Field(default_factory=MailConfig)  # type: ignore[arg-type]
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)  # type: ignore[arg-type]
+    redis: RedisConfig = Field(default_factory=RedisConfig)  # type: ignore[arg-type]
+
+    @field_validator("server")
+    @classmethod
+    def _origins_have_scheme(cls, value: ServerConfig) -> ServerConfig:
+        for origin in value.trusted_origins:
+            if not origin.startswith(("http://", "https://")):
+                raise ValueError(f"trusted origin {origin!r} must start with http:// or https://")
+        return value
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.server.data_dir)
+
+    @property
+    def database_path(self) -> Path:
+        return Path(self.database.path) if self.database.path else self.data_path / "gortc.db"
+
+    @property
+    def public_url(self) -> str:
+        if self.server.public_url:
+            return self.server.public_url.rstrip("/")
+        return f"http://{self.server.host}:{self.server.port}"
+
+    def with_overrides(self, **sections: Mapping[str, Any]) -> Config:
+        """A copy with some settings replaced, validated like any other source."""
+        raw = self.model_dump()
+        for section, values in sections.items():
+            raw.setdefault(section, {}).update(values)
+        return _validate(raw, {})
+
+
+SECTIONS: dict[str, type[_Section]] = {
+    name: field.annotation  # type: ignore[misc]
+    for name, field in Config.model_fields.items()
+}
+
+
+def load_config(
+    path: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> Config:
+    """Read the TOML file (if any), apply ``GORTC_*`` overrides, validate.
+
+    Raises ConfigError with a one-line message on any problem.
+    """
+    environ = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {path} cannot be read: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    sources: dict[tuple[str, str], str] = {}
+    for section, model in SECTIONS.items():
+        for key, field in model.model_fields.items():
+            name = f"GORTC_{section}_{key}".upper()
+            if name in environ:
+                value: Any = environ[name]
+                if _is_list(field.annotation):
+                    value = [item.strip() for item in value.split(",") if item.strip()]
+                raw.setdefault(section, {})
+                if not isinstance(raw[section], dict):
+                    raise ConfigError(f"config: [{section}] must be a table")
+                raw[section][key] = value
+                sources[(section, key)] = name
+    _reject_unknown_environment(environ)
+    return _validate(raw, sources)
+
+
+def _is_list(annotation: Any) -> bool:
+    return getattr(annotation, "__origin__", None) is list
+
+
+def _reject_unknown_environment(environ: Mapping[str, str]) -> None:
+    # A typo in a variable name would otherwise be silently ignored.
+    for name in environ:
+        for section, model in SECTIONS.items():
+            prefix = f"GORTC_{section}_".upper()
+            if name.startswith(prefix) and name[len(prefix):].lower() not in model.model_fields:
+                raise ConfigError(f"config: {name} names no setting of [{section}]")
+
+
+def _validate(raw: dict[str, Any], sources: Mapping[tuple[str, str], str]) -> Config:
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        location = [str(part) for part in error["loc"]]
+        setting = ".".join(location) or "config"
+        origin = sources.get((location[0], location[1])) if len(location) >= 2 else None
+        where = f" (from {origin})" if origin else ""
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown setting"
+        raise ConfigError(f"config: {setting}: {message}{where}") from None

@@ -1,0 +1,1 @@
+"""aiohttp: handlers per area, the middlewares, the OpenAPI document."""

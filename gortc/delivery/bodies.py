@@ -1,0 +1,71 @@
+"""Reading and validating JSON request bodies, and writing JSON answers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from gortc.entities.errors import InvalidInput, TooLarge, UnsupportedMediaType
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+async def read_json(request: web.Request, model: type[Model], max_bytes: int) -> Model:
+    """The body parsed into ``model``; InvalidInput, TooLarge or
+    UnsupportedMediaType naming what is wrong."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise TooLarge(f"the request body is larger than {max_bytes} bytes")
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType(
+            f"send the body as application/json, not {request.content_type or 'nothing'}"
+        )
+    raw = await request.content.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise TooLarge(f"the request body is larger than {max_bytes} bytes")
+    try:
+        data = json.loads(raw)
+    except UnicodeDecodeError:
+        raise InvalidInput("the body is not UTF-8", code="malformed_json") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            code="malformed_json",
+        ) from None
+    return validate(model, data)
+
+
+def validate(model: type[Model], data: Any) -> Model:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = [_describe(error) for error in exc.errors(include_url=False)]
+        raise InvalidInput(
+            "; ".join(problem["message"] for problem in problems),
+            code="invalid_body",
+            details=problems,
+        ) from None
+
+
+def _describe(error: Any) -> dict[str, str]:
+    where = ".".join(str(part) for part in error["loc"]) or "body"
+    kind = error["type"]
+    if kind == "missing":
+        message = f"{where} is required"
+    elif kind == "extra_forbidden":
+        message = f"{where} is not a known field"
+    elif kind == "model_type":
+        message = "the body must be a JSON object"
+    else:
+        message = f"{where}: {error['msg']}"
+    return {"field": where, "message": message, "type": kind}
+
+
+def json_response(model: BaseModel, status: int = 200) -> web.Response:
+    return web.Response(
+        body=model.model_dump_json().encode("utf-8"),
+        status=status,
+        content_type="application/json",
+    )

@@ -1,0 +1,20 @@
+"""Every object the application holds, under one typed key each."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from gortc.config import Config
+from gortc.delivery.routing import ApiRoute
+from gortc.usecases.accounts import AccountService
+from gortc.usecases.admin import AdminService
+
+CONFIG = web.AppKey("config", Config)
+ACCOUNTS = web.AppKey("accounts", AccountService)
+ADMIN = web.AppKey("admin", AdminService)
+API_ROUTES = web.AppKey("api_routes", list[ApiRoute])
+OPENAPI_JSON = web.AppKey("openapi_json", bytes)
+# name -> probe answering a short status, raising when the component is down
+HEALTH_PROBES = web.AppKey("health_probes", dict[str, Callable[[], Awaitable[str]]])

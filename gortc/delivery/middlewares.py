@@ -1,0 +1,75 @@
+"""Request ids, the access log, error mapping and response hardening."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+
+from aiohttp import web
+
+from gortc.delivery.errors import domain_error_response, error_response, http_error_response
+from gortc.entities.errors import DomainError
+
+access_log = logging.getLogger("gortc.access")
+log = logging.getLogger("gortc.http")
+
+REQUEST_ID_HEADER = "X-Request-Id"
+_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
+    """Gives the request an id (the client's, if sane) and logs one line for it."""
+    offered = request.headers.get(REQUEST_ID_HEADER, "")
+    request_id = offered if _CLIENT_REQUEST_ID.fullmatch(offered) else secrets.token_hex(8)
+    request["request_id"] = request_id
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        if not response.prepared:
+            response.headers[REQUEST_ID_HEADER] = request_id
+        return response
+    finally:
+        access_log.info(
+            "%s %s %d %.1fms rid=%s",
+            request.method,
+            request.rel_url.path,
+            status,
+            (time.perf_counter() - started) * 1000,
+            request_id,
+        )
+
+
+@web.middleware
+async def error_mapping(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
+    """Every failure becomes the API's JSON error body. Client mistakes get
+    their 4xx; anything unexpected is a generic 500 and a logged traceback."""
+    try:
+        return await handler(request)
+    except DomainError as exc:
+        return domain_error_response(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return http_error_response(exc)
+    except Exception:
+        request_id = request.get("request_id", "-")
+        log.exception("unexpected error on %s %s rid=%s", request.method, request.path, request_id)
+        return error_response(
+            500,
+            "internal_error",
+            f"something went wrong on the server; quote request id {request_id}",
+        )
+
+
+async def harden_response(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: headers every answer carries."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if REQUEST_ID_HEADER not in response.headers and "request_id" in request:
+        response.headers[REQUEST_ID_HEADER] = request["request_id"]

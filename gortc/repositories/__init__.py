@@ -1,0 +1,1 @@
+"""Raw SQL over SQLite implementing the repository Protocols of usecases.ports."""

@@ -1,0 +1,30 @@
+"""Reference counts of content-addressed blobs in SQLite."""
+
+from __future__ import annotations
+
+import aiosqlite
+
+
+class SqliteBlobReferences:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def acquire(self, sha256: str, size: int) -> None:
+        await self._conn.execute(
+            "INSERT INTO blobs (sha256, size, refcount) VALUES (?, ?, 1) "
+            "ON CONFLICT (sha256) DO UPDATE SET refcount = refcount + 1",
+            (sha256, size),
+        )
+
+    async def release(self, sha256: str) -> bool:
+        async with self._conn.execute(
+            "UPDATE blobs SET refcount = refcount - 1 WHERE sha256 = ? AND refcount > 0 "
+            "RETURNING refcount",
+            (sha256,),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None or row[0] > 0:
+            return False
+        # users.avatar_sha256 references blobs; the caller cleared it first.
+        await self._conn.execute("DELETE FROM blobs WHERE sha256 = ?", (sha256,))
+        return True

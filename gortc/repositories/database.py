@@ -1,0 +1,94 @@
+"""The SQLite connections of a gortc process.
+
+One writer connection, whose transactions are serialised by a lock and begin
+IMMEDIATE (so they never fail half-way on a lock upgrade), and a small pool
+of read-only connections that WAL mode lets run beside the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiosqlite
+
+from gortc.repositories.migrations import migrate
+
+
+class Database:
+    def __init__(self, path: Path, *, readers: int = 2, busy_timeout_ms: int = 5000) -> None:
+        self.path = path
+        self._reader_count = readers
+        self._busy_timeout_ms = busy_timeout_ms
+        self._writer: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+        self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        self._all_readers: list[aiosqlite.Connection] = []
+
+    async def open(self) -> None:
+        """Migrates the schema if needed, then opens the connections.
+
+        Raises SchemaError when the database is unusable by this version.
+        """
+        await asyncio.to_thread(migrate, self.path)
+        self._writer = await self._connect(read_only=False)
+        for _ in range(self._reader_count):
+            reader = await self._connect(read_only=True)
+            self._all_readers.append(reader)
+            self._readers.put_nowait(reader)
+
+    async def close(self) -> None:
+        """Waits for the running write to finish, then closes everything."""
+        async with self._write_lock:
+            if self._writer is not None:
+                # Folds the WAL back into the main file for a tidy shutdown.
+                await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                await self._writer.close()
+                self._writer = None
+        for reader in self._all_readers:
+            await reader.close()
+        self._all_readers.clear()
+
+    async def _connect(self, *, read_only: bool) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        await conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+        await conn.execute("PRAGMA foreign_keys = ON")
+        if read_only:
+            await conn.execute("PRAGMA query_only = ON")
+        else:
+            await conn.execute("PRAGMA journal_mode = WAL")
+            # With WAL, NORMAL still never corrupts; a power cut may lose the
+            # last commits, which is the trade every WAL deployment makes.
+            await conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A write transaction: committed at the end, rolled back on error."""
+        async with self._write_lock:
+            conn = self._writer
+            if conn is None:
+                raise RuntimeError("the database is closed")
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+            else:
+                await conn.execute("COMMIT")
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A read-only connection from the pool."""
+        if not self._all_readers:
+            raise RuntimeError("the database is closed")
+        conn = await self._readers.get()
+        try:
+            yield conn
+        finally:
+            self._readers.put_nowait(conn)

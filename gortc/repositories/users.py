@@ -1,0 +1,114 @@
+"""Users in SQLite."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import aiosqlite
+
+from gortc.entities.errors import Conflict
+from gortc.entities.timestamps import from_text, to_text
+from gortc.entities.users import User
+
+_COLUMNS = (
+    "id, username, email, display_name, password_hash, is_admin, email_verified, "
+    "disabled_at, created_at, updated_at, avatar_sha256, avatar_type"
+)
+
+
+def _user(row: sqlite3.Row) -> User:
+    return User(
+        id=row["id"],
+        username=row["username"],
+        email=row["email"],
+        display_name=row["display_name"],
+        password_hash=row["password_hash"],
+        is_admin=bool(row["is_admin"]),
+        email_verified=bool(row["email_verified"]),
+        disabled_at=from_text(row["disabled_at"]) if row["disabled_at"] else None,
+        created_at=from_text(row["created_at"]),
+        updated_at=from_text(row["updated_at"]),
+        avatar_sha256=row["avatar_sha256"],
+        avatar_type=row["avatar_type"],
+    )
+
+
+def _conflict(exc: sqlite3.IntegrityError) -> Conflict:
+    text = str(exc)
+    if "users.username" in text:
+        return Conflict("that username is taken", code="username_taken")
+    if "users.email" in text:
+        return Conflict("that email is already registered", code="email_taken")
+    raise exc
+
+
+class SqliteUserRepository:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def get(self, user_id: str) -> User | None:
+        async with self._conn.execute(
+            f"SELECT {_COLUMNS} FROM users WHERE id = ?", (user_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return _user(row) if row else None
+
+    async def get_by_login(self, login: str) -> User | None:
+        # Both columns are COLLATE NOCASE with unique indexes, so each arm
+        # of the OR is an index lookup.
+        async with self._conn.execute(
+            f"SELECT {_COLUMNS} FROM users WHERE username = ?1 OR email = ?1 LIMIT 1",
+            (login,),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return _user(row) if row else None
+
+    async def add(self, user: User) -> None:
+        try:
+            await self._conn.execute(
+                f"INSERT INTO users ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                _values(user),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise _conflict(exc) from None
+
+    async def update(self, user: User) -> None:
+        try:
+            await self._conn.execute(
+                "UPDATE users SET username = ?2, email = ?3, display_name = ?4, "
+                "password_hash = ?5, is_admin = ?6, email_verified = ?7, disabled_at = ?8, "
+                "created_at = ?9, updated_at = ?10, avatar_sha256 = ?11, avatar_type = ?12 "
+                "WHERE id = ?1",
+                _values(user),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise _conflict(exc) from None
+
+    async def list(self, *, limit: int, after: str | None = None) -> list[User]:
+        async with self._conn.execute(
+            f"SELECT {_COLUMNS} FROM users WHERE id > ? ORDER BY id LIMIT ?",
+            (after or "", limit),
+        ) as cursor:
+            return [_user(row) for row in await cursor.fetchall()]
+
+    async def count(self) -> int:
+        async with self._conn.execute("SELECT count(*) FROM users") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+
+def _values(user: User) -> tuple[object, ...]:
+    return (
+        user.id,
+        user.username,
+        user.email,
+        user.display_name,
+        user.password_hash,
+        int(user.is_admin),
+        int(user.email_verified),
+        to_text(user.disabled_at) if user.disabled_at else None,
+        to_text(user.created_at),
+        to_text(user.updated_at),
+        user.avatar_sha256,
+        user.avatar_type,
+    )

@@ -1,0 +1,1 @@
+"""Business rules. Nothing here imports aiohttp, aiosqlite, aiortc or redis."""

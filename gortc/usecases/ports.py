@@ -1,0 +1,209 @@
+"""The Protocols use cases are written against.
+
+Repositories, stores and drivers in ``gortc.repositories`` and
+``gortc.adapters`` implement them; unit tests implement them with small
+hand-written fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from gortc.entities.sessions import (
+    AccessClaims,
+    Invite,
+    OneTimePurpose,
+    OneTimeToken,
+    RefreshToken,
+    Session,
+)
+from gortc.entities.users import User
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+class UserRepository(Protocol):
+    async def get(self, user_id: str) -> User | None: ...
+
+    async def get_by_login(self, login: str) -> User | None:
+        """The user whose username or email is ``login`` (case-insensitive)."""
+        ...
+
+    async def add(self, user: User) -> None:
+        """Raises Conflict (code username_taken or email_taken)."""
+        ...
+
+    async def update(self, user: User) -> None:
+        """Replaces every mutable field; raises Conflict on a taken email."""
+        ...
+
+    async def list(self, *, limit: int, after: str | None = None) -> list[User]:
+        """Users ordered by id, those with id > ``after``."""
+        ...
+
+    async def count(self) -> int: ...
+
+
+class SessionRepository(Protocol):
+    async def add(self, session: Session) -> None: ...
+
+    async def get(self, session_id: str) -> Session | None: ...
+
+    async def revoke(self, session_id: str, now: datetime) -> list[tuple[str, datetime]]:
+        """Ends a session; returns (jti, expires_at) of its unexpired access tokens."""
+        ...
+
+    async def revoke_all_for_user(
+        self, user_id: str, now: datetime, *, except_session_id: str | None = None
+    ) -> list[tuple[str, datetime]]:
+        """Ends every session of the user but ``except_session_id``; returns
+        their unexpired access tokens."""
+        ...
+
+
+class RefreshTokenRepository(Protocol):
+    async def add(self, token: RefreshToken) -> None: ...
+
+    async def get(self, token_hash: str) -> RefreshToken | None: ...
+
+    async def mark_used(self, token_hash: str, now: datetime) -> bool:
+        """Marks an unused token used; False if it was already used (a reuse)."""
+        ...
+
+
+class OneTimeTokenRepository(Protocol):
+    async def add(self, token: OneTimeToken) -> None: ...
+
+    async def consume(
+        self, token_hash: str, purpose: OneTimePurpose, now: datetime
+    ) -> OneTimeToken | None:
+        """Marks a matching, unused, unexpired token used and returns it; else None."""
+        ...
+
+    async def invalidate_for_user(
+        self, user_id: str, purpose: OneTimePurpose, now: datetime
+    ) -> None:
+        """Marks every outstanding token of that purpose used (superseded)."""
+        ...
+
+
+class InviteRepository(Protocol):
+    async def add(self, invite: Invite) -> None: ...
+
+    async def consume(self, code_hash: str, user_id: str, now: datetime) -> bool:
+        """Uses an unused, unexpired invite for ``user_id``; False if there is none."""
+        ...
+
+    async def list(self, *, limit: int) -> list[Invite]: ...
+
+
+class BlobReferences(Protocol):
+    """Reference counts of content-addressed blobs."""
+
+    async def acquire(self, sha256: str, size: int) -> None:
+        """Adds one reference, registering the blob on its first."""
+        ...
+
+    async def release(self, sha256: str) -> bool:
+        """Drops one reference; True when that was the last (delete the bytes)."""
+        ...
+
+
+class Repositories(Protocol):
+    """The repositories of one unit of work, all on one connection."""
+
+    @property
+    def users(self) -> UserRepository: ...
+
+    @property
+    def sessions(self) -> SessionRepository: ...
+
+    @property
+    def refresh_tokens(self) -> RefreshTokenRepository: ...
+
+    @property
+    def one_time_tokens(self) -> OneTimeTokenRepository: ...
+
+    @property
+    def invites(self) -> InviteRepository: ...
+
+    @property
+    def blobs(self) -> BlobReferences: ...
+
+
+class UnitOfWork(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[Repositories]:
+        """A write transaction: committed when the block ends, rolled back on error."""
+        ...
+
+    def reading(self) -> AbstractAsyncContextManager[Repositories]:
+        """Read-only access that does not wait for writers."""
+        ...
+
+
+class RevokedTokenStore(Protocol):
+    """Access token ids that stop working before they expire."""
+
+    async def revoke(self, jti: str, expires_at: datetime) -> None: ...
+
+    async def is_revoked(self, jti: str) -> bool: ...
+
+
+class PasswordHasher(Protocol):
+    async def hash(self, password: str) -> str: ...
+
+    async def verify(self, password: str, password_hash: str) -> bool: ...
+
+
+class AccessTokenCodec(Protocol):
+    def issue(self, user_id: str, session_id: str, now: datetime) -> tuple[str, AccessClaims]:
+        """A signed access token and the claims inside it."""
+        ...
+
+    def verify(self, token: str, now: datetime) -> AccessClaims:
+        """Raises Unauthenticated when the token is malformed, forged or expired."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class MailMessage:
+    to: str
+    subject: str
+    body: str
+
+
+class Mailer(Protocol):
+    async def send(self, message: MailMessage) -> None:
+        """Delivers the message; raises Unavailable when the mail server fails."""
+        ...
+
+
+class RateLimiter(Protocol):
+    async def hit(self, key: str, capacity: int, period_seconds: float) -> float:
+        """Takes one token from the bucket ``key`` (``capacity`` tokens refilled
+        evenly over ``period_seconds``); 0 if allowed, else seconds to wait."""
+        ...
+
+
+class BlobStore(Protocol):
+    """Bytes on disk (or elsewhere) named by their SHA-256."""
+
+    async def put(self, chunks: AsyncIterator[bytes], max_size: int) -> tuple[str, int]:
+        """Stores the stream; returns (sha256, size). Raises TooLarge past max_size."""
+        ...
+
+    async def read(self, sha256: str) -> bytes: ...
+
+    def path(self, sha256: str) -> str:
+        """Where the bytes are, for streaming them to a client."""
+        ...
+
+    async def delete(self, sha256: str) -> None: ...

@@ -1,0 +1,35 @@
+"""Ending sign-ins: shared by sign-out, refresh-token reuse, password changes
+and operators disabling an account."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from gortc.usecases.ports import RevokedTokenStore, UnitOfWork
+
+
+class SessionTerminator:
+    """Revokes sessions in the database and their live access tokens in the
+    revoked-token store, so both refresh and access tokens stop at once."""
+
+    def __init__(self, uow: UnitOfWork, revoked: RevokedTokenStore) -> None:
+        self._uow = uow
+        self._revoked = revoked
+
+    async def end_session(self, session_id: str, now: datetime) -> None:
+        async with self._uow.transaction() as repos:
+            tokens = await repos.sessions.revoke(session_id, now)
+        await self._revoke_access(tokens)
+
+    async def end_all_for_user(
+        self, user_id: str, now: datetime, *, except_session_id: str | None = None
+    ) -> None:
+        async with self._uow.transaction() as repos:
+            tokens = await repos.sessions.revoke_all_for_user(
+                user_id, now, except_session_id=except_session_id
+            )
+        await self._revoke_access(tokens)
+
+    async def _revoke_access(self, tokens: list[tuple[str, datetime]]) -> None:
+        for jti, expires_at in tokens:
+            await self._revoked.revoke(jti, expires_at)

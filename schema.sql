@@ -1,0 +1,89 @@
+-- gortc database schema: the one truth about tables.
+--
+-- A new database is created from this file and stamped with the latest
+-- migration number (PRAGMA user_version). An older database is brought here
+-- by the numbered files in gortc/repositories/migrations/; a test checks
+-- that both roads end at the same tables, columns and indexes.
+--
+-- Ids are opaque strings (ULIDs: sortable by creation time). Timestamps are
+-- RFC 3339 UTC text of fixed width, so they sort and compare as text.
+
+CREATE TABLE users (
+    id             TEXT PRIMARY KEY,
+    username       TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    email          TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    display_name   TEXT NOT NULL DEFAULT '',
+    password_hash  TEXT NOT NULL,
+    is_admin       INTEGER NOT NULL DEFAULT 0,
+    email_verified INTEGER NOT NULL DEFAULT 0,
+    disabled_at    TEXT,
+    created_at     TEXT NOT NULL,
+    updated_at     TEXT NOT NULL,
+    avatar_sha256  TEXT REFERENCES blobs (sha256),
+    avatar_type    TEXT
+);
+
+-- A sign-in: a family of refresh tokens (kind 'token') or a browser's
+-- cookie session (kind 'cookie'). Revoking it ends every token of the family.
+CREATE TABLE sessions (
+    id          TEXT PRIMARY KEY,
+    user_id     TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    kind        TEXT NOT NULL CHECK (kind IN ('token', 'cookie')),
+    created_at  TEXT NOT NULL,
+    expires_at  TEXT NOT NULL,
+    revoked_at  TEXT,
+    user_agent  TEXT NOT NULL DEFAULT '',
+    ip          TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX sessions_by_user ON sessions (user_id);
+
+-- Refresh tokens are stored as SHA-256 of the token, never the token.
+-- used_at is set when the token is rotated; presenting it again is reuse.
+-- access_jti is the access token issued with it, revoked with the family.
+CREATE TABLE refresh_tokens (
+    token_hash        TEXT PRIMARY KEY,
+    session_id        TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    access_jti        TEXT NOT NULL,
+    access_expires_at TEXT NOT NULL,
+    created_at        TEXT NOT NULL,
+    used_at           TEXT
+);
+CREATE INDEX refresh_tokens_by_session ON refresh_tokens (session_id);
+
+-- Access tokens (JWT ids) that stop working before they expire.
+CREATE TABLE revoked_tokens (
+    jti        TEXT PRIMARY KEY,
+    expires_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX revoked_tokens_by_expiry ON revoked_tokens (expires_at);
+
+-- Content-addressed blobs on disk, counted so the last reference removes one.
+CREATE TABLE blobs (
+    sha256   TEXT PRIMARY KEY,
+    size     INTEGER NOT NULL,
+    refcount INTEGER NOT NULL CHECK (refcount >= 0)
+) WITHOUT ROWID;
+
+-- Single-use mailed tokens (email verification, password reset), hashed.
+CREATE TABLE one_time_tokens (
+    token_hash TEXT PRIMARY KEY,
+    user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    purpose    TEXT NOT NULL CHECK (purpose IN ('verify_email', 'reset_password')),
+    email      TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    used_at    TEXT
+) WITHOUT ROWID;
+CREATE INDEX one_time_tokens_by_user ON one_time_tokens (user_id, purpose);
+
+-- Invite codes for the 'invite' sign-up policy, hashed, single use.
+CREATE TABLE invites (
+    id         TEXT PRIMARY KEY,
+    code_hash  TEXT NOT NULL UNIQUE,
+    created_by TEXT REFERENCES users (id) ON DELETE SET NULL,
+    note       TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    used_by    TEXT REFERENCES users (id) ON DELETE SET NULL,
+    used_at    TEXT
+);
