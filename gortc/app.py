@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -158,7 +158,7 @@ def create_app(config: Config) -> web.Application:
     return app
 
 
-def _lifetime(core: Core) -> contextlib.AbstractAsyncContextManager[None]:  # type: ignore[type-arg]
+def _lifetime(core: Core) -> Callable[[web.Application], AsyncIterator[None]]:
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         await core.open()
         purger = asyncio.create_task(_purge_periodically(core.database), name="gortc-purge")
@@ -170,7 +170,7 @@ def _lifetime(core: Core) -> contextlib.AbstractAsyncContextManager[None]:  # ty
                 await purger
             await core.close()
 
-    return lifetime  # type: ignore[return-value]
+    return lifetime
 
 
 async def _purge_periodically(database: Database) -> None:
@@ -184,7 +184,7 @@ async def _purge_periodically(database: Database) -> None:
         await asyncio.sleep(_PURGE_INTERVAL_SECONDS)
 
 
-def _database_probe(database: Database) -> object:
+def _database_probe(database: Database) -> Callable[[], Awaitable[str]]:
     async def probe() -> str:
         async with database.read() as conn, conn.execute("SELECT 1") as cursor:
             await cursor.fetchone()
@@ -193,7 +193,7 @@ def _database_probe(database: Database) -> object:
     return probe
 
 
-def _redis_probe(client: redis.Redis) -> object:
+def _redis_probe(client: redis.Redis) -> Callable[[], Awaitable[str]]:
     async def probe() -> str:
         await client.ping()
         return "ok"

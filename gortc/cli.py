@@ -14,7 +14,6 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -57,8 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     listing = with_common(user_commands.add_parser("list", help="list accounts"))
     listing.add_argument("--limit", type=int, default=1000)
-    for action, text in (("disable", "disable an account and end its sign-ins"),
-                         ("enable", "re-enable a disabled account")):
+    for action, text in (
+        ("disable", "disable an account and end its sign-ins"),
+        ("enable", "re-enable a disabled account"),
+    ):
         sub = with_common(user_commands.add_parser(action, help=text))
         sub.add_argument("login", help="username or email")
     password = with_common(
@@ -143,13 +144,20 @@ async def _run_server(config: Config) -> int:
         try:
             await site.start()
         except OSError as exc:
-            print(f"gortc: cannot listen on {config.server.host}:{config.server.port}: "
-                  f"{exc.strerror}", file=sys.stderr)
+            print(
+                f"gortc: cannot listen on {config.server.host}:{config.server.port}: "
+                f"{exc.strerror}",
+                file=sys.stderr,
+            )
             return EXIT_USAGE
         host, port = runner.addresses[0][:2]
         log.info(
             "gortc %s ready on http://%s:%d in %.2fs (data in %s)",
-            __version__, host, port, time.perf_counter() - started, config.data_path.resolve(),
+            __version__,
+            host,
+            port,
+            time.perf_counter() - started,
+            config.data_path.resolve(),
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -28,14 +28,16 @@ class _Section(BaseModel):
 
 class ServerConfig(_Section):
     host: str = Field("127.0.0.1", description="Address to listen on.")
-    port: int = Field(8080, ge=0, le=65535, description="TCP port to listen on (0 picks a free one).")
+    port: int = Field(
+        8080, ge=0, le=65535, description="TCP port to listen on (0 picks a free one)."
+    )
     data_dir: str = Field(
         "./data",
         description="Everything the server keeps: database, files, secrets, HLS output.",
     )
     public_url: str = Field(
         "",
-        description="URL users reach the server at, used in mailed links; empty: http://host:port.",
+        description="URL users reach the server at, for mailed links; empty: http://host:port.",
     )
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest JSON request body accepted (413 above)."
@@ -58,13 +60,15 @@ class ServerConfig(_Section):
 class DatabaseConfig(_Section):
     path: str = Field("", description="SQLite file; empty: <data_dir>/gortc.db.")
     readers: int = Field(2, ge=1, le=16, description="Read-only connections beside the writer.")
-    busy_timeout_ms: int = Field(5000, ge=0, description="How long SQLite waits on a locked database.")
+    busy_timeout_ms: int = Field(
+        5000, ge=0, description="How long SQLite waits on a locked database."
+    )
 
 
 class AuthConfig(_Section):
     secret: str = Field(
         "",
-        description="Signs tokens and encrypts cookies; empty: generated once into <data_dir>/secret.key.",
+        description="Signs tokens, encrypts cookies; empty: generated into <data_dir>/secret.key.",
     )
     access_token_ttl: int = Field(900, ge=30, description="Access token lifetime, seconds.")
     refresh_token_ttl: int = Field(
@@ -78,7 +82,9 @@ class AuthConfig(_Section):
     email_verification_ttl: int = Field(
         24 * 3600, ge=60, description="Email verification link lifetime, seconds."
     )
-    password_reset_ttl: int = Field(3600, ge=60, description="Password reset link lifetime, seconds.")
+    password_reset_ttl: int = Field(
+        3600, ge=60, description="Password reset link lifetime, seconds."
+    )
     bcrypt_rounds: int = Field(12, ge=4, le=16, description="bcrypt cost factor.")
 
 
@@ -162,9 +168,7 @@ SECTIONS: dict[str, type[_Section]] = {
 }
 
 
-def load_config(
-    path: str | Path | None = None, environ: Mapping[str, str] | None = None
-) -> Config:
+def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
     """Read the TOML file (if any), apply ``GORTC_*`` overrides, validate.
 
     Raises ConfigError with a one-line message on any problem.
@@ -206,7 +210,7 @@ def _reject_unknown_environment(environ: Mapping[str, str]) -> None:
     for name in environ:
         for section, model in SECTIONS.items():
             prefix = f"GORTC_{section}_".upper()
-            if name.startswith(prefix) and name[len(prefix):].lower() not in model.model_fields:
+            if name.startswith(prefix) and name[len(prefix) :].lower() not in model.model_fields:
                 raise ConfigError(f"config: {name} names no setting of [{section}]")
 
 

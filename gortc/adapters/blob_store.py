@@ -48,4 +48,4 @@ class DiskBlobStore:
         return await asyncio.to_thread(Path(self.path(sha256)).read_bytes)
 
     async def delete(self, sha256: str) -> None:
-        Path(self.path(sha256)).unlink(missing_ok=True)
+        await asyncio.to_thread(Path(self.path(sha256)).unlink, missing_ok=True)

@@ -60,7 +60,7 @@ class SmtpMailer:
                 username=self._username,
                 password=self._password,
                 use_tls=self._security == "tls",
-                start_tls=True if self._security == "starttls" else False,
+                start_tls=self._security == "starttls",
                 timeout=self._timeout,
             )
         except (aiosmtplib.SMTPException, OSError) as exc:

@@ -26,9 +26,25 @@ async def list_invites(request: web.Request) -> web.Response:
 
 
 ROUTES = [
-    ApiRoute("POST", "/api/v1/admin/invites", create_invite, "Create an invite code", "admin",
-             status=201, request=InviteRequest, response=NewInviteView, errors=(400, 401, 403),
-             description="For sign-up policy 'invite': single use, expires after auth.invite_ttl."),
-    ApiRoute("GET", "/api/v1/admin/invites", list_invites, "List invite codes", "admin",
-             response=InviteList, errors=(401, 403)),
+    ApiRoute(
+        "POST",
+        "/api/v1/admin/invites",
+        create_invite,
+        "Create an invite code",
+        "admin",
+        status=201,
+        request=InviteRequest,
+        response=NewInviteView,
+        errors=(400, 401, 403),
+        description="For sign-up policy 'invite': single use, expires after auth.invite_ttl.",
+    ),
+    ApiRoute(
+        "GET",
+        "/api/v1/admin/invites",
+        list_invites,
+        "List invite codes",
+        "admin",
+        response=InviteList,
+        errors=(401, 403),
+    ),
 ]

@@ -48,7 +48,7 @@ _HTTP_CODES = {
 def status_of(error: DomainError) -> int:
     for kind in type(error).__mro__:
         if kind in STATUS_OF:
-            return STATUS_OF[kind]  # type: ignore[index]
+            return STATUS_OF[kind]
     return 400
 
 

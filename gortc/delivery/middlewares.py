@@ -10,6 +10,7 @@ import time
 from aiohttp import web
 
 from gortc.delivery.errors import domain_error_response, error_response, http_error_response
+from gortc.delivery.routing import Handler
 from gortc.entities.errors import DomainError
 
 access_log = logging.getLogger("gortc.access")
@@ -20,7 +21,7 @@ _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 @web.middleware
-async def request_context(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Gives the request an id (the client's, if sane) and logs one line for it."""
     offered = request.headers.get(REQUEST_ID_HEADER, "")
     request_id = offered if _CLIENT_REQUEST_ID.fullmatch(offered) else secrets.token_hex(8)
@@ -45,7 +46,7 @@ async def request_context(request: web.Request, handler: web.RequestHandler) -> 
 
 
 @web.middleware
-async def error_mapping(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
+async def error_mapping(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every failure becomes the API's JSON error body. Client mistakes get
     their 4xx; anything unexpected is a generic 500 and a logged traceback."""
     try:

@@ -131,7 +131,7 @@ def _public_fields(user: User) -> dict[str, Any]:
 class TokenPair(BaseModel):
     access_token: str
     refresh_token: str
-    token_type: str = "Bearer"
+    token_type: str = "Bearer"  # noqa: S105 - the scheme name
     expires_in: int = Field(description="Seconds until the access token expires")
     user: UserSelf
 

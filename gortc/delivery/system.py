@@ -42,8 +42,23 @@ async def index(request: web.Request) -> web.FileResponse:
 
 
 ROUTES = [
-    ApiRoute("GET", "/healthz", healthz, "Is the server well", "system", response=Health,
-             auth=False, errors=(503,)),
-    ApiRoute("GET", "/api/openapi.json", openapi_document, "This document", "system",
-             auth=False, response_content_type="application/json"),
+    ApiRoute(
+        "GET",
+        "/healthz",
+        healthz,
+        "Is the server well",
+        "system",
+        response=Health,
+        auth=False,
+        errors=(503,),
+    ),
+    ApiRoute(
+        "GET",
+        "/api/openapi.json",
+        openapi_document,
+        "This document",
+        "system",
+        auth=False,
+        response_content_type="application/json",
+    ),
 ]

@@ -20,7 +20,8 @@ class SqliteRevokedTokenStore:
             )
 
     async def is_revoked(self, jti: str) -> bool:
-        async with self._db.read() as conn, conn.execute(
-            "SELECT 1 FROM revoked_tokens WHERE jti = ?", (jti,)
-        ) as cursor:
+        async with (
+            self._db.read() as conn,
+            conn.execute("SELECT 1 FROM revoked_tokens WHERE jti = ?", (jti,)) as cursor,
+        ):
             return await cursor.fetchone() is not None

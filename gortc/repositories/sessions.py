@@ -76,7 +76,7 @@ class SqliteSessionRepository:
         self, where: str, params: tuple[object, ...], now: datetime
     ) -> list[tuple[str, datetime]]:
         async with self._conn.execute(
-            f"SELECT access_jti, access_expires_at FROM refresh_tokens "  # noqa: S608 - fixed text
+            f"SELECT access_jti, access_expires_at FROM refresh_tokens "
             f"WHERE {where} AND access_expires_at > ?",
             (*params, to_text(now)),
         ) as cursor:

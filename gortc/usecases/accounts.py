@@ -193,12 +193,8 @@ class AccountService:
         """Checks the password of the user named by username or email and
         opens a session: a refresh-token family, or a browser cookie session."""
         key = login.strip().lower()
-        await self._limit(
-            f"login:ip:{client.ip}", self._settings.login_per_ip_per_minute, 60.0
-        )
-        await self._limit(
-            f"login:account:{key}", self._settings.login_per_account_per_minute, 60.0
-        )
+        await self._limit(f"login:ip:{client.ip}", self._settings.login_per_ip_per_minute, 60.0)
+        await self._limit(f"login:account:{key}", self._settings.login_per_account_per_minute, 60.0)
         async with self._uow.reading() as repos:
             user = await repos.users.get_by_login(key) if key else None
         if user is None:
@@ -221,9 +217,7 @@ class AccountService:
         )
         async with self._uow.transaction() as repos:
             await repos.sessions.add(session)
-            tokens = (
-                await self._issue_tokens(repos, session) if kind is SessionKind.TOKEN else None
-            )
+            tokens = await self._issue_tokens(repos, session) if kind is SessionKind.TOKEN else None
         return SignedIn(user=user, session=session, tokens=tokens)
 
     async def refresh(self, refresh_token: str) -> tuple[User, IssuedTokens]:
@@ -416,9 +410,7 @@ class AccountService:
         user = await self.get_user(user_id)
         if user.email_verified:
             raise Conflict("the email address is already verified", code="already_verified")
-        await self._limit(
-            f"mail:{user.id}", self._settings.mail_per_account_per_hour, 3600.0
-        )
+        await self._limit(f"mail:{user.id}", self._settings.mail_per_account_per_hour, 3600.0)
         await self._send_verification(user)
 
     async def verify_email(self, token: str) -> User:
@@ -443,18 +435,14 @@ class AccountService:
     async def request_password_reset(self, email: str, client: ClientInfo = ClientInfo()) -> None:
         """Mails a reset link if the address belongs to an active account.
         Answers the same either way, so nobody learns who has an account."""
-        await self._limit(
-            f"reset:ip:{client.ip}", self._settings.login_per_ip_per_minute, 60.0
-        )
+        await self._limit(f"reset:ip:{client.ip}", self._settings.login_per_ip_per_minute, 60.0)
         address = normalize_email(email)
         async with self._uow.reading() as repos:
             user = await repos.users.get_by_login(address)
         if user is None or user.is_disabled or user.email.lower() != address.lower():
             return
         try:
-            await self._limit(
-                f"mail:{user.id}", self._settings.mail_per_account_per_hour, 3600.0
-            )
+            await self._limit(f"mail:{user.id}", self._settings.mail_per_account_per_hour, 3600.0)
         except RateLimited:
             return  # silently: a 429 here would reveal that the account exists
         token = await self._new_one_time_token(
@@ -552,9 +540,7 @@ class AccountService:
             return
         wait = await self._limiter.hit(key, capacity, period)
         if wait > 0:
-            raise RateLimited(
-                "too many attempts; try again later", retry_after=wait
-            )
+            raise RateLimited("too many attempts; try again later", retry_after=wait)
 
     async def _get_dummy_hash(self) -> str:
         if self._dummy_hash is None:
