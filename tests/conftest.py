@@ -1,0 +1,83 @@
+"""Fixtures shared by every layer of tests."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from gortc.app import create_app
+from gortc.config import Config
+
+TEST_PASSWORD = "correct horse battery"
+
+
+def make_config(data_dir: Path, **sections: dict[str, Any]) -> Config:
+    """A configuration for tests: files under ``data_dir``, cheap bcrypt."""
+    base: dict[str, dict[str, Any]] = {
+        "server": {"data_dir": str(data_dir)},
+        "auth": {"bcrypt_rounds": 4},
+    }
+    for section, values in sections.items():
+        base.setdefault(section, {}).update(values)
+    return Config.model_validate(base)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return make_config(tmp_path / "data")
+
+
+ClientFactory = Callable[..., Any]
+
+
+@pytest.fixture
+async def client(aiohttp_client: ClientFactory, config: Config) -> TestClient:
+    return await aiohttp_client(create_app(config))
+
+
+async def register(
+    client: TestClient, username: str, password: str = TEST_PASSWORD, **extra: Any
+) -> dict[str, Any]:
+    response = await client.post(
+        "/api/v1/auth/register",
+        json={"username": username, "email": f"{username}@example.com", "password": password}
+        | extra,
+    )
+    assert response.status == 201, await response.text()
+    return await response.json()  # type: ignore[no-any-return]
+
+
+async def login(client: TestClient, username: str, password: str = TEST_PASSWORD) -> dict[str, Any]:
+    response = await client.post(
+        "/api/v1/auth/login", json={"login": username, "password": password}
+    )
+    assert response.status == 200, await response.text()
+    return await response.json()  # type: ignore[no-any-return]
+
+
+def bearer(tokens: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+def dump_database(path: Path) -> list[tuple[Any, ...]]:
+    """Every row of every table, to show a request changed nothing."""
+    conn = sqlite3.connect(path)
+    try:
+        tables = [
+            row[0]
+            for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' "
+                "AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            )
+        ]
+        rows: list[tuple[Any, ...]] = []
+        for table in tables:
+            rows.extend((table, *row) for row in conn.execute(f'SELECT * FROM "{table}" ORDER BY 1'))
+        return rows
+    finally:
+        conn.close()
