@@ -13,10 +13,12 @@ import logging
 import signal
 import sys
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_exceptions import NotAppKeyWarning
 
 from gortc import __version__
 from gortc.config import Config, ConfigError, load_config
@@ -80,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # aiohttp-session (third party) stores its state under plain string keys.
+    warnings.filterwarnings("ignore", category=NotAppKeyWarning, module="aiohttp_session")
     args = build_parser().parse_args(argv)
     try:
         config = _config_from(args)

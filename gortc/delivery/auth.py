@@ -28,10 +28,13 @@ class Principal:
     claims: AccessClaims | None  # None when signed in by cookie
 
 
+PRINCIPAL = web.RequestKey("principal", Principal)
+
+
 async def authenticate(request: web.Request, *, allow_query_token: bool = False) -> Principal:
     """The caller; raises Unauthenticated, or Forbidden for a cross-site request."""
-    cached = request.get("principal")
-    if isinstance(cached, Principal):
+    cached = request.get(PRINCIPAL)
+    if cached is not None:
         return cached
     accounts = request.app[ACCOUNTS]
     header = request.headers.get("Authorization")
@@ -58,7 +61,7 @@ async def authenticate(request: web.Request, *, allow_query_token: bool = False)
             session.invalidate()
             raise
         principal = Principal(web_session.user_id, web_session.id, None)
-    request["principal"] = principal
+    request[PRINCIPAL] = principal
     return principal
 
 

@@ -15,6 +15,7 @@ CONFIG = web.AppKey("config", Config)
 ACCOUNTS = web.AppKey("accounts", AccountService)
 ADMIN = web.AppKey("admin", AdminService)
 API_ROUTES = web.AppKey("api_routes", list[ApiRoute])
+REQUEST_ID = web.RequestKey("request_id", str)
 OPENAPI_JSON = web.AppKey("openapi_json", bytes)
 # name -> probe answering a short status, raising when the component is down
 HEALTH_PROBES = web.AppKey("health_probes", dict[str, Callable[[], Awaitable[str]]])

@@ -8,8 +8,10 @@ import secrets
 import time
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from gortc.delivery.errors import domain_error_response, error_response, http_error_response
+from gortc.delivery.keys import REQUEST_ID
 from gortc.delivery.routing import Handler
 from gortc.entities.errors import DomainError
 
@@ -25,7 +27,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     """Gives the request an id (the client's, if sane) and logs one line for it."""
     offered = request.headers.get(REQUEST_ID_HEADER, "")
     request_id = offered if _CLIENT_REQUEST_ID.fullmatch(offered) else secrets.token_hex(8)
-    request["request_id"] = request_id
+    request[REQUEST_ID] = request_id
     started = time.perf_counter()
     status = 500
     try:
@@ -57,8 +59,15 @@ async def error_mapping(request: web.Request, handler: Handler) -> web.StreamRes
         if exc.status < 400:
             raise
         return http_error_response(exc)
+    except HttpProcessingError as exc:
+        # A body the client garbled (e.g. a broken multipart): its fault.
+        if not 400 <= exc.code < 500:
+            raise
+        return error_response(
+            exc.code, "malformed_request", f"the request is malformed: {exc.message}"
+        )
     except Exception:
-        request_id = request.get("request_id", "-")
+        request_id = request.get(REQUEST_ID, "-")
         log.exception("unexpected error on %s %s rid=%s", request.method, request.path, request_id)
         return error_response(
             500,
@@ -72,5 +81,5 @@ async def harden_response(request: web.Request, response: web.StreamResponse) ->
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
-    if REQUEST_ID_HEADER not in response.headers and "request_id" in request:
-        response.headers[REQUEST_ID_HEADER] = request["request_id"]
+    if REQUEST_ID_HEADER not in response.headers and REQUEST_ID in request:
+        response.headers[REQUEST_ID_HEADER] = request[REQUEST_ID]

@@ -134,7 +134,8 @@ class AccountService:
         invite_code: str | None = None,
         client: ClientInfo = ClientInfo(),
     ) -> User:
-        """Creates an account. The very first account becomes an administrator."""
+        """Creates an account. The very first account becomes an administrator
+        (under the invite policy it too needs a code: ``gortc invite create``)."""
         await self._limit(
             f"register:ip:{client.ip}", self._settings.register_per_ip_per_hour, 3600.0
         )
@@ -164,7 +165,7 @@ class AccountService:
                 updated_at=now,
             )
             await repos.users.add(user)
-            if self._settings.signup == "invite" and not is_first:
+            if self._settings.signup == "invite":
                 assert invite_code is not None
                 if not await repos.invites.consume(hash_opaque_token(invite_code), user_id, now):
                     raise Forbidden(

@@ -1,0 +1,409 @@
+"""Hand-written in-memory fakes of the ports in ``gortc.usecases.ports``.
+
+They keep the contracts the SQLite repositories and the adapters keep
+(case-insensitive logins, Conflict on taken names, single-use tokens,
+reference-counted blobs), so the use cases can be driven without I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+from gortc.adapters.jwt_tokens import JwtAccessTokens
+from gortc.entities.errors import Conflict, TooLarge, Unavailable
+from gortc.entities.sessions import Invite, OneTimePurpose, OneTimeToken, RefreshToken, Session
+from gortc.entities.users import User
+from gortc.usecases.accounts import AccountService, AccountSettings
+from gortc.usecases.admin import AdminService
+from gortc.usecases.ports import MailMessage
+
+# Before any wall-clock time the tests run at: pyjwt compares a token's
+# "iat" with the system clock, whatever clock issued it.
+START = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+JWT_KEY = b"unit-test-signing-key-of-32-bytes-or-more"
+
+
+class FakeClock:
+    def __init__(self, start: datetime = START) -> None:
+        self._now = start
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        self._now += timedelta(seconds=seconds)
+
+
+@dataclass
+class FakeTables:
+    """Every row the fake database holds; entities are frozen, so copying the
+    dicts is a full snapshot."""
+
+    users: dict[str, User] = field(default_factory=dict)
+    sessions: dict[str, Session] = field(default_factory=dict)
+    refresh_tokens: dict[str, RefreshToken] = field(default_factory=dict)
+    one_time_tokens: dict[str, OneTimeToken] = field(default_factory=dict)
+    invites: dict[str, Invite] = field(default_factory=dict)
+    blobs: dict[str, tuple[int, int]] = field(default_factory=dict)  # sha256 -> (size, refs)
+
+    def snapshot(self) -> FakeTables:
+        return FakeTables(
+            users=dict(self.users),
+            sessions=dict(self.sessions),
+            refresh_tokens=dict(self.refresh_tokens),
+            one_time_tokens=dict(self.one_time_tokens),
+            invites=dict(self.invites),
+            blobs=dict(self.blobs),
+        )
+
+    def restore(self, saved: FakeTables) -> None:
+        for name in ("users", "sessions", "refresh_tokens", "one_time_tokens", "invites", "blobs"):
+            table = getattr(self, name)
+            table.clear()
+            table.update(getattr(saved, name))
+
+
+class FakeUserRepository:
+    def __init__(self, tables: FakeTables) -> None:
+        self._tables = tables
+
+    async def get(self, user_id: str) -> User | None:
+        return self._tables.users.get(user_id)
+
+    async def get_by_login(self, login: str) -> User | None:
+        wanted = login.lower()
+        for user in self._tables.users.values():
+            if user.username.lower() == wanted or user.email.lower() == wanted:
+                return user
+        return None
+
+    async def add(self, user: User) -> None:
+        self._check_unique(user)
+        self._tables.users[user.id] = user
+
+    async def update(self, user: User) -> None:
+        self._check_unique(user)
+        if user.id in self._tables.users:
+            self._tables.users[user.id] = user
+
+    def _check_unique(self, user: User) -> None:
+        for other in self._tables.users.values():
+            if other.id == user.id:
+                continue
+            if other.username.lower() == user.username.lower():
+                raise Conflict("that username is taken", code="username_taken")
+            if other.email.lower() == user.email.lower():
+                raise Conflict("that email is already registered", code="email_taken")
+
+    async def list(self, *, limit: int, after: str | None = None) -> list[User]:
+        ids = sorted(user_id for user_id in self._tables.users if user_id > (after or ""))
+        return [self._tables.users[user_id] for user_id in ids[:limit]]
+
+    async def count(self) -> int:
+        return len(self._tables.users)
+
+
+class FakeSessionRepository:
+    def __init__(self, tables: FakeTables) -> None:
+        self._tables = tables
+
+    async def add(self, session: Session) -> None:
+        self._tables.sessions[session.id] = session
+
+    async def get(self, session_id: str) -> Session | None:
+        return self._tables.sessions.get(session_id)
+
+    async def revoke(self, session_id: str, now: datetime) -> list[tuple[str, datetime]]:
+        self._end(session_id, now)
+        return self._live_access_tokens({session_id}, now)
+
+    async def revoke_all_for_user(
+        self, user_id: str, now: datetime, *, except_session_id: str | None = None
+    ) -> list[tuple[str, datetime]]:
+        ended = {
+            session.id
+            for session in self._tables.sessions.values()
+            if session.user_id == user_id and session.id != except_session_id
+        }
+        for session_id in ended:
+            self._end(session_id, now)
+        return self._live_access_tokens(ended, now)
+
+    def _end(self, session_id: str, now: datetime) -> None:
+        session = self._tables.sessions.get(session_id)
+        if session is not None and session.revoked_at is None:
+            self._tables.sessions[session_id] = replace(session, revoked_at=now)
+
+    def _live_access_tokens(
+        self, session_ids: set[str], now: datetime
+    ) -> list[tuple[str, datetime]]:
+        return [
+            (token.access_jti, token.access_expires_at)
+            for token in self._tables.refresh_tokens.values()
+            if token.session_id in session_ids and token.access_expires_at > now
+        ]
+
+
+class FakeRefreshTokenRepository:
+    def __init__(self, tables: FakeTables) -> None:
+        self._tables = tables
+
+    async def add(self, token: RefreshToken) -> None:
+        self._tables.refresh_tokens[token.token_hash] = token
+
+    async def get(self, token_hash: str) -> RefreshToken | None:
+        return self._tables.refresh_tokens.get(token_hash)
+
+    async def mark_used(self, token_hash: str, now: datetime) -> bool:
+        token = self._tables.refresh_tokens.get(token_hash)
+        if token is None or token.used_at is not None:
+            return False
+        self._tables.refresh_tokens[token_hash] = replace(token, used_at=now)
+        return True
+
+
+class FakeOneTimeTokenRepository:
+    def __init__(self, tables: FakeTables) -> None:
+        self._tables = tables
+
+    async def add(self, token: OneTimeToken) -> None:
+        self._tables.one_time_tokens[token.token_hash] = token
+
+    async def consume(
+        self, token_hash: str, purpose: OneTimePurpose, now: datetime
+    ) -> OneTimeToken | None:
+        token = self._tables.one_time_tokens.get(token_hash)
+        if (
+            token is None
+            or token.purpose is not purpose
+            or token.used_at is not None
+            or token.expires_at <= now
+        ):
+            return None
+        used = replace(token, used_at=now)
+        self._tables.one_time_tokens[token_hash] = used
+        return used
+
+    async def invalidate_for_user(
+        self, user_id: str, purpose: OneTimePurpose, now: datetime
+    ) -> None:
+        for token_hash, token in list(self._tables.one_time_tokens.items()):
+            if token.user_id == user_id and token.purpose is purpose and token.used_at is None:
+                self._tables.one_time_tokens[token_hash] = replace(token, used_at=now)
+
+
+class FakeInviteRepository:
+    def __init__(self, tables: FakeTables) -> None:
+        self._tables = tables
+
+    async def add(self, invite: Invite) -> None:
+        self._tables.invites[invite.id] = invite
+
+    async def consume(self, code_hash: str, user_id: str, now: datetime) -> bool:
+        for invite in self._tables.invites.values():
+            if invite.code_hash == code_hash and invite.used_at is None and invite.expires_at > now:
+                self._tables.invites[invite.id] = replace(invite, used_by=user_id, used_at=now)
+                return True
+        return False
+
+    async def list(self, *, limit: int) -> list[Invite]:
+        ids = sorted(self._tables.invites, reverse=True)
+        return [self._tables.invites[invite_id] for invite_id in ids[:limit]]
+
+
+class FakeBlobReferences:
+    def __init__(self, tables: FakeTables) -> None:
+        self._tables = tables
+
+    async def acquire(self, sha256: str, size: int) -> None:
+        _, refs = self._tables.blobs.get(sha256, (size, 0))
+        self._tables.blobs[sha256] = (size, refs + 1)
+
+    async def release(self, sha256: str) -> bool:
+        if sha256 not in self._tables.blobs:
+            return False
+        size, refs = self._tables.blobs[sha256]
+        if refs > 1:
+            self._tables.blobs[sha256] = (size, refs - 1)
+            return False
+        del self._tables.blobs[sha256]
+        return True
+
+
+class FakeRepositories:
+    def __init__(self, tables: FakeTables) -> None:
+        self.users = FakeUserRepository(tables)
+        self.sessions = FakeSessionRepository(tables)
+        self.refresh_tokens = FakeRefreshTokenRepository(tables)
+        self.one_time_tokens = FakeOneTimeTokenRepository(tables)
+        self.invites = FakeInviteRepository(tables)
+        self.blobs = FakeBlobReferences(tables)
+
+
+class FakeUnitOfWork:
+    """Transactions commit when the block ends and restore the snapshot taken
+    on entry when it raises. A transaction opened inside another fails the
+    test: the real single writer connection would deadlock there."""
+
+    def __init__(self) -> None:
+        self.tables = FakeTables()
+        self.committed = 0
+        self.rolled_back = 0
+        self._writing = False
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[FakeRepositories]:
+        if self._writing:
+            raise AssertionError("nested write transaction: the single writer would deadlock")
+        saved = self.tables.snapshot()
+        self._writing = True
+        try:
+            yield FakeRepositories(self.tables)
+        except BaseException:
+            self.tables.restore(saved)
+            self.rolled_back += 1
+            raise
+        else:
+            self.committed += 1
+        finally:
+            self._writing = False
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[FakeRepositories]:
+        yield FakeRepositories(self.tables)
+
+
+class FakeRevokedTokenStore:
+    def __init__(self) -> None:
+        self.revoked: dict[str, datetime] = {}
+
+    async def revoke(self, jti: str, expires_at: datetime) -> None:
+        self.revoked[jti] = expires_at
+
+    async def is_revoked(self, jti: str) -> bool:
+        return jti in self.revoked
+
+
+class FakeHasher:
+    async def hash(self, password: str) -> str:
+        return "hashed:" + password
+
+    async def verify(self, password: str, password_hash: str) -> bool:
+        return password_hash == "hashed:" + password
+
+
+class FakeMailer:
+    def __init__(self) -> None:
+        self.sent: list[MailMessage] = []
+        self.failing = False
+
+    async def send(self, message: MailMessage) -> None:
+        if self.failing:
+            raise Unavailable("the mail server is down", code="mail_unavailable")
+        self.sent.append(message)
+
+    def to(self, address: str) -> list[MailMessage]:
+        return [message for message in self.sent if message.to == address]
+
+
+class FakeRateLimiter:
+    """Allows everything until told to refuse keys starting with a prefix."""
+
+    def __init__(self) -> None:
+        self.hits: list[tuple[str, int, float]] = []
+        self._refusals: dict[str, float] = {}
+
+    def refuse(self, retry_after: float, prefix: str = "") -> None:
+        self._refusals[prefix] = retry_after
+
+    async def hit(self, key: str, capacity: int, period_seconds: float) -> float:
+        self.hits.append((key, capacity, period_seconds))
+        for prefix, retry_after in self._refusals.items():
+            if key.startswith(prefix):
+                return retry_after
+        return 0.0
+
+
+class FakeBlobStore:
+    def __init__(self) -> None:
+        self.blobs: dict[str, bytes] = {}
+
+    async def put(self, chunks: AsyncIterator[bytes], max_size: int) -> tuple[str, int]:
+        data = b""
+        async for chunk in chunks:
+            data += chunk
+            if len(data) > max_size:
+                raise TooLarge(f"the upload exceeds {max_size} bytes")
+        sha256 = hashlib.sha256(data).hexdigest()
+        self.blobs[sha256] = data
+        return sha256, len(data)
+
+    async def read(self, sha256: str) -> bytes:
+        return self.blobs[sha256]
+
+    def path(self, sha256: str) -> str:
+        return f"/blobs/{sha256}"
+
+    async def delete(self, sha256: str) -> None:
+        self.blobs.pop(sha256, None)
+
+
+@dataclass
+class World:
+    """The real services wired to fresh fakes (and the real JWT codec)."""
+
+    accounts: AccountService
+    admin: AdminService
+    settings: AccountSettings
+    uow: FakeUnitOfWork
+    revoked: FakeRevokedTokenStore
+    mailer: FakeMailer
+    limiter: FakeRateLimiter
+    blob_store: FakeBlobStore
+    clock: FakeClock
+    tokens: JwtAccessTokens
+
+
+INVITE_TTL = 7 * 24 * 3600
+
+
+def make_world(settings: AccountSettings | None = None) -> World:
+    settings = settings or AccountSettings(public_url="https://chat.example.org")
+    uow = FakeUnitOfWork()
+    revoked = FakeRevokedTokenStore()
+    hasher = FakeHasher()
+    mailer = FakeMailer()
+    limiter = FakeRateLimiter()
+    blob_store = FakeBlobStore()
+    clock = FakeClock()
+    tokens = JwtAccessTokens(JWT_KEY, settings.access_token_ttl)
+    accounts = AccountService(
+        uow=uow,
+        revoked=revoked,
+        hasher=hasher,
+        tokens=tokens,
+        mailer=mailer,
+        limiter=limiter,
+        blobs=blob_store,
+        clock=clock,
+        settings=settings,
+    )
+    admin = AdminService(
+        uow=uow, revoked=revoked, hasher=hasher, clock=clock, invite_ttl=INVITE_TTL
+    )
+    return World(
+        accounts=accounts,
+        admin=admin,
+        settings=settings,
+        uow=uow,
+        revoked=revoked,
+        mailer=mailer,
+        limiter=limiter,
+        blob_store=blob_store,
+        clock=clock,
+        tokens=tokens,
+    )
