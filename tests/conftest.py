@@ -77,7 +77,9 @@ def dump_database(path: Path) -> list[tuple[Any, ...]]:
         ]
         rows: list[tuple[Any, ...]] = []
         for table in tables:
-            rows.extend((table, *row) for row in conn.execute(f'SELECT * FROM "{table}" ORDER BY 1'))
+            rows.extend(
+                (table, *row) for row in conn.execute(f'SELECT * FROM "{table}" ORDER BY 1')
+            )
         return rows
     finally:
         conn.close()
