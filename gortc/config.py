@@ -56,6 +56,14 @@ class ServerConfig(_Section):
         "info", description="Logging threshold."
     )
 
+    @field_validator("trusted_origins")
+    @classmethod
+    def _origins_have_scheme(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not origin.startswith(("http://", "https://")):
+                raise ValueError(f"{origin!r} must start with http:// or https://")
+        return [origin.rstrip("/") for origin in value]
+
 
 class DatabaseConfig(_Section):
     path: str = Field("", description="SQLite file; empty: <data_dir>/gortc.db.")
@@ -132,14 +140,6 @@ class Config(BaseModel):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)  # type: ignore[arg-type]
     redis: RedisConfig = Field(default_factory=RedisConfig)  # type: ignore[arg-type]
 
-    @field_validator("server")
-    @classmethod
-    def _origins_have_scheme(cls, value: ServerConfig) -> ServerConfig:
-        for origin in value.trusted_origins:
-            if not origin.startswith(("http://", "https://")):
-                raise ValueError(f"trusted origin {origin!r} must start with http:// or https://")
-        return value
-
     @property
     def data_path(self) -> Path:
         return Path(self.server.data_dir)
@@ -206,12 +206,18 @@ def _is_list(annotation: Any) -> bool:
 
 
 def _reject_unknown_environment(environ: Mapping[str, str]) -> None:
-    # A typo in a variable name would otherwise be silently ignored.
-    for name in environ:
-        for section, model in SECTIONS.items():
-            prefix = f"GORTC_{section}_".upper()
-            if name.startswith(prefix) and name[len(prefix) :].lower() not in model.model_fields:
-                raise ConfigError(f"config: {name} names no setting of [{section}]")
+    # A typo in a variable name would otherwise be silently ignored; every
+    # GORTC_* variable must name a setting.
+    known = {
+        f"GORTC_{section}_{key}".upper()
+        for section, model in SECTIONS.items()
+        for key in model.model_fields
+    }
+    for name in sorted(environ):
+        if name.startswith("GORTC_") and name not in known:
+            section = next((s for s in SECTIONS if name.startswith(f"GORTC_{s}_".upper())), None)
+            where = f" of [{section}]" if section else ""
+            raise ConfigError(f"config: {name} names no setting{where} (see config.toml)")
 
 
 def _validate(raw: dict[str, Any], sources: Mapping[tuple[str, str], str]) -> Config:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 from email.message import EmailMessage
 
-import aiosmtplib
-
 from gortc.entities.errors import Unavailable
 from gortc.usecases.ports import MailMessage
 
@@ -52,6 +50,9 @@ class SmtpMailer:
         email["To"] = message.to
         email["Subject"] = message.subject
         email.set_content(message.body)
+        # Imported on first use: most servers never send mail by SMTP.
+        import aiosmtplib
+
         try:
             await aiosmtplib.send(
                 email,

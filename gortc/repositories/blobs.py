@@ -16,6 +16,12 @@ class SqliteBlobReferences:
             (sha256, size),
         )
 
+    async def is_referenced(self, sha256: str) -> bool:
+        async with self._conn.execute(
+            "SELECT 1 FROM blobs WHERE sha256 = ? AND refcount > 0", (sha256,)
+        ) as cursor:
+            return await cursor.fetchone() is not None
+
     async def release(self, sha256: str) -> bool:
         async with self._conn.execute(
             "UPDATE blobs SET refcount = refcount - 1 WHERE sha256 = ? AND refcount > 0 "

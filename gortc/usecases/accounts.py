@@ -195,9 +195,13 @@ class AccountService:
         opens a session: a refresh-token family, or a browser cookie session."""
         key = login.strip().lower()
         await self._limit(f"login:ip:{client.ip}", self._settings.login_per_ip_per_minute, 60.0)
-        await self._limit(f"login:account:{key}", self._settings.login_per_account_per_minute, 60.0)
         async with self._uow.reading() as repos:
             user = await repos.users.get_by_login(key) if key else None
+        # One bucket per account, whichever name it is addressed by.
+        account = user.id if user is not None else key
+        await self._limit(
+            f"login:account:{account}", self._settings.login_per_account_per_minute, 60.0
+        )
         if user is None:
             await self._hasher.verify(password, await self._get_dummy_hash())
             raise Unauthenticated("wrong login or password", code="invalid_credentials")
@@ -339,10 +343,12 @@ class AccountService:
                 if holder is not None and holder.id != user.id:
                     raise Conflict("that email is already registered", code="email_taken")
             await repos.users.update(updated)
-            if not updated.email_verified and user.email_verified != updated.email_verified:
-                await repos.one_time_tokens.invalidate_for_user(
-                    user.id, OneTimePurpose.VERIFY_EMAIL, self._clock.now()
-                )
+            if "email_verified" in changes:
+                # Links mailed to the old address must not work any more.
+                for purpose in OneTimePurpose:
+                    await repos.one_time_tokens.invalidate_for_user(
+                        user.id, purpose, self._clock.now()
+                    )
         if "email_verified" in changes:
             await self._send_verification(updated)
         return updated
@@ -358,6 +364,10 @@ class AccountService:
         now = self._clock.now()
         async with self._uow.transaction() as repos:
             await repos.users.update(replace(user, password_hash=new_hash, updated_at=now))
+            # A reset link mailed earlier would undo the change.
+            await repos.one_time_tokens.invalidate_for_user(
+                user.id, OneTimePurpose.RESET_PASSWORD, now
+            )
         await self._terminator.end_all_for_user(user.id, now, except_session_id=session_id)
 
     async def _require_password(self, user: User, password: str | None) -> None:
@@ -378,13 +388,24 @@ class AccountService:
         updated = replace(
             user, avatar_sha256=sha256, avatar_type=media_type, updated_at=self._clock.now()
         )
-        async with self._uow.transaction() as repos:
-            await repos.blobs.acquire(sha256, size)
-            await repos.users.update(updated)
-            orphan = user.avatar_sha256 and await repos.blobs.release(user.avatar_sha256)
+        try:
+            async with self._uow.transaction() as repos:
+                await repos.blobs.acquire(sha256, size)
+                await repos.users.update(updated)
+                orphan = user.avatar_sha256 and await repos.blobs.release(user.avatar_sha256)
+        except BaseException:
+            await self._delete_if_unreferenced(sha256)
+            raise
         if orphan and user.avatar_sha256:
             await self._blobs.delete(user.avatar_sha256)
         return updated
+
+    async def _delete_if_unreferenced(self, sha256: str) -> None:
+        # The bytes were written before the transaction that failed; they
+        # go unless someone else's identical picture already uses them.
+        async with self._uow.reading() as repos:
+            if not await repos.blobs.is_referenced(sha256):
+                await self._blobs.delete(sha256)
 
     async def remove_avatar(self, user_id: str) -> None:
         user = await self.get_user(user_id)

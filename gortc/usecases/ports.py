@@ -116,6 +116,8 @@ class BlobReferences(Protocol):
         """Drops one reference; True when that was the last (delete the bytes)."""
         ...
 
+    async def is_referenced(self, sha256: str) -> bool: ...
+
 
 class Repositories(Protocol):
     """The repositories of one unit of work, all on one connection."""

@@ -233,6 +233,9 @@ class FakeBlobReferences:
         del self._tables.blobs[sha256]
         return True
 
+    async def is_referenced(self, sha256: str) -> bool:
+        return sha256 in self._tables.blobs
+
 
 class FakeRepositories:
     def __init__(self, tables: FakeTables) -> None:
