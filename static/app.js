@@ -1,0 +1,195 @@
+// The gortc web client. It signs in with the session cookie (HttpOnly, so
+// this script never sees a token) and speaks the JSON API documented at
+// /api/openapi.json. Views are chosen by the URL fragment.
+
+const $ = (selector) => document.querySelector(selector);
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super(body?.error?.message || `request failed (${status})`);
+    this.status = status;
+    this.code = body?.error?.code;
+    this.details = body?.error?.details;
+  }
+}
+
+async function api(method, path, body) {
+  const options = { method, credentials: "same-origin", headers: {} };
+  if (body instanceof FormData) {
+    options.body = body;
+  } else if (body !== undefined) {
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, options);
+  const text = await response.text();
+  const data = text ? JSON.parse(text) : null;
+  if (!response.ok) throw new ApiError(response.status, data);
+  return data;
+}
+
+function notify(message, kind = "ok") {
+  const notice = $("#notice");
+  notice.textContent = message;
+  notice.className = kind;
+  notice.hidden = !message;
+}
+
+function formValues(form) {
+  const values = {};
+  for (const [name, value] of new FormData(form)) {
+    if (typeof value === "string" && value !== "") values[name] = value;
+  }
+  return values;
+}
+
+function fragmentParams() {
+  const [view, query = ""] = location.hash.slice(1).split("?");
+  return { view, params: new URLSearchParams(query) };
+}
+
+let me = null;
+
+function showSignedOut(view) {
+  $("#signed-in").hidden = true;
+  $("#account-nav").hidden = true;
+  $("#signed-out").hidden = false;
+  const forms = {
+    "": "#sign-in-form", register: "#register-form", forgot: "#forgot-form",
+    "reset-password": "#reset-form",
+  };
+  const shown = forms[view] || "#sign-in-form";
+  for (const selector of Object.values(forms)) $(selector).hidden = selector !== shown;
+}
+
+function showSignedIn() {
+  $("#signed-out").hidden = true;
+  $("#signed-in").hidden = false;
+  $("#account-nav").hidden = false;
+  $("#whoami").textContent = `${me.display_name} (@${me.username})`;
+  $("#profile-name").textContent = me.display_name;
+  $("#profile-details").textContent =
+    `@${me.username} · ${me.email}${me.is_admin ? " · administrator" : ""}`;
+  $("#verify-banner").hidden = me.email_verified;
+  const avatar = $("#avatar");
+  avatar.hidden = !me.avatar_url;
+  if (me.avatar_url) avatar.src = me.avatar_url;
+  const profile = $("#profile-form");
+  profile.display_name.value = me.display_name;
+  profile.email.value = me.email;
+}
+
+async function route() {
+  const { view, params } = fragmentParams();
+  if (view === "verify-email" && params.get("token")) {
+    try {
+      await api("POST", "/api/v1/auth/verify-email", { token: params.get("token") });
+      notify("Your email address is confirmed.");
+    } catch (error) {
+      notify(error.message, "error");
+    }
+    history.replaceState(null, "", "/");
+  }
+  try {
+    me = await api("GET", "/api/v1/users/me");
+  } catch (error) {
+    if (error.status !== 401) notify(error.message, "error");
+    me = null;
+  }
+  if (me) showSignedIn();
+  else showSignedOut(view);
+}
+
+function onSubmit(selector, handler) {
+  $(selector).addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    try {
+      await handler(form);
+    } catch (error) {
+      notify(error.message, "error");
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
+onSubmit("#sign-in-form", async (form) => {
+  me = await api("POST", "/api/v1/auth/session", formValues(form));
+  form.reset();
+  notify("");
+  location.hash = "";
+  showSignedIn();
+});
+
+onSubmit("#register-form", async (form) => {
+  const values = formValues(form);
+  await api("POST", "/api/v1/auth/register", values);
+  me = await api("POST", "/api/v1/auth/session", {
+    login: values.username, password: values.password,
+  });
+  form.reset();
+  notify("Welcome! We sent you a mail to confirm your address.");
+  location.hash = "";
+  showSignedIn();
+});
+
+onSubmit("#forgot-form", async (form) => {
+  await api("POST", "/api/v1/auth/password-reset", formValues(form));
+  form.reset();
+  notify("If that address has an account, a reset link is on its way.");
+});
+
+onSubmit("#reset-form", async (form) => {
+  const { params } = fragmentParams();
+  await api("POST", "/api/v1/auth/password-reset/confirm", {
+    token: params.get("token") || "", password: formValues(form).password || "",
+  });
+  form.reset();
+  notify("Your password is set. Sign in with it.");
+  location.hash = "";
+});
+
+onSubmit("#profile-form", async (form) => {
+  me = await api("PATCH", "/api/v1/users/me", formValues(form));
+  form.current_password.value = "";
+  notify("Profile saved.");
+  showSignedIn();
+});
+
+onSubmit("#avatar-form", async (form) => {
+  me = await api("PUT", "/api/v1/users/me/avatar", new FormData(form));
+  form.reset();
+  notify("Picture updated.");
+  showSignedIn();
+});
+
+onSubmit("#password-form", async (form) => {
+  await api("POST", "/api/v1/users/me/password", formValues(form));
+  form.reset();
+  notify("Password changed. Your other devices were signed out.");
+});
+
+$("#sign-out").addEventListener("click", async () => {
+  try {
+    await api("DELETE", "/api/v1/auth/session");
+  } finally {
+    me = null;
+    notify("You are signed out.");
+    showSignedOut("");
+  }
+});
+
+$("#resend-verification").addEventListener("click", async () => {
+  try {
+    await api("POST", "/api/v1/auth/verify-email/resend");
+    notify("A new confirmation link is on its way.");
+  } catch (error) {
+    notify(error.message, "error");
+  }
+});
+
+window.addEventListener("hashchange", route);
+route();
