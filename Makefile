@@ -1,6 +1,6 @@
 PYTHON ?= python
 
-.PHONY: install test lint typecheck check bench bench-startup run
+.PHONY: install test lint typecheck check bench bench-startup bench-auth run
 
 install:
 	$(PYTHON) -m pip install -e '.[test]'
@@ -20,7 +20,10 @@ check: lint typecheck test
 run:
 	$(PYTHON) -m gortc serve
 
-bench: bench-startup
+bench: bench-startup bench-auth
 
 bench-startup:
 	$(PYTHON) bench/startup.py
+
+bench-auth:
+	$(PYTHON) bench/auth_requests.py

@@ -156,9 +156,10 @@ def create_app(config: Config) -> web.Application:
     routes = system.ROUTES + accounts.ROUTES + users.ROUTES + admin.ROUTES
     app[API_ROUTES] = routes
     app[OPENAPI_JSON] = json.dumps(build_openapi(routes)).encode("utf-8")
-    app[HEALTH_PROBES] = {"database": _database_probe(core.database)}
+    probes: dict[str, Callable[[], Awaitable[str]]] = {"database": core.database.ping}
     if core.redis is not None:
-        app[HEALTH_PROBES]["redis"] = _redis_probe(core.redis)
+        probes["redis"] = _redis_probe(core.redis)
+    app[HEALTH_PROBES] = probes
     add_routes(app, routes)
     app.router.add_get("/", system.index)
     app.router.add_static("/static/", system.STATIC_ROOT)
@@ -191,15 +192,6 @@ async def _purge_periodically(database: Database) -> None:
         except Exception:  # housekeeping must never stop the server
             log.exception("purging expired tokens failed")
         await asyncio.sleep(_PURGE_INTERVAL_SECONDS)
-
-
-def _database_probe(database: Database) -> Callable[[], Awaitable[str]]:
-    async def probe() -> str:
-        async with database.read() as conn, conn.execute("SELECT 1") as cursor:
-            await cursor.fetchone()
-        return "ok"
-
-    return probe
 
 
 def _redis_probe(client: redis.Redis) -> Callable[[], Awaitable[str]]:

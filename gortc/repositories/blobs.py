@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import aiosqlite
 
+from gortc.repositories.database import fetch_one
+
 
 class SqliteBlobReferences:
     def __init__(self, conn: aiosqlite.Connection) -> None:
@@ -17,18 +19,20 @@ class SqliteBlobReferences:
         )
 
     async def is_referenced(self, sha256: str) -> bool:
-        async with self._conn.execute(
-            "SELECT 1 FROM blobs WHERE sha256 = ? AND refcount > 0", (sha256,)
-        ) as cursor:
-            return await cursor.fetchone() is not None
+        return (
+            await fetch_one(
+                self._conn, "SELECT 1 FROM blobs WHERE sha256 = ? AND refcount > 0", (sha256,)
+            )
+            is not None
+        )
 
     async def release(self, sha256: str) -> bool:
-        async with self._conn.execute(
+        row = await fetch_one(
+            self._conn,
             "UPDATE blobs SET refcount = refcount - 1 WHERE sha256 = ? AND refcount > 0 "
             "RETURNING refcount",
             (sha256,),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         if row is None or row[0] > 0:
             return False
         # users.avatar_sha256 references blobs; the caller cleared it first.

@@ -9,13 +9,29 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiosqlite
 
 from gortc.repositories.migrations import migrate
+
+
+async def fetch_one(
+    conn: aiosqlite.Connection, sql: str, params: Sequence[object]
+) -> sqlite3.Row | None:
+    """The first row, in one trip to the connection's thread."""
+    rows = await conn.execute_fetchall(sql, params)
+    return next(iter(rows), None)
+
+
+async def fetch_all(
+    conn: aiosqlite.Connection, sql: str, params: Sequence[object]
+) -> list[sqlite3.Row]:
+    """Every row, in one trip to the connection's thread (execute, fetch and
+    close as separate awaits would cost three)."""
+    return list(await conn.execute_fetchall(sql, params))
 
 
 class Database:
@@ -65,6 +81,12 @@ class Database:
             # last commits, which is the trade every WAL deployment makes.
             await conn.execute("PRAGMA synchronous = NORMAL")
         return conn
+
+    async def ping(self) -> str:
+        """'ok' when a reader answers; raises when the database is unusable."""
+        async with self.read() as conn:
+            await fetch_one(conn, "SELECT 1", ())
+        return "ok"
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[aiosqlite.Connection]:

@@ -9,6 +9,7 @@ import aiosqlite
 
 from gortc.entities.sessions import Invite, OneTimePurpose, OneTimeToken
 from gortc.entities.timestamps import from_text, to_text
+from gortc.repositories.database import fetch_all, fetch_one
 
 
 def _optional_time(text: str | None) -> datetime | None:
@@ -36,12 +37,12 @@ class SqliteOneTimeTokenRepository:
     async def consume(
         self, token_hash: str, purpose: OneTimePurpose, now: datetime
     ) -> OneTimeToken | None:
-        async with self._conn.execute(
+        row = await fetch_one(
+            self._conn,
             "UPDATE one_time_tokens SET used_at = ?1 WHERE token_hash = ?2 AND purpose = ?3 "
             "AND used_at IS NULL AND expires_at > ?1 RETURNING *",
             (to_text(now), token_hash, purpose.value),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         if row is None:
             return None
         return OneTimeToken(
@@ -104,7 +105,9 @@ class SqliteInviteRepository:
         return cursor.rowcount == 1
 
     async def list(self, *, limit: int) -> list[Invite]:
-        async with self._conn.execute(
-            "SELECT * FROM invites ORDER BY id DESC LIMIT ?", (limit,)
-        ) as cursor:
-            return [_invite(row) for row in await cursor.fetchall()]
+        return [
+            _invite(row)
+            for row in await fetch_all(
+                self._conn, "SELECT * FROM invites ORDER BY id DESC LIMIT ?", (limit,)
+            )
+        ]

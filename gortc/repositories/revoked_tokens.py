@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from gortc.entities.timestamps import to_text
-from gortc.repositories.database import Database
+from gortc.repositories.database import Database, fetch_one
 
 
 class SqliteRevokedTokenStore:
@@ -20,8 +20,6 @@ class SqliteRevokedTokenStore:
             )
 
     async def is_revoked(self, jti: str) -> bool:
-        async with (
-            self._db.read() as conn,
-            conn.execute("SELECT 1 FROM revoked_tokens WHERE jti = ?", (jti,)) as cursor,
-        ):
-            return await cursor.fetchone() is not None
+        async with self._db.read() as conn:
+            row = await fetch_one(conn, "SELECT 1 FROM revoked_tokens WHERE jti = ?", (jti,))
+        return row is not None

@@ -9,6 +9,7 @@ import aiosqlite
 
 from gortc.entities.sessions import RefreshToken, Session, SessionKind
 from gortc.entities.timestamps import from_text, to_text
+from gortc.repositories.database import fetch_all, fetch_one
 
 
 def _session(row: sqlite3.Row) -> Session:
@@ -45,10 +46,7 @@ class SqliteSessionRepository:
         )
 
     async def get(self, session_id: str) -> Session | None:
-        async with self._conn.execute(
-            "SELECT * FROM sessions WHERE id = ?", (session_id,)
-        ) as cursor:
-            row = await cursor.fetchone()
+        row = await fetch_one(self._conn, "SELECT * FROM sessions WHERE id = ?", (session_id,))
         return _session(row) if row else None
 
     async def revoke(self, session_id: str, now: datetime) -> list[tuple[str, datetime]]:
@@ -75,12 +73,12 @@ class SqliteSessionRepository:
     async def _live_access_tokens(
         self, where: str, params: tuple[object, ...], now: datetime
     ) -> list[tuple[str, datetime]]:
-        async with self._conn.execute(
+        rows = await fetch_all(
+            self._conn,
             f"SELECT access_jti, access_expires_at FROM refresh_tokens "
             f"WHERE {where} AND access_expires_at > ?",
             (*params, to_text(now)),
-        ) as cursor:
-            rows = await cursor.fetchall()
+        )
         return [(row[0], from_text(row[1])) for row in rows]
 
 
@@ -103,10 +101,9 @@ class SqliteRefreshTokenRepository:
         )
 
     async def get(self, token_hash: str) -> RefreshToken | None:
-        async with self._conn.execute(
-            "SELECT * FROM refresh_tokens WHERE token_hash = ?", (token_hash,)
-        ) as cursor:
-            row = await cursor.fetchone()
+        row = await fetch_one(
+            self._conn, "SELECT * FROM refresh_tokens WHERE token_hash = ?", (token_hash,)
+        )
         if row is None:
             return None
         return RefreshToken(

@@ -9,6 +9,7 @@ import aiosqlite
 from gortc.entities.errors import Conflict
 from gortc.entities.timestamps import from_text, to_text
 from gortc.entities.users import User
+from gortc.repositories.database import fetch_all, fetch_one
 
 _COLUMNS = (
     "id, username, email, display_name, password_hash, is_admin, email_verified, "
@@ -47,20 +48,17 @@ class SqliteUserRepository:
         self._conn = conn
 
     async def get(self, user_id: str) -> User | None:
-        async with self._conn.execute(
-            f"SELECT {_COLUMNS} FROM users WHERE id = ?", (user_id,)
-        ) as cursor:
-            row = await cursor.fetchone()
+        row = await fetch_one(self._conn, f"SELECT {_COLUMNS} FROM users WHERE id = ?", (user_id,))
         return _user(row) if row else None
 
     async def get_by_login(self, login: str) -> User | None:
         # Both columns are COLLATE NOCASE with unique indexes, so each arm
         # of the OR is an index lookup.
-        async with self._conn.execute(
+        row = await fetch_one(
+            self._conn,
             f"SELECT {_COLUMNS} FROM users WHERE username = ?1 OR email = ?1 LIMIT 1",
             (login,),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         return _user(row) if row else None
 
     async def add(self, user: User) -> None:
@@ -85,15 +83,17 @@ class SqliteUserRepository:
             raise _conflict(exc) from None
 
     async def list(self, *, limit: int, after: str | None = None) -> list[User]:
-        async with self._conn.execute(
-            f"SELECT {_COLUMNS} FROM users WHERE id > ? ORDER BY id LIMIT ?",
-            (after or "", limit),
-        ) as cursor:
-            return [_user(row) for row in await cursor.fetchall()]
+        return [
+            _user(row)
+            for row in await fetch_all(
+                self._conn,
+                f"SELECT {_COLUMNS} FROM users WHERE id > ? ORDER BY id LIMIT ?",
+                (after or "", limit),
+            )
+        ]
 
     async def count(self) -> int:
-        async with self._conn.execute("SELECT count(*) FROM users") as cursor:
-            row = await cursor.fetchone()
+        row = await fetch_one(self._conn, "SELECT count(*) FROM users", ())
         return int(row[0]) if row else 0
 
 

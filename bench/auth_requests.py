@@ -1,0 +1,119 @@
+"""What authentication costs a request: ``GET /api/v1/users/me`` with a bearer
+token (JWT check + revoked-token lookup + user read) against ``GET /healthz``
+(one trivial database read) on the same server, in the same run.
+
+The server runs in its own process; the load comes from this one over
+loopback with a fixed number of requests. Run: ``make bench-auth``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+import aiohttp
+
+REQUESTS = 4000
+CONCURRENCY = 16
+READY = "ready on "
+
+
+async def start_server(data_dir: str) -> tuple[asyncio.subprocess.Process, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GORTC_")}
+    env.update(GORTC_LIMITS_ENABLED="false", GORTC_SERVER_LOG_LEVEL="warning")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gortc",
+        "serve",
+        "--port",
+        "0",
+        "--data-dir",
+        data_dir,
+        env=env | {"GORTC_SERVER_LOG_LEVEL": "info"},
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    while True:
+        line = (await process.stderr.readline()).decode()
+        if READY in line:
+            url = line.split(READY, 1)[1].split()[0]
+            break
+        if not line:
+            raise SystemExit("the server did not start")
+    # Keep reading its log so the pipe never fills up.
+    asyncio.get_running_loop().create_task(_drain(process.stderr))
+    return process, url
+
+
+async def _drain(stream: asyncio.StreamReader) -> None:
+    while await stream.readline():
+        pass
+
+
+async def run(
+    http: aiohttp.ClientSession, path: str, headers: dict[str, str]
+) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for index in range(REQUESTS):
+        queue.put_nowait(index)
+
+    async def worker() -> None:
+        while not queue.empty():
+            queue.get_nowait()
+            started = time.perf_counter()
+            async with http.get(path, headers=headers) as response:
+                await response.read()
+                assert response.status == 200, response.status
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    return REQUESTS / (time.perf_counter() - started), sorted(latencies)
+
+
+async def main() -> None:
+    with tempfile.TemporaryDirectory() as data_dir:
+        process, url = await start_server(data_dir)
+        try:
+            async with aiohttp.ClientSession(url) as http:
+                credentials = {
+                    "username": "bench",
+                    "email": "bench@example.com",
+                    "password": "benchmark password",
+                }
+                await http.post("/api/v1/auth/register", json=credentials)
+                async with http.post(
+                    "/api/v1/auth/login",
+                    json={"login": "bench", "password": credentials["password"]},
+                ) as response:
+                    token = (await response.json())["access_token"]
+                bearer = {"Authorization": f"Bearer {token}"}
+                await run(http, "/healthz", {})  # warm-up
+                results = {}
+                for name, path, headers in (
+                    ("GET /healthz", "/healthz", {}),
+                    ("GET /api/v1/users/me", "/api/v1/users/me", bearer),
+                ):
+                    rate, latencies = await run(http, path, headers)
+                    results[name] = rate
+                    p50 = statistics.median(latencies) * 1000
+                    p99 = latencies[int(len(latencies) * 0.99)] * 1000
+                    print(
+                        f"{name:22} {rate:7.0f} req/s   p50 {p50:5.2f} ms   p99 {p99:5.2f} ms"
+                        f"   ({REQUESTS} requests, {CONCURRENCY} concurrent)"
+                    )
+                ratio = results["GET /api/v1/users/me"] / results["GET /healthz"]
+                print(f"authenticated / health throughput: x{ratio:.2f}")
+        finally:
+            process.terminate()
+            await process.wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
