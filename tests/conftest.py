@@ -13,6 +13,8 @@ from aiohttp.test_utils import TestClient
 from gortc.app import create_app
 from gortc.config import Config
 
+pytest_plugins = ["tests.redis_server"]
+
 TEST_PASSWORD = "correct horse battery"
 
 
