@@ -100,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "migrate":
             return _migrate(config)
         return asyncio.run(_operator_command(config, args))
-    except SchemaError as exc:
+    except (ConfigError, SchemaError) as exc:
         print(f"gortc: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -79,6 +79,14 @@ class AuthConfig(_Section):
         description="Signs tokens, encrypts cookies; empty: generated into <data_dir>/secret.key.",
     )
     access_token_ttl: int = Field(900, ge=30, description="Access token lifetime, seconds.")
+
+    @field_validator("secret")
+    @classmethod
+    def _secret_is_long(cls, value: str) -> str:
+        if value and len(value) < 32:
+            raise ValueError("must be at least 32 characters (or empty to have one generated)")
+        return value
+
     refresh_token_ttl: int = Field(
         30 * 24 * 3600, ge=60, description="Refresh token and web session lifetime, seconds."
     )

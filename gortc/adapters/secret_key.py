@@ -8,6 +8,10 @@ import os
 import secrets
 from pathlib import Path
 
+from gortc.config import ConfigError
+
+MIN_SECRET_LENGTH = 32
+
 
 def load_or_create_secret(configured: str, data_dir: Path) -> bytes:
     """The configured secret, or the one in <data_dir>/secret.key, created
@@ -15,18 +19,32 @@ def load_or_create_secret(configured: str, data_dir: Path) -> bytes:
     if configured:
         return configured.encode("utf-8")
     path = data_dir / "secret.key"
-    if path.exists():
-        return path.read_text(encoding="ascii").strip().encode("ascii")
-    data_dir.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_hex(32)
-    # O_EXCL: two processes starting at once cannot both write one.
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text(encoding="ascii").strip().encode("ascii")
-    with os.fdopen(fd, "w", encoding="ascii") as out:
-        out.write(secret + "\n")
+    if not path.exists():
+        _create_secret_file(path)
+    secret = path.read_text(encoding="ascii").strip()
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise ConfigError(f"{path} holds no usable secret; delete it to have a new one made")
     return secret.encode("ascii")
+
+
+def _create_secret_file(path: Path) -> None:
+    # Written whole under a temporary name, then linked into place: a
+    # second process starting at the same moment either wins the link or
+    # reads the complete file, never an empty one.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".secret.key.{secrets.token_hex(8)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write(secrets.token_hex(32) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # the other process's secret is the one
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def derive_key(secret: bytes, purpose: str) -> bytes:

@@ -61,53 +61,92 @@ class MigrationResult:
 
 
 def migrate(path: Path, *, target: int | None = None) -> MigrationResult:
-    """Brings the database at ``path`` to ``target`` (default: the latest).
+    """Brings the database at ``path`` to ``target`` (default: the latest),
+    in one transaction: it is either fully upgraded or left as it was.
 
-    Raises SchemaError when the database is newer than this gortc, or is not
-    a gortc database at all.
+    Raises SchemaError when the database is newer than this gortc, is not a
+    gortc database, is not SQLite at all, or a migration fails.
     """
     all_migrations = migrations()
-    latest = len(all_migrations)
-    target = latest if target is None else target
+    target = len(all_migrations) if target is None else target
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, isolation_level=None)
     try:
-        current = conn.execute("PRAGMA user_version").fetchone()[0]
-        if current > latest:
-            raise SchemaError(
-                f"the database {path} has schema version {current}, newer than the "
-                f"{latest} this gortc knows; upgrade gortc or restore an older backup"
-            )
-        if current == 0:
-            tables = conn.execute(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
-            ).fetchone()[0]
-            if tables:
-                raise SchemaError(f"{path} is not a gortc database (it has no schema version)")
-            if target == latest:
-                _run_script(conn, schema_sql(), latest)
-                return MigrationResult(0, latest, None)
-        if current >= target:
-            return MigrationResult(current, current, None)
-        backup = None
-        if current > 0:
-            backup = path.with_name(f"{path.name}.v{current}.bak")
-            with sqlite3.connect(backup) as copy:
-                conn.backup(copy)
-            copy.close()
-        for migration in all_migrations[current:target]:
-            _run_script(conn, migration.sql, migration.version)
-        return MigrationResult(current, target, backup)
-    finally:
-        conn.close()
+        conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+        try:
+            return _migrate(conn, path, all_migrations, target)
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise SchemaError(f"{path} cannot be used as a gortc database: {exc}") from None
 
 
-def _run_script(conn: sqlite3.Connection, sql: str, version: int) -> None:
-    # executescript commits first, so the transaction is part of the script;
-    # a failing statement leaves it open, and the rollback undoes it whole.
+def _migrate(
+    conn: sqlite3.Connection, path: Path, all_migrations: list[Migration], target: int
+) -> MigrationResult:
+    current = _usable_version(conn, path, len(all_migrations))
+    if current >= target:
+        return MigrationResult(current, current, None)
+    backup = None
+    if current > 0:
+        # Before taking the write lock: a backup from a connection that
+        # holds a write transaction never completes.
+        backup = path.with_name(f"{path.name}.v{current}.bak")
+        with sqlite3.connect(backup) as copy:
+            conn.backup(copy)
+        copy.close()
+    conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\n;PRAGMA user_version = {version};\nCOMMIT;")
-    except sqlite3.Error as exc:
+        # Another process (a second `gortc` starting at the same moment) may
+        # have migrated while we waited for the lock: decide again, locked.
+        current = _usable_version(conn, path, len(all_migrations))
+        if current == 0 and target == len(all_migrations):
+            steps = [(target, schema_sql())]
+        else:
+            steps = [(m.version, m.sql) for m in all_migrations[current:target]]
+        for version, sql in steps:
+            try:
+                for statement in _statements(sql):
+                    conn.execute(statement)
+            except sqlite3.Error as exc:
+                raise SchemaError(f"migration to version {version} failed: {exc}") from exc
+        conn.execute(f"PRAGMA user_version = {max(current, target)}")
+        conn.execute("COMMIT")
+    except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
-        raise SchemaError(f"migration to version {version} failed: {exc}") from exc
+        raise
+    if not steps and backup is not None:
+        backup.unlink(missing_ok=True)
+        backup = None
+    return MigrationResult(current, max(current, target), backup)
+
+
+def _usable_version(conn: sqlite3.Connection, path: Path, latest: int) -> int:
+    current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if current > latest:
+        raise SchemaError(
+            f"the database {path} has schema version {current}, newer than the "
+            f"{latest} this gortc knows; upgrade gortc or restore an older backup"
+        )
+    if current == 0:
+        tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'")
+        if tables.fetchone()[0]:
+            raise SchemaError(f"{path} is not a gortc database (it has no schema version)")
+    return current
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of an SQL script, split where SQLite says one ends
+    (executescript would commit the transaction we run them in)."""
+    statements = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip() and not all(
+        part.strip().startswith("--") or not part.strip() for part in buffer.splitlines()
+    ):
+        statements.append(buffer.strip())
+    return statements

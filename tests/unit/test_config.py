@@ -270,3 +270,10 @@ def test_config_toml_explains_every_setting_in_a_comment_above_it(path: Path) ->
 @pytest.mark.parametrize("path", DOCUMENTED_FILES, ids=lambda path: str(path.relative_to(ROOT)))
 def test_config_toml_loads_to_the_defaults(path: Path) -> None:
     assert load_config(path, {}) == Config()
+
+
+def test_a_short_configured_secret_is_refused() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(environ={"GORTC_AUTH_SECRET": "short"})
+    assert "auth.secret" in str(caught.value)
+    assert "GORTC_AUTH_SECRET" in str(caught.value)
