@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
@@ -39,10 +40,9 @@ def _create_secret_file(path: Path) -> None:
             out.write(secrets.token_hex(32) + "\n")
             out.flush()
             os.fsync(out.fileno())
-        try:
+        # If the other process linked first, its secret is the one.
+        with contextlib.suppress(FileExistsError):
             os.link(temporary, path)
-        except FileExistsError:
-            pass  # the other process's secret is the one
     finally:
         temporary.unlink(missing_ok=True)
 
