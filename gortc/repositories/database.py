@@ -8,6 +8,7 @@ of read-only connections that WAL mode lets run beside the writer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -32,6 +33,14 @@ async def fetch_all(
     """Every row, in one trip to the connection's thread (execute, fetch and
     close as separate awaits would cost three)."""
     return list(await conn.execute_fetchall(sql, params))
+
+
+async def _rollback(conn: aiosqlite.Connection) -> None:
+    # The connection's thread runs statements in order, so this lands after
+    # a BEGIN or COMMIT that was cancelled while queued; if that COMMIT went
+    # through, there is nothing left to roll back.
+    with contextlib.suppress(sqlite3.OperationalError):
+        await conn.execute("ROLLBACK")
 
 
 class Database:
@@ -95,14 +104,15 @@ class Database:
             conn = self._writer
             if conn is None:
                 raise RuntimeError("the database is closed")
-            await conn.execute("BEGIN IMMEDIATE")
             try:
+                await conn.execute("BEGIN IMMEDIATE")
                 yield conn
-            except BaseException:
-                await conn.execute("ROLLBACK")
-                raise
-            else:
                 await conn.execute("COMMIT")
+            except BaseException:
+                # Shielded: a cancelled request must not leave the writer
+                # inside its transaction for the next one.
+                await asyncio.shield(_rollback(conn))
+                raise
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[aiosqlite.Connection]:

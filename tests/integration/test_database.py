@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import sqlite3
 from collections.abc import AsyncIterator
@@ -184,3 +185,22 @@ async def test_close_waits_for_the_running_write_and_leaves_one_whole_file(
         assert conn.execute("SELECT jti FROM revoked_tokens").fetchall() == [("j1",)]
     finally:
         conn.close()
+
+
+async def test_a_write_cancelled_while_beginning_leaves_no_transaction_open(
+    db: Database,
+) -> None:
+    async def writer() -> None:
+        async with db.write() as conn:
+            await conn.execute("UPDATE counter SET n = n + 1 WHERE id = 1")
+
+    for _ in range(20):
+        task = asyncio.create_task(writer())
+        await asyncio.sleep(0)  # cancelled at whatever await it reached
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    # The writer is usable, and closing (which checkpoints) succeeds.
+    async with db.write() as conn:
+        await conn.execute("UPDATE counter SET n = 0 WHERE id = 1")
+    await db.close()
