@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import signal
 import sys
 import time
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    started = time.perf_counter() - _seconds_since_process_start()
     # aiohttp-session (third party) stores its state under plain string keys.
     warnings.filterwarnings("ignore", category=NotAppKeyWarning, module="aiohttp_session")
     args = build_parser().parse_args(argv)
@@ -96,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         if args.command == "serve":
-            return _serve(config)
+            return asyncio.run(_run_server(config, started))
         if args.command == "migrate":
             return _migrate(config)
         return asyncio.run(_operator_command(config, args))
@@ -105,6 +107,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+
+
+def _seconds_since_process_start() -> float:
+    """How long this process has run, imports included (Linux); else 0."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as stat:
+            # Field 22, after the parenthesised command name: start in ticks.
+            start_ticks = int(stat.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime", encoding="ascii") as uptime:
+            since_boot = float(uptime.read().split()[0])
+        return max(0.0, since_boot - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def _config_from(args: argparse.Namespace) -> Config:
@@ -131,14 +146,9 @@ def _migrate(config: Config) -> int:
     return 0
 
 
-def _serve(config: Config) -> int:
-    return asyncio.run(_run_server(config))
-
-
-async def _run_server(config: Config) -> int:
+async def _run_server(config: Config, started: float) -> int:
     from gortc.app import create_app  # the heavy imports only for serving
 
-    started = time.perf_counter()
     runner = web.AppRunner(
         create_app(config), access_log=None, shutdown_timeout=config.server.shutdown_timeout
     )
