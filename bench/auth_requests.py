@@ -9,13 +9,12 @@ loopback with a fixed number of requests. Run: ``make bench-auth``.
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
-import sys
 import tempfile
 import time
 
 import aiohttp
+from gortc_process import clean_environment, serve_command
 
 REQUESTS = 1500
 ROUNDS = 7
@@ -24,18 +23,11 @@ READY = "ready on "
 
 
 async def start_server(data_dir: str) -> tuple[asyncio.subprocess.Process, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GORTC_")}
-    env.update(GORTC_LIMITS_ENABLED="false", GORTC_SERVER_LOG_LEVEL="warning")
     process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gortc",
-        "serve",
-        "--port",
-        "0",
-        "--data-dir",
-        data_dir,
-        env=env | {"GORTC_SERVER_LOG_LEVEL": "info"},
+        *serve_command(data_dir),
+        # Logging stays at info, as in production: the access log is part of
+        # what a request costs.
+        env=clean_environment(GORTC_LIMITS_ENABLED="false"),
         stderr=asyncio.subprocess.PIPE,
     )
     assert process.stderr is not None

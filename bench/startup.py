@@ -15,6 +15,8 @@ import tempfile
 import time
 import urllib.request
 
+from gortc_process import clean_environment, serve_command
+
 ROUNDS = 5
 READY_TOKEN = "ready on "
 
@@ -65,21 +67,12 @@ def measure(command: list[str]) -> tuple[float, float]:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as data_dir:
-        env_free = {k: v for k, v in os.environ.items() if not k.startswith("GORTC_")}
+        environment = clean_environment()
         os.environ.clear()
-        os.environ.update(env_free)
+        os.environ.update(environment)
         servers = {
             "bare aiohttp": [sys.executable, "-c", BARE_SERVER],
-            "gortc serve": [
-                sys.executable,
-                "-m",
-                "gortc",
-                "serve",
-                "--port",
-                "0",
-                "--data-dir",
-                data_dir,
-            ],
+            "gortc serve": serve_command(data_dir),
         }
         results: dict[str, tuple[float, float]] = {}
         for name, command in servers.items():

@@ -66,17 +66,21 @@ def bearer(tokens: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
+def table_names(conn: sqlite3.Connection) -> list[str]:
+    return [
+        row[0]
+        for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' "
+            "AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        )
+    ]
+
+
 def dump_database(path: Path) -> list[tuple[Any, ...]]:
     """Every row of every table, to show a request changed nothing."""
     conn = sqlite3.connect(path)
     try:
-        tables = [
-            row[0]
-            for row in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' "
-                "AND name NOT LIKE 'sqlite_%' ORDER BY name"
-            )
-        ]
+        tables = table_names(conn)
         rows: list[tuple[Any, ...]] = []
         for table in tables:
             rows.extend(

@@ -16,20 +16,14 @@ from gortc.repositories import migrations as migrations_module
 from gortc.repositories.database import Database
 from gortc.repositories.migrations import Migration, SchemaError, latest_version, migrate
 from gortc.repositories.unit_of_work import SqliteUnitOfWork
-from tests.conftest import dump_database
+from tests.conftest import dump_database, table_names
 
 
 def describe_schema(path: Path) -> dict[str, Any]:
     """Tables with their columns, indexes and foreign keys, as PRAGMAs report them."""
     conn = sqlite3.connect(path)
     try:
-        tables = [
-            row[0]
-            for row in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' "
-                "AND name NOT LIKE 'sqlite_%' ORDER BY name"
-            )
-        ]
+        tables = table_names(conn)
         described: dict[str, Any] = {}
         for table in tables:
             # table_list tells WITHOUT ROWID (wr) and STRICT tables apart.
