@@ -60,17 +60,22 @@ def mailed_token(server: ServerProcess, purpose: str) -> str:
     return tokens[-1]
 
 
+async def register_in_browser(page, url: str, username: str, email: str) -> None:  # type: ignore[no-untyped-def]
+    """What a newcomer does: open the site, follow 'Create an account', fill it in."""
+    await page.goto(url)
+    await page.get_by_role("link", name="Create an account").click()
+    form = page.locator("#register-form")
+    await form.get_by_label("Username").fill(username)
+    await form.get_by_label("Email").fill(email)
+    await form.get_by_label("Password").fill("correct horse battery")
+    await form.get_by_role("button", name="Create account").click()
+
+
 async def test_a_new_user_registers_edits_the_profile_and_signs_out(
     server: ServerProcess, page, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     expect = playwright_api.expect
-    await page.goto(server.url)
-    await page.get_by_role("link", name="Create an account").click()
-    form = page.locator("#register-form")
-    await form.get_by_label("Username").fill("Alice")
-    await form.get_by_label("Email").fill("alice@example.com")
-    await form.get_by_label("Password").fill("correct horse battery")
-    await form.get_by_role("button", name="Create account").click()
+    await register_in_browser(page, server.url, "Alice", "alice@example.com")
 
     await expect(page.locator("#whoami")).to_have_text("alice (@alice)")
     await expect(page.locator("#profile-details")).to_contain_text("administrator")
@@ -103,13 +108,7 @@ async def test_a_wrong_password_is_explained_and_a_reset_gets_the_user_back_in(
     server: ServerProcess, page
 ) -> None:  # type: ignore[no-untyped-def]
     expect = playwright_api.expect
-    await page.goto(server.url)
-    await page.get_by_role("link", name="Create an account").click()
-    form = page.locator("#register-form")
-    await form.get_by_label("Username").fill("bob")
-    await form.get_by_label("Email").fill("bob@example.com")
-    await form.get_by_label("Password").fill("correct horse battery")
-    await form.get_by_role("button", name="Create account").click()
+    await register_in_browser(page, server.url, "bob", "bob@example.com")
     await page.get_by_role("button", name="Sign out").click()
 
     sign_in = page.locator("#sign-in-form")
