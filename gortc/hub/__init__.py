@@ -1,0 +1,1 @@
+"""The real-time hub: connected clients, topics, fan-out, the backplane."""
