@@ -27,17 +27,33 @@ from gortc.adapters.passwords import BcryptPasswordHasher
 from gortc.adapters.rate_limit import MemoryRateLimiter
 from gortc.adapters.secret_key import derive_key, load_or_create_secret
 from gortc.config import Config
-from gortc.delivery import accounts, admin, system, users
-from gortc.delivery.keys import ACCOUNTS, ADMIN, API_ROUTES, CONFIG, HEALTH_PROBES, OPENAPI_JSON
+from gortc.delivery import accounts, admin, groups, messages, system, users, websocket
+from gortc.delivery.events import encode_event
+from gortc.delivery.keys import (
+    ACCOUNTS,
+    ADMIN,
+    API_ROUTES,
+    CHAT,
+    CONFIG,
+    GROUPS,
+    HEALTH_PROBES,
+    HUB,
+    OPENAPI_JSON,
+)
 from gortc.delivery.middlewares import error_mapping, harden_response, request_context
 from gortc.delivery.openapi import build_openapi
 from gortc.delivery.routing import add_routes
+from gortc.hub.backplane import Backplane, LocalBackplane
+from gortc.hub.hub import Hub
 from gortc.repositories.database import Database
 from gortc.repositories.maintenance import purge_expired
+from gortc.repositories.messages import GroupCommitMessageStore
 from gortc.repositories.revoked_tokens import SqliteRevokedTokenStore
 from gortc.repositories.unit_of_work import SqliteUnitOfWork
 from gortc.usecases.accounts import AccountService, AccountSettings
 from gortc.usecases.admin import AdminService
+from gortc.usecases.chat import ChatService, ChatSettings
+from gortc.usecases.groups import GroupService
 from gortc.usecases.ports import Mailer, RevokedTokenStore
 
 if TYPE_CHECKING:
@@ -59,12 +75,20 @@ class Core:
     redis: redis.Redis | None
     accounts: AccountService
     admin: AdminService
+    hub: Hub
+    groups: GroupService
+    chat: ChatService
+    message_store: GroupCommitMessageStore
 
     async def open(self) -> None:
         """Raises SchemaError when the database cannot be used."""
         await self.database.open()
+        await self.hub.start()
 
     async def close(self) -> None:
+        """Closes the sockets, lets messages being stored finish, then the rest."""
+        await self.hub.close()
+        await self.message_store.close()
         await self.database.close()
         if self.redis is not None:
             await self.redis.aclose()
@@ -86,6 +110,9 @@ def build_core(config: Config) -> Core:
 
         revoked = RedisRevokedTokenStore(redis_client)
     hasher = BcryptPasswordHasher(config.auth.bcrypt_rounds)
+    backplane: Backplane = LocalBackplane()
+    hub = Hub(backplane, encode_event)
+    limiter = MemoryRateLimiter()
     mailer: Mailer = (
         SmtpMailer(
             host=config.mail.smtp_host,
@@ -106,7 +133,7 @@ def build_core(config: Config) -> Core:
         hasher=hasher,
         tokens=JwtAccessTokens(derive_key(secret, "jwt"), config.auth.access_token_ttl),
         mailer=mailer,
-        limiter=MemoryRateLimiter(),
+        limiter=limiter,
         blobs=DiskBlobStore(config.data_path / "blobs"),
         clock=clock,
         settings=AccountSettings(
@@ -122,11 +149,42 @@ def build_core(config: Config) -> Core:
             register_per_ip_per_hour=limits.register_per_ip_per_hour,
             mail_per_account_per_hour=limits.mail_per_account_per_hour,
         ),
+        events=hub,
     )
     admin_service = AdminService(
-        uow=uow, revoked=revoked, hasher=hasher, clock=clock, invite_ttl=config.auth.invite_ttl
+        uow=uow,
+        revoked=revoked,
+        hasher=hasher,
+        clock=clock,
+        invite_ttl=config.auth.invite_ttl,
+        events=hub,
     )
-    return Core(config, secret, database, redis_client, account_service, admin_service)
+    message_store = GroupCommitMessageStore(database)
+    chat = ChatService(
+        uow=uow,
+        store=message_store,
+        events=hub,
+        limiter=limiter,
+        clock=clock,
+        settings=ChatSettings(
+            limits_enabled=limits.enabled,
+            messages_per_second=limits.messages_per_second,
+            message_burst=limits.message_burst,
+            sync_limit=config.hub.sync_limit,
+        ),
+    )
+    return Core(
+        config=config,
+        secret=secret,
+        database=database,
+        redis=redis_client,
+        accounts=account_service,
+        admin=admin_service,
+        hub=hub,
+        groups=GroupService(uow=uow, events=hub, clock=clock),
+        chat=chat,
+        message_store=message_store,
+    )
 
 
 def _redis_client(url: str) -> redis.Redis:
@@ -153,7 +211,18 @@ def create_app(config: Config) -> web.Application:
     app[CONFIG] = config
     app[ACCOUNTS] = core.accounts
     app[ADMIN] = core.admin
-    routes = system.ROUTES + accounts.ROUTES + users.ROUTES + admin.ROUTES
+    app[HUB] = core.hub
+    app[GROUPS] = core.groups
+    app[CHAT] = core.chat
+    routes = (
+        system.ROUTES
+        + accounts.ROUTES
+        + users.ROUTES
+        + admin.ROUTES
+        + groups.ROUTES
+        + messages.ROUTES
+        + websocket.ROUTES
+    )
     app[API_ROUTES] = routes
     app[OPENAPI_JSON] = json.dumps(build_openapi(routes)).encode("utf-8")
     probes: dict[str, Callable[[], Awaitable[str]]] = {"database": core.database.ping}
@@ -165,6 +234,7 @@ def create_app(config: Config) -> web.Application:
     app.router.add_static("/static/", system.STATIC_ROOT)
     app.on_response_prepare.append(harden_response)
     app.cleanup_ctx.append(_lifetime(core))
+    app.on_shutdown.append(_close_sockets(core.hub))
     return app
 
 
@@ -181,6 +251,15 @@ def _lifetime(core: Core) -> Callable[[web.Application], AsyncIterator[None]]:
             await core.close()
 
     return lifetime
+
+
+def _close_sockets(hub: Hub) -> Callable[[web.Application], Awaitable[None]]:
+    async def close(app: web.Application) -> None:
+        # Before requests in flight are waited for: a WebSocket handler runs
+        # until its socket closes, so the sockets must be told to go first.
+        await hub.close()
+
+    return close
 
 
 async def _purge_periodically(database: Database) -> None:

@@ -130,6 +130,34 @@ class LimitsConfig(_Section):
     mail_per_account_per_hour: int = Field(
         5, ge=1, description="Verification and reset mails per account per hour."
     )
+    messages_per_second: int = Field(
+        20, ge=1, description="Messages a user may send per second, sustained."
+    )
+    message_burst: int = Field(40, ge=1, description="Messages a user may send in a burst.")
+
+
+class HubConfig(_Section):
+    heartbeat_seconds: float = Field(
+        30.0, gt=0, description="WebSocket ping interval; a client that misses a pong is closed."
+    )
+    max_frame_bytes: int = Field(
+        65536, ge=1024, description="Largest WebSocket frame a client may send (1009 above)."
+    )
+    queue_max_frames: int = Field(
+        1024, ge=16, description="Outgoing frames queued for a slow client before it is evicted."
+    )
+    queue_high_water: int = Field(
+        256, ge=1, description="Queued frames above which a client must catch up in time."
+    )
+    evict_after_seconds: float = Field(
+        5.0, gt=0, description="How long a client may stay above the high-water mark."
+    )
+    auth_recheck_seconds: float = Field(
+        60.0, gt=0, description="How often open sockets re-check that their sign-in is valid."
+    )
+    sync_limit: int = Field(
+        500, ge=1, description="Most messages one sync replays; more missed means a reset."
+    )
 
 
 class RedisConfig(_Section):
@@ -146,6 +174,7 @@ class Config(BaseModel):
     auth: AuthConfig = Field(default_factory=AuthConfig)  # type: ignore[arg-type]
     mail: MailConfig = Field(default_factory=MailConfig)  # type: ignore[arg-type]
     limits: LimitsConfig = Field(default_factory=LimitsConfig)  # type: ignore[arg-type]
+    hub: HubConfig = Field(default_factory=HubConfig)  # type: ignore[arg-type]
     redis: RedisConfig = Field(default_factory=RedisConfig)  # type: ignore[arg-type]
 
     @property

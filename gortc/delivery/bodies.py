@@ -41,12 +41,16 @@ def validate(model: type[Model], data: Any) -> Model:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = [_describe(error) for error in exc.errors(include_url=False)]
+        problems = describe_validation_error(exc)
         raise InvalidInput(
             "; ".join(problem["message"] for problem in problems),
             code="invalid_body",
             details=problems,
         ) from None
+
+
+def describe_validation_error(exc: ValidationError) -> list[dict[str, str]]:
+    return [_describe(error) for error in exc.errors(include_url=False)]
 
 
 def _describe(error: Any) -> dict[str, str]:

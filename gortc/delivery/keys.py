@@ -8,12 +8,18 @@ from aiohttp import web
 
 from gortc.config import Config
 from gortc.delivery.routing import ApiRoute
+from gortc.hub.hub import Hub
 from gortc.usecases.accounts import AccountService
 from gortc.usecases.admin import AdminService
+from gortc.usecases.chat import ChatService
+from gortc.usecases.groups import GroupService
 
 CONFIG = web.AppKey("config", Config)
 ACCOUNTS = web.AppKey("accounts", AccountService)
 ADMIN = web.AppKey("admin", AdminService)
+GROUPS = web.AppKey("groups", GroupService)
+CHAT = web.AppKey("chat", ChatService)
+HUB = web.AppKey("hub", Hub)
 API_ROUTES = web.AppKey("api_routes", list[ApiRoute])
 REQUEST_ID = web.RequestKey("request_id", str)
 OPENAPI_JSON = web.AppKey("openapi_json", bytes)

@@ -9,6 +9,12 @@ import aiosqlite
 
 from gortc.repositories.blobs import SqliteBlobReferences
 from gortc.repositories.database import Database
+from gortc.repositories.groups import (
+    SqliteGroupRepository,
+    SqliteInvitationRepository,
+    SqliteMemberRepository,
+)
+from gortc.repositories.messages import SqliteMessageRepository
 from gortc.repositories.one_time_tokens import (
     SqliteInviteRepository,
     SqliteOneTimeTokenRepository,
@@ -25,6 +31,10 @@ class SqliteRepositories:
         self.one_time_tokens = SqliteOneTimeTokenRepository(conn)
         self.invites = SqliteInviteRepository(conn)
         self.blobs = SqliteBlobReferences(conn)
+        self.groups = SqliteGroupRepository(conn)
+        self.members = SqliteMemberRepository(conn)
+        self.invitations = SqliteInvitationRepository(conn)
+        self.messages = SqliteMessageRepository(conn)
 
 
 class SqliteUnitOfWork:

@@ -42,6 +42,7 @@ from gortc.usecases.ports import (
     AccessTokenCodec,
     BlobStore,
     Clock,
+    EventPublisher,
     Mailer,
     MailMessage,
     PasswordHasher,
@@ -108,6 +109,7 @@ class AccountService:
         blobs: BlobStore,
         clock: Clock,
         settings: AccountSettings,
+        events: EventPublisher | None = None,
     ) -> None:
         self._uow = uow
         self._revoked = revoked
@@ -118,7 +120,7 @@ class AccountService:
         self._blobs = blobs
         self._clock = clock
         self._settings = settings
-        self._terminator = SessionTerminator(uow, revoked)
+        self._terminator = SessionTerminator(uow, revoked, events)
         # A hash to verify against when the login names nobody, so that the
         # answer takes as long as for a real account.
         self._dummy_hash: str | None = None
@@ -292,6 +294,17 @@ class AccountService:
         if await self._revoked.is_revoked(claims.jti):
             raise Unauthenticated("the access token was revoked", code="invalid_token")
         return claims
+
+    async def check_still_signed_in(self, session_id: str, jti: str | None) -> None:
+        """For long-lived connections: Unauthenticated once the sign-in has
+        ended (sign-out, password reset, disabled account) or its access
+        token was revoked."""
+        if jti is not None and await self._revoked.is_revoked(jti):
+            raise Unauthenticated("the access token was revoked", code="session_ended")
+        async with self._uow.reading() as repos:
+            session = await repos.sessions.get(session_id)
+        if session is None or not session.is_active(self._clock.now()):
+            raise Unauthenticated("the session has ended; sign in again", code="session_ended")
 
     async def authenticate_cookie_session(self, session_id: str) -> Session:
         async with self._uow.reading() as repos:

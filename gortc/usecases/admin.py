@@ -11,7 +11,13 @@ from gortc.entities.ids import new_id
 from gortc.entities.opaque_tokens import hash_opaque_token, new_opaque_token
 from gortc.entities.sessions import Invite
 from gortc.entities.users import User, check_password, normalize_email, normalize_username
-from gortc.usecases.ports import Clock, PasswordHasher, RevokedTokenStore, UnitOfWork
+from gortc.usecases.ports import (
+    Clock,
+    EventPublisher,
+    PasswordHasher,
+    RevokedTokenStore,
+    UnitOfWork,
+)
 from gortc.usecases.sessions import SessionTerminator
 
 
@@ -38,12 +44,13 @@ class AdminService:
         hasher: PasswordHasher,
         clock: Clock,
         invite_ttl: int,
+        events: EventPublisher | None = None,
     ) -> None:
         self._uow = uow
         self._hasher = hasher
         self._clock = clock
         self._invite_ttl = invite_ttl
-        self._terminator = SessionTerminator(uow, revoked)
+        self._terminator = SessionTerminator(uow, revoked, events)
 
     async def add_user(
         self, *, username: str, email: str, password: str, admin: bool = False

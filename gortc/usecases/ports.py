@@ -13,6 +13,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from gortc.entities.events import Event
+from gortc.entities.groups import (
+    Group,
+    Invitation,
+    Member,
+    MemberView,
+    Message,
+    MyGroup,
+    NewMessage,
+    Role,
+)
 from gortc.entities.sessions import (
     AccessClaims,
     Invite,
@@ -119,6 +130,117 @@ class BlobReferences(Protocol):
     async def is_referenced(self, sha256: str) -> bool: ...
 
 
+class GroupRepository(Protocol):
+    async def add(self, group: Group, direct_key: str | None = None) -> None:
+        """Raises Conflict when a direct conversation with that key exists."""
+        ...
+
+    async def get(self, group_id: str) -> Group | None: ...
+
+    async def get_direct(self, direct_key: str) -> Group | None: ...
+
+    async def rename(self, group_id: str, name: str) -> None: ...
+
+    async def set_owner(self, group_id: str, owner_id: str) -> None: ...
+
+    async def delete(self, group_id: str) -> None: ...
+
+    async def get_for_user(self, user_id: str, group_id: str) -> MyGroup | None:
+        """The group as that member sees it; None if not a member."""
+        ...
+
+    async def list_for_user(
+        self, user_id: str, *, limit: int, after: str | None = None
+    ) -> list[MyGroup]:
+        """The user's groups by id, with their role, read marker and unread count."""
+        ...
+
+
+class MemberRepository(Protocol):
+    async def get(self, group_id: str, user_id: str) -> Member | None: ...
+
+    async def add(self, member: Member) -> None:
+        """Raises Conflict when the user is already a member."""
+        ...
+
+    async def set_role(self, group_id: str, user_id: str, role: Role) -> None: ...
+
+    async def remove(self, group_id: str, user_id: str) -> None: ...
+
+    async def user_ids(self, group_id: str) -> list[str]: ...
+
+    async def group_ids_for_user(self, user_id: str) -> list[str]: ...
+
+    async def mark_read(self, group_id: str, user_id: str, seq: int) -> int:
+        """Moves the read marker forward (never back); returns where it is."""
+        ...
+
+    async def list(self, group_id: str) -> list[MemberView]: ...
+
+
+class InvitationRepository(Protocol):
+    async def add(self, invitation: Invitation) -> None:
+        """Raises Conflict when that user is already invited to that group."""
+        ...
+
+    async def get(self, invitation_id: str) -> Invitation | None: ...
+
+    async def delete(self, invitation_id: str) -> None: ...
+
+    async def delete_for(self, group_id: str, user_id: str) -> None: ...
+
+    async def list_for_user(self, user_id: str) -> list[Invitation]: ...
+
+
+class MessageRepository(Protocol):
+    async def get(self, message_id: str) -> Message | None: ...
+
+    async def before(self, group_id: str, *, before_seq: int | None, limit: int) -> list[Message]:
+        """Undeleted messages with seq < before_seq (or the newest), newest first."""
+        ...
+
+    async def after(self, group_id: str, *, after_seq: int, limit: int) -> list[Message]:
+        """Messages with seq > after_seq in order, deleted ones included."""
+        ...
+
+    async def update(self, message: Message) -> None: ...
+
+
+class MessageStore(Protocol):
+    """Stores new messages; concurrent calls share transactions (group commit)."""
+
+    async def add(self, draft: NewMessage) -> Message:
+        """The stored message with its seq, once committed. Raises NotFound
+        when the group no longer exists."""
+        ...
+
+    async def close(self) -> None:
+        """Waits for the messages being stored."""
+        ...
+
+
+class EventPublisher(Protocol):
+    """Sends events to the connected clients (on every instance)."""
+
+    def to_group(self, group_id: str, event: Event) -> None: ...
+
+    def to_user(self, user_id: str, event: Event) -> None: ...
+
+    def join(self, user_id: str, group_id: str) -> None:
+        """The user's open connections start receiving the group's events."""
+        ...
+
+    def leave(self, user_id: str, group_id: str) -> None: ...
+
+    def end_session(self, session_id: str) -> None:
+        """Closes the connections opened with that sign-in."""
+        ...
+
+    def end_user(self, user_id: str) -> None:
+        """Closes every connection of the user."""
+        ...
+
+
 class Repositories(Protocol):
     """The repositories of one unit of work, all on one connection."""
 
@@ -139,6 +261,18 @@ class Repositories(Protocol):
 
     @property
     def blobs(self) -> BlobReferences: ...
+
+    @property
+    def groups(self) -> GroupRepository: ...
+
+    @property
+    def members(self) -> MemberRepository: ...
+
+    @property
+    def invitations(self) -> InvitationRepository: ...
+
+    @property
+    def messages(self) -> MessageRepository: ...
 
 
 class UnitOfWork(Protocol):

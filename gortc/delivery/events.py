@@ -1,0 +1,88 @@
+"""Domain events as WebSocket JSON: each encoded once, for every recipient."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gortc.delivery.chat_schemas import GroupInfo, GroupView, InvitationView, MemberOut, MessageView
+from gortc.entities.events import (
+    Event,
+    GroupJoined,
+    GroupLeft,
+    GroupUpdated,
+    InvitationCreated,
+    MemberJoined,
+    MemberLeft,
+    MemberUpdated,
+    MessageCreated,
+    MessageDeleted,
+    MessageUpdated,
+    PresenceChanged,
+    ReadMarkerMoved,
+    UserTyping,
+)
+
+
+def event_body(event: Event) -> dict[str, Any]:
+    match event:
+        case MessageCreated(message=message):
+            return {
+                "type": "message.created",
+                "message": MessageView.of(message).model_dump(mode="json"),
+            }
+        case MessageUpdated(message=message):
+            return {
+                "type": "message.updated",
+                "message": MessageView.of(message).model_dump(mode="json"),
+            }
+        case MessageDeleted(group_id=group_id, message_id=message_id, seq=seq):
+            return {
+                "type": "message.deleted",
+                "group_id": group_id,
+                "message_id": message_id,
+                "seq": seq,
+            }
+        case GroupJoined(group=mine):
+            return {
+                "type": "group.joined",
+                "group": GroupView.of_mine(mine).model_dump(mode="json"),
+            }
+        case GroupUpdated(group=group):
+            return {"type": "group.updated", "group": GroupInfo.of(group).model_dump(mode="json")}
+        case GroupLeft(group_id=group_id):
+            return {"type": "group.left", "group_id": group_id}
+        case MemberJoined(member=view):
+            return {
+                "type": "member.joined",
+                "group_id": view.member.group_id,
+                "member": MemberOut.of(view).model_dump(mode="json"),
+            }
+        case MemberUpdated(member=view):
+            return {
+                "type": "member.updated",
+                "group_id": view.member.group_id,
+                "member": MemberOut.of(view).model_dump(mode="json"),
+            }
+        case MemberLeft(group_id=group_id, user_id=user_id):
+            return {"type": "member.left", "group_id": group_id, "user_id": user_id}
+        case InvitationCreated(invitation=invitation):
+            return {
+                "type": "invitation.created",
+                "invitation": InvitationView.of(invitation).model_dump(mode="json"),
+            }
+        case UserTyping(group_id=group_id, user_id=user_id):
+            return {"type": "typing", "group_id": group_id, "user_id": user_id}
+        case ReadMarkerMoved(group_id=group_id, seq=seq):
+            return {"type": "read.updated", "group_id": group_id, "seq": seq}
+        case PresenceChanged(user_id=user_id, online=online):
+            return {"type": "presence", "user_id": user_id, "online": online}
+    raise TypeError(f"no wire form for {type(event).__name__}")
+
+
+def encode_event(event: Event) -> bytes:
+    return json.dumps(event_body(event), ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def encode_frame(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()

@@ -1,0 +1,170 @@
+"""Messages over REST: history, posting, editing, deleting, read markers,
+direct messages."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gortc.delivery.auth import authenticate
+from gortc.delivery.bodies import json_response, read_json
+from gortc.delivery.chat_schemas import (
+    EditMessage,
+    GroupView,
+    MarkRead,
+    MessagePage,
+    MessageView,
+    PostMessage,
+)
+from gortc.delivery.keys import CHAT, CONFIG, GROUPS
+from gortc.delivery.queries import limit_param, seq_param
+from gortc.delivery.routing import ApiRoute
+
+
+def _limit(request: web.Request) -> int:
+    return request.app[CONFIG].server.max_body_bytes
+
+
+async def history(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    limit = limit_param(request)
+    messages = await request.app[CHAT].history(
+        principal.user_id,
+        request.match_info["group_id"],
+        before_seq=seq_param(request, "before"),
+        limit=limit,
+    )
+    next_cursor = str(messages[-1].seq) if len(messages) == limit and messages[-1].seq > 1 else None
+    return json_response(
+        MessagePage(items=[MessageView.of(m) for m in messages], next_cursor=next_cursor)
+    )
+
+
+async def post_message(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    body = await read_json(request, PostMessage, _limit(request))
+    message = await request.app[CHAT].send(
+        principal.user_id, request.match_info["group_id"], body.body, tuple(body.file_ids)
+    )
+    return json_response(MessageView.of(message), status=201)
+
+
+async def edit_message(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    body = await read_json(request, EditMessage, _limit(request))
+    message = await request.app[CHAT].edit(
+        principal.user_id,
+        request.match_info["group_id"],
+        request.match_info["message_id"],
+        body.body,
+    )
+    return json_response(MessageView.of(message))
+
+
+async def delete_message(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    await request.app[CHAT].delete(
+        principal.user_id, request.match_info["group_id"], request.match_info["message_id"]
+    )
+    return web.Response(status=204)
+
+
+async def mark_read(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    body = await read_json(request, MarkRead, _limit(request))
+    await request.app[CHAT].mark_read(principal.user_id, request.match_info["group_id"], body.seq)
+    return web.Response(status=204)
+
+
+async def post_direct(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    body = await read_json(request, PostMessage, _limit(request))
+    message = await request.app[CHAT].send_direct(
+        principal.user_id, request.match_info["user_id"], body.body
+    )
+    return json_response(MessageView.of(message), status=201)
+
+
+async def get_direct(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    mine = await request.app[GROUPS].direct_with(principal.user_id, request.match_info["user_id"])
+    return json_response(GroupView.of_mine(mine))
+
+
+_TAG = "messages"
+_MESSAGES = "/api/v1/groups/{group_id}/messages"
+
+ROUTES = [
+    ApiRoute(
+        "GET",
+        _MESSAGES,
+        history,
+        "History, newest first",
+        _TAG,
+        response=MessagePage,
+        query=(
+            ("limit", "integer", "Page size (1–200, default 50)"),
+            ("before", "integer", "Only messages with a smaller seq (next_cursor)"),
+        ),
+        errors=(400, 404),
+    ),
+    ApiRoute(
+        "POST",
+        _MESSAGES,
+        post_message,
+        "Post a message",
+        _TAG,
+        status=201,
+        request=PostMessage,
+        response=MessageView,
+        errors=(403, 404, 429),
+    ),
+    ApiRoute(
+        "PATCH",
+        f"{_MESSAGES}/{{message_id}}",
+        edit_message,
+        "Edit my message",
+        _TAG,
+        request=EditMessage,
+        response=MessageView,
+        errors=(403, 404),
+    ),
+    ApiRoute(
+        "DELETE",
+        f"{_MESSAGES}/{{message_id}}",
+        delete_message,
+        "Delete a message for everyone",
+        _TAG,
+        status=204,
+        errors=(403, 404),
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/groups/{group_id}/read",
+        mark_read,
+        "Move my read marker",
+        _TAG,
+        status=204,
+        request=MarkRead,
+        errors=(404,),
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/direct/{user_id}/messages",
+        post_direct,
+        "Send a direct message",
+        _TAG,
+        status=201,
+        request=PostMessage,
+        response=MessageView,
+        errors=(404, 429),
+    ),
+    ApiRoute(
+        "GET",
+        "/api/v1/direct/{user_id}",
+        get_direct,
+        "My direct conversation with a user",
+        _TAG,
+        response=GroupView,
+        errors=(404,),
+    ),
+]

@@ -1,0 +1,259 @@
+"""GET /api/v1/ws: the real-time connection (see docs/api.md for the frames)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from aiohttp import WSMsgType, web
+from pydantic import TypeAdapter, ValidationError
+
+from gortc.delivery.auth import Principal, allowed_origins, authenticate
+from gortc.delivery.bodies import describe_validation_error
+from gortc.delivery.chat_schemas import (
+    ClientFrame,
+    DeleteFrame,
+    EditFrame,
+    MessageView,
+    ReadFrame,
+    SendFrame,
+    SyncFrame,
+    TypingFrame,
+)
+from gortc.delivery.errors import status_of
+from gortc.delivery.events import encode_event, encode_frame
+from gortc.delivery.keys import ACCOUNTS, CHAT, CONFIG, GROUPS, HUB
+from gortc.delivery.routing import ApiRoute
+from gortc.entities.errors import DomainError, Forbidden, RateLimited, Unauthenticated
+from gortc.entities.events import MessageCreated, MessageDeleted
+from gortc.entities.ids import new_id
+from gortc.hub.connection import CLOSE_SESSION_ENDED, Connection, QueueLimits
+from gortc.hub.frames import text_frame
+
+log = logging.getLogger(__name__)
+
+_FRAMES: TypeAdapter[Any] = TypeAdapter(ClientFrame)
+# Sends one connection may have waiting for their commit; past this the
+# socket is not read until some are acknowledged (backpressure, not errors).
+MAX_SENDS_IN_FLIGHT = 256
+
+
+class _Session:
+    """One open WebSocket: reads the client's frames and answers them."""
+
+    def __init__(self, request: web.Request, principal: Principal, connection: Connection) -> None:
+        self._app = request.app
+        self._principal = principal
+        self._connection = connection
+        self._in_flight = asyncio.Semaphore(MAX_SENDS_IN_FLIGHT)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def reply(self, body: dict[str, Any]) -> None:
+        self._connection.send(text_frame(encode_frame(body)))
+
+    def error(self, error: DomainError, client_id: str | None) -> None:
+        body: dict[str, Any] = {"type": "error", "code": error.code, "message": error.message}
+        if isinstance(error, RateLimited):
+            body["retry_after"] = round(error.retry_after, 3)
+        if client_id is not None:
+            body["client_id"] = client_id
+        body["status"] = status_of(error)
+        self.reply(body)
+
+    async def handle_text(self, text: str) -> None:
+        try:
+            raw = json.loads(text)
+        except ValueError:
+            self.reply(
+                {
+                    "type": "error",
+                    "code": "malformed_json",
+                    "status": 400,
+                    "message": "frames must be JSON objects",
+                }
+            )
+            return
+        client_id = raw.get("client_id") if isinstance(raw, dict) else None
+        client_id = client_id if isinstance(client_id, str) and len(client_id) <= 100 else None
+        try:
+            frame = _FRAMES.validate_python(raw)
+        except ValidationError as exc:
+            problems = describe_validation_error(exc)
+            body = {
+                "type": "error",
+                "code": "invalid_frame",
+                "status": 400,
+                "message": "; ".join(p["message"] for p in problems),
+                "details": problems,
+            }
+            if client_id is not None:
+                body["client_id"] = client_id
+            self.reply(body)
+            return
+        if isinstance(frame, SendFrame):
+            # Pipelined: the next frame is read while this one commits.
+            await self._in_flight.acquire()
+            task = asyncio.create_task(self._send(frame))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
+        try:
+            await self._dispatch(frame)
+        except DomainError as exc:
+            self.error(exc, frame.client_id)
+
+    async def _send(self, frame: SendFrame) -> None:
+        try:
+            message = await self._app[CHAT].send(
+                self._principal.user_id, frame.group_id, frame.body, tuple(frame.file_ids)
+            )
+        except DomainError as exc:
+            self.error(exc, frame.client_id)
+        else:
+            self.reply(
+                {
+                    "type": "message.ack",
+                    "client_id": frame.client_id,
+                    "message": MessageView.of(message).model_dump(mode="json"),
+                }
+            )
+        finally:
+            self._in_flight.release()
+
+    async def _dispatch(self, frame: Any) -> None:
+        chat = self._app[CHAT]
+        user_id = self._principal.user_id
+        match frame:
+            case EditFrame():
+                await chat.edit(user_id, frame.group_id, frame.message_id, frame.body)
+            case DeleteFrame():
+                await chat.delete(user_id, frame.group_id, frame.message_id)
+            case SyncFrame():
+                result = await chat.sync(user_id, frame.group_id, frame.after_seq)
+                if result.reset:
+                    self.reply(
+                        {
+                            "type": "sync.reset",
+                            "group_id": frame.group_id,
+                            "last_seq": result.last_seq,
+                        }
+                    )
+                    return
+                for message in result.messages:
+                    event = (
+                        MessageDeleted(message.group_id, message.id, message.seq)
+                        if message.is_deleted
+                        else MessageCreated(message)
+                    )
+                    self._connection.send(text_frame(encode_event(event)))
+                self.reply(
+                    {"type": "sync.done", "group_id": frame.group_id, "last_seq": result.last_seq}
+                )
+            case TypingFrame():
+                await chat.typing(user_id, frame.group_id)
+            case ReadFrame():
+                await chat.mark_read(user_id, frame.group_id, frame.seq)
+
+    async def finish(self) -> None:
+        """Lets the sends already read finish (they are acknowledged to
+        nobody, but stored all the same)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    principal = await authenticate(request, allow_query_token=True)
+    if principal.claims is None and request.headers.get("Origin") not in allowed_origins(request):
+        # The handshake is a GET, so the CSRF rule for cookies is checked here.
+        raise Forbidden(
+            "cross-site WebSocket refused: the Origin is not this server",
+            code="cross_site_request",
+        )
+    config = request.app[CONFIG].hub
+    hub = request.app[HUB]
+    ws = web.WebSocketResponse(
+        heartbeat=config.heartbeat_seconds, max_msg_size=config.max_frame_bytes, compress=False
+    )
+    await ws.prepare(request)
+    transport = request.transport
+    if transport is None:
+        return ws
+    connection = Connection(
+        connection_id=new_id(),
+        user_id=principal.user_id,
+        session_id=principal.session_id,
+        ws=ws,
+        transport=transport,
+        limits=QueueLimits(
+            max_frames=config.queue_max_frames,
+            high_water=config.queue_high_water,
+            evict_after=config.evict_after_seconds,
+        ),
+    )
+    # Registered before the groups are read, so a group joined meanwhile
+    # is not missed.
+    hub.register(connection)
+    session = _Session(request, principal, connection)
+    recheck = asyncio.create_task(_recheck_sign_in(request, principal, connection))
+    try:
+        for group_id in await request.app[GROUPS].group_ids(principal.user_id):
+            hub.subscribe_group(connection, group_id)
+        hub.announce(connection)
+        session.reply(
+            {"type": "ready", "user_id": principal.user_id, "connection_id": connection.id}
+        )
+        async for message in ws:
+            if message.type is WSMsgType.TEXT:
+                await session.handle_text(message.data)
+            elif message.type is WSMsgType.BINARY:
+                session.reply(
+                    {
+                        "type": "error",
+                        "code": "invalid_frame",
+                        "status": 400,
+                        "message": "send JSON in text frames",
+                    }
+                )
+    finally:
+        recheck.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await recheck
+        hub.unregister(connection)
+        await session.finish()
+        await connection.stop()
+    return ws
+
+
+async def _recheck_sign_in(
+    request: web.Request, principal: Principal, connection: Connection
+) -> None:
+    interval = request.app[CONFIG].hub.auth_recheck_seconds
+    accounts = request.app[ACCOUNTS]
+    jti = principal.claims.jti if principal.claims else None
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await accounts.check_still_signed_in(principal.session_id, jti)
+        except Unauthenticated:
+            connection.close(CLOSE_SESSION_ENDED, "session ended")
+            return
+        except DomainError:
+            continue  # e.g. Redis briefly down: check again next time
+
+
+ROUTES = [
+    ApiRoute(
+        "GET",
+        "/api/v1/ws",
+        websocket,
+        "Open the real-time connection",
+        "realtime",
+        status=101,
+        errors=(401, 403),
+        query=(("access_token", "string", "For browsers, which cannot set headers"),),
+        description="Upgrades to a WebSocket; the frames are in docs/api.md.",
+    ),
+]

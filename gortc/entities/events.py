@@ -1,0 +1,96 @@
+"""What happened, told to connected clients. Named in the past tense; the
+delivery layer decides how each is written on the wire."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gortc.entities.groups import Group, Invitation, MemberView, Message, MyGroup
+
+
+@dataclass(frozen=True, slots=True)
+class MessageCreated:
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class MessageUpdated:
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDeleted:
+    group_id: str
+    message_id: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class GroupJoined:
+    group: MyGroup
+
+
+@dataclass(frozen=True, slots=True)
+class GroupUpdated:
+    group: Group
+
+
+@dataclass(frozen=True, slots=True)
+class GroupLeft:
+    group_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class MemberJoined:
+    member: MemberView
+
+
+@dataclass(frozen=True, slots=True)
+class MemberUpdated:
+    member: MemberView
+
+
+@dataclass(frozen=True, slots=True)
+class MemberLeft:
+    group_id: str
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class InvitationCreated:
+    invitation: Invitation
+
+
+@dataclass(frozen=True, slots=True)
+class UserTyping:
+    group_id: str
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReadMarkerMoved:
+    group_id: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceChanged:
+    user_id: str
+    online: bool
+
+
+Event = (
+    MessageCreated
+    | MessageUpdated
+    | MessageDeleted
+    | GroupJoined
+    | GroupUpdated
+    | GroupLeft
+    | MemberJoined
+    | MemberUpdated
+    | MemberLeft
+    | InvitationCreated
+    | UserTyping
+    | ReadMarkerMoved
+    | PresenceChanged
+)

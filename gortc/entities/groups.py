@@ -1,0 +1,143 @@
+"""Groups (and direct conversations), their members, invitations, messages."""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from gortc.entities.errors import InvalidInput
+
+GROUP_NAME_MAX_LENGTH = 100
+MESSAGE_MAX_LENGTH = 4000
+
+
+class GroupKind(enum.StrEnum):
+    GROUP = "group"
+    DIRECT = "direct"  # exactly two members, made by the first message
+
+
+class Role(enum.StrEnum):
+    OWNER = "owner"
+    ADMIN = "admin"
+    MEMBER = "member"
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    id: str
+    name: str
+    kind: GroupKind
+    owner_id: str | None
+    created_at: datetime
+    last_seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    group_id: str
+    user_id: str
+    role: Role
+    joined_at: datetime
+    read_seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MemberView:
+    """A member with the names people see."""
+
+    member: Member
+    username: str
+    display_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class MyGroup:
+    """A group as one of its members sees it in their list."""
+
+    group: Group
+    role: Role
+    read_seq: int
+    unread: int
+    peer_id: str | None = None  # the other user, for a direct conversation
+
+
+@dataclass(frozen=True, slots=True)
+class Invitation:
+    id: str
+    group_id: str
+    user_id: str  # the invitee
+    inviter_id: str | None
+    created_at: datetime
+    group_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: str
+    group_id: str
+    seq: int
+    sender_id: str | None
+    body: str
+    created_at: datetime
+    edited_at: datetime | None = None
+    deleted_at: datetime | None = None
+    file_ids: tuple[str, ...] = ()
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message before it is stored and numbered."""
+
+    id: str
+    group_id: str
+    sender_id: str
+    body: str
+    created_at: datetime
+    file_ids: tuple[str, ...] = ()
+
+
+def direct_key(user_a: str, user_b: str) -> str:
+    """The one key of the direct conversation between two users."""
+    first, second = sorted((user_a, user_b))
+    return f"{first}:{second}"
+
+
+def normalize_group_name(raw: str) -> str:
+    name = " ".join(raw.split())
+    if not name:
+        raise InvalidInput("the group needs a name", code="invalid_group_name")
+    if len(name) > GROUP_NAME_MAX_LENGTH:
+        raise InvalidInput(
+            f"a group name is at most {GROUP_NAME_MAX_LENGTH} characters",
+            code="invalid_group_name",
+        )
+    if any(not ch.isprintable() for ch in name):
+        raise InvalidInput("the group name contains control characters", code="invalid_group_name")
+    return name
+
+
+# C0 and C1 controls but tab and newline, and lone surrogates (which JSON's
+# \uD800 escapes can smuggle in, and which are not encodable as UTF-8).
+_FORBIDDEN_IN_BODY = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def check_message_body(body: str) -> str:
+    """1–4,000 characters; newline and tab are the only control characters."""
+    if not body.strip():
+        raise InvalidInput("the message is empty", code="invalid_body_text")
+    if len(body) > MESSAGE_MAX_LENGTH:
+        raise InvalidInput(
+            f"a message is at most {MESSAGE_MAX_LENGTH} characters", code="invalid_body_text"
+        )
+    if _FORBIDDEN_IN_BODY.search(body):
+        raise InvalidInput(
+            "the message contains control characters or invalid UTF-8",
+            code="invalid_body_text",
+        )
+    return body

@@ -1,0 +1,147 @@
+"""One client's WebSocket: a bounded outgoing queue and its one writer task."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Protocol
+
+from aiohttp import WSMsgType, web
+
+from gortc.hub.frames import Frame
+
+log = logging.getLogger(__name__)
+
+CLOSE_SESSION_ENDED = 4001
+CLOSE_TOO_SLOW = 4008
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLimits:
+    max_frames: int = 1024  # past this the client is too slow: evicted
+    high_water: int = 256  # above this for evict_after seconds: evicted
+    evict_after: float = 5.0
+    # Frames go straight to the socket while its kernel-side backlog in the
+    # transport stays under this; above it they queue.
+    transport_buffer: int = 64 * 1024
+
+
+class Transport(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+    def get_write_buffer_size(self) -> int: ...
+
+    def is_closing(self) -> bool: ...
+
+    def abort(self) -> None: ...
+
+
+class Connection:
+    """Publishing to a connection never waits. A frame is written to the
+    socket at once when nothing is queued ahead of it and the socket keeps
+    up; otherwise it joins a bounded queue that the writer task drains at
+    the pace the client reads. A client that falls too far behind is closed
+    with 4008 "too slow"; it can reconnect and catch up with ``sync``."""
+
+    def __init__(
+        self,
+        *,
+        connection_id: str,
+        user_id: str,
+        session_id: str,
+        ws: web.WebSocketResponse,
+        transport: Transport,
+        limits: QueueLimits,
+    ) -> None:
+        self.id = connection_id
+        self.user_id = user_id
+        self.session_id = session_id
+        self.topics: set[str] = set()
+        self._ws = ws
+        self._transport = transport
+        self._limits = limits
+        self._queue: deque[Frame] = deque()
+        self._wakeup = asyncio.Event()
+        self._above_high_water_since: float | None = None
+        self._closing = False
+        self._writer = asyncio.create_task(self._drain(), name=f"gortc-writer-{connection_id}")
+        self._closer: asyncio.Task[None] | None = None
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def send(self, frame: Frame) -> None:
+        if self._closing:
+            return
+        transport = self._transport
+        if (
+            not self._queue
+            and transport.get_write_buffer_size() < self._limits.transport_buffer
+            and not transport.is_closing()
+        ):
+            transport.write(frame.wire)
+            return
+        if len(self._queue) >= self._limits.max_frames:
+            self.close(CLOSE_TOO_SLOW, "too slow")
+            return
+        self._queue.append(frame)
+        if len(self._queue) > self._limits.high_water:
+            now = time.monotonic()
+            if self._above_high_water_since is None:
+                self._above_high_water_since = now
+            elif now - self._above_high_water_since > self._limits.evict_after:
+                self.close(CLOSE_TOO_SLOW, "too slow")
+                return
+        self._wakeup.set()
+
+    async def _drain(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._queue and not self._closing:
+                frame = self._queue.popleft()
+                try:
+                    # Waits while the socket's buffers are full: the pace of
+                    # a slow reader is absorbed here, never by publishers.
+                    await self._ws.send_frame(frame.payload, WSMsgType.TEXT)
+                except (ConnectionError, RuntimeError):
+                    self._closing = True
+                    self._queue.clear()
+                    return
+                if len(self._queue) <= self._limits.high_water:
+                    self._above_high_water_since = None
+
+    def close(self, code: int, reason: str) -> None:
+        """Closes with a close frame if the client still reads, else cuts it."""
+        if self._closing:
+            return
+        self._closing = True
+        self._queue.clear()
+        log.info("closing connection %s of user %s: %d %s", self.id, self.user_id, code, reason)
+        self._closer = asyncio.create_task(self._close(code, reason))
+
+    async def _close(self, code: int, reason: str) -> None:
+        try:
+            async with asyncio.timeout(2.0):
+                await self._ws.close(code=code, message=reason.encode())
+        except (TimeoutError, ConnectionError, RuntimeError):
+            self._transport.abort()
+
+    async def stop(self) -> None:
+        """Ends the writer (the socket is gone)."""
+        self._closing = True
+        self._writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._writer
+        if self._closer is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._closer

@@ -1,0 +1,170 @@
+"""The hub: who is connected, who hears which topic, and fan-out.
+
+Topics: ``group:<id>`` (its members), ``user:<id>`` (one user's
+connections). Every event goes through the backplane, so it reaches the
+subscribers on this instance at once and those on other instances through
+Redis when configured. Membership changes and session ends travel the same
+way as control messages, so every instance updates its subscriptions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+
+from gortc.entities.events import Event, PresenceChanged
+from gortc.hub.backplane import Backplane
+from gortc.hub.connection import CLOSE_SESSION_ENDED, Connection
+from gortc.hub.frames import text_frame
+
+log = logging.getLogger(__name__)
+
+CONTROL_TOPIC = "control"
+
+
+def group_topic(group_id: str) -> str:
+    return f"group:{group_id}"
+
+
+def user_topic(user_id: str) -> str:
+    return f"user:{user_id}"
+
+
+class Hub:
+    """Implements the EventPublisher port for the use cases."""
+
+    def __init__(self, backplane: Backplane, encode: Callable[[Event], bytes]) -> None:
+        self._backplane = backplane
+        self._encode = encode
+        self._connections: dict[str, Connection] = {}
+        self._by_user: dict[str, set[Connection]] = defaultdict(set)
+        self._by_topic: dict[str, set[Connection]] = defaultdict(set)
+        self.deliveries = 0  # frames handed to sockets, for metrics and benchmarks
+
+    async def start(self) -> None:
+        await self._backplane.start(self._deliver)
+
+    async def close(self, code: int = 1001, reason: str = "server shutting down") -> None:
+        """Closes every connection with a close frame, then the backplane."""
+        for connection in list(self._connections.values()):
+            connection.close(code, reason)
+        for connection in list(self._connections.values()):
+            await connection.stop()
+        await self._backplane.close()
+
+    @property
+    def backplane(self) -> Backplane:
+        return self._backplane
+
+    # -- connections ------------------------------------------------------
+
+    def register(self, connection: Connection) -> None:
+        """Subscribes a new connection to its user's topic; groups follow
+        with ``subscribe_group``, then ``announce`` tells them it is here."""
+        self._connections[connection.id] = connection
+        self._by_user[connection.user_id].add(connection)
+        self._subscribe(connection, user_topic(connection.user_id))
+
+    def announce(self, connection: Connection) -> None:
+        """Tells the user's groups they came online (on their first connection)."""
+        if len(self._by_user.get(connection.user_id, ())) == 1:
+            self._announce_presence(connection, online=True)
+
+    def unregister(self, connection: Connection) -> None:
+        self._connections.pop(connection.id, None)
+        for topic in list(connection.topics):
+            self._unsubscribe(connection, topic)
+        mine = self._by_user.get(connection.user_id)
+        if mine is not None:
+            mine.discard(connection)
+            if not mine:
+                del self._by_user[connection.user_id]
+                self._announce_presence(connection, online=False)
+
+    def subscribe_group(self, connection: Connection, group_id: str) -> None:
+        self._subscribe(connection, group_topic(group_id))
+
+    def online(self, user_id: str) -> bool:
+        return user_id in self._by_user
+
+    def connection_count(self) -> int:
+        return len(self._connections)
+
+    def _announce_presence(self, connection: Connection, *, online: bool) -> None:
+        event = PresenceChanged(connection.user_id, online)
+        for topic in connection.topics:
+            if topic.startswith("group:"):
+                self._backplane.publish(topic, self._encode(event))
+
+    def _subscribe(self, connection: Connection, topic: str) -> None:
+        connection.topics.add(topic)
+        self._by_topic[topic].add(connection)
+
+    def _unsubscribe(self, connection: Connection, topic: str) -> None:
+        connection.topics.discard(topic)
+        subscribers = self._by_topic.get(topic)
+        if subscribers is not None:
+            subscribers.discard(connection)
+            if not subscribers:
+                del self._by_topic[topic]
+
+    # -- the EventPublisher port ------------------------------------------
+
+    def to_group(self, group_id: str, event: Event) -> None:
+        self._backplane.publish(group_topic(group_id), self._encode(event))
+
+    def to_user(self, user_id: str, event: Event) -> None:
+        self._backplane.publish(user_topic(user_id), self._encode(event))
+
+    def join(self, user_id: str, group_id: str) -> None:
+        self._control("join", user_id=user_id, group_id=group_id)
+
+    def leave(self, user_id: str, group_id: str) -> None:
+        self._control("leave", user_id=user_id, group_id=group_id)
+
+    def end_session(self, session_id: str) -> None:
+        self._control("end_session", session_id=session_id)
+
+    def end_user(self, user_id: str) -> None:
+        self._control("end_user", user_id=user_id)
+
+    def _control(self, op: str, **fields: str) -> None:
+        self._backplane.publish(CONTROL_TOPIC, json.dumps({"op": op, **fields}).encode())
+
+    # -- delivery (called by the backplane, for local and remote events) --
+
+    def _deliver(self, topic: str, payload: bytes) -> None:
+        if topic == CONTROL_TOPIC:
+            self._apply_control(payload)
+            return
+        subscribers = self._by_topic.get(topic)
+        if not subscribers:
+            return
+        frame = text_frame(payload)
+        for connection in subscribers:
+            connection.send(frame)
+        self.deliveries += len(subscribers)
+
+    def _apply_control(self, payload: bytes) -> None:
+        try:
+            order = json.loads(payload)
+            op = order["op"]
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring a malformed control message")
+            return
+        if op in ("join", "leave"):
+            topic = group_topic(order["group_id"])
+            for connection in list(self._by_user.get(order["user_id"], ())):
+                if op == "join":
+                    self._subscribe(connection, topic)
+                else:
+                    self._unsubscribe(connection, topic)
+        elif op == "end_session":
+            for connection in list(self._connections.values()):
+                if connection.session_id == order["session_id"]:
+                    connection.close(CLOSE_SESSION_ENDED, "session ended")
+        elif op == "end_user":
+            for connection in list(self._by_user.get(order["user_id"], ())):
+                connection.close(CLOSE_SESSION_ENDED, "session ended")

@@ -1,0 +1,242 @@
+"""Messages: sending, editing, deleting, history, catching up, typing, reading."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from gortc.entities.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
+from gortc.entities.events import (
+    GroupJoined,
+    MessageCreated,
+    MessageDeleted,
+    MessageUpdated,
+    ReadMarkerMoved,
+    UserTyping,
+)
+from gortc.entities.groups import (
+    Group,
+    GroupKind,
+    Member,
+    Message,
+    NewMessage,
+    Role,
+    check_message_body,
+    direct_key,
+)
+from gortc.entities.ids import new_id
+from gortc.entities.rights import Action
+from gortc.usecases.groups import require_member, require_right
+from gortc.usecases.ports import (
+    Clock,
+    EventPublisher,
+    MessageStore,
+    RateLimiter,
+    Repositories,
+    UnitOfWork,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatSettings:
+    limits_enabled: bool = True
+    messages_per_second: int = 20
+    message_burst: int = 40
+    sync_limit: int = 500
+    typing_interval: float = 2.0
+    history_max: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    """What a reconnecting client missed. ``reset`` means the gap was too
+    large to replay: reload history instead."""
+
+    messages: list[Message]
+    last_seq: int
+    reset: bool
+
+
+class ChatService:
+    """Raises NotFound for groups the caller is not in and for unknown
+    messages, Forbidden where the rights matrix says no, InvalidInput for a
+    bad body, RateLimited when a user sends too fast."""
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWork,
+        store: MessageStore,
+        events: EventPublisher,
+        limiter: RateLimiter,
+        clock: Clock,
+        settings: ChatSettings = ChatSettings(),
+    ) -> None:
+        self._uow = uow
+        self._store = store
+        self._events = events
+        self._limiter = limiter
+        self._clock = clock
+        self._settings = settings
+
+    async def send(
+        self, user_id: str, group_id: str, body: str, file_ids: tuple[str, ...] = ()
+    ) -> Message:
+        """Stores the message and tells the group. Returns once committed.
+
+        Every role may post, so membership is all there is to check, and the
+        store checks it inside the transaction that writes the message. Until
+        the message is queued there, nothing here suspends, so messages from
+        one client keep the order it sent them in.
+        """
+        check_message_body(body)
+        await self._limit_sending(user_id)
+        self._check_files(file_ids)
+        message = await self._store.add(
+            NewMessage(
+                id=new_id(),
+                group_id=group_id,
+                sender_id=user_id,
+                body=body,
+                created_at=self._clock.now(),
+                file_ids=file_ids,
+            )
+        )
+        # No await between the commit and this: senders wake in seq order,
+        # so the group hears its messages in seq order.
+        self._events.to_group(group_id, MessageCreated(message))
+        return message
+
+    async def send_direct(self, user_id: str, peer_id: str, body: str) -> Message:
+        """Sends to the direct conversation with ``peer_id``, creating it on
+        the first message."""
+        check_message_body(body)
+        if peer_id == user_id:
+            raise InvalidInput("a direct message needs another person", code="invalid_peer")
+        group = await self._direct_conversation(user_id, peer_id)
+        return await self.send(user_id, group.id, body)
+
+    async def _direct_conversation(self, user_id: str, peer_id: str) -> Group:
+        key = direct_key(user_id, peer_id)
+        async with self._uow.reading() as repos:
+            existing = await repos.groups.get_direct(key)
+        if existing is not None:
+            return existing
+        now = self._clock.now()
+        group = Group(id=new_id(), name="", kind=GroupKind.DIRECT, owner_id=None, created_at=now)
+        try:
+            async with self._uow.transaction() as repos:
+                peer = await repos.users.get(peer_id)
+                if peer is None or peer.is_disabled:
+                    raise NotFound("no such user", code="user_not_found")
+                await repos.groups.add(group, direct_key=key)
+                for member_id in (user_id, peer_id):
+                    await repos.members.add(Member(group.id, member_id, Role.MEMBER, now))
+                mine = {
+                    member_id: await repos.groups.get_for_user(member_id, group.id)
+                    for member_id in (user_id, peer_id)
+                }
+        except Conflict:
+            # The other person's first message made it a moment ago.
+            async with self._uow.reading() as repos:
+                existing = await repos.groups.get_direct(key)
+            assert existing is not None
+            return existing
+        for member_id, view in mine.items():
+            self._events.join(member_id, group.id)
+            if view is not None:
+                self._events.to_user(member_id, GroupJoined(view))
+        return group
+
+    async def edit(self, user_id: str, group_id: str, message_id: str, body: str) -> Message:
+        check_message_body(body)
+        async with self._uow.transaction() as repos:
+            group, member = await require_member(repos, group_id, user_id)
+            message = await _require_message(repos, group_id, message_id)
+            if message.sender_id != user_id:
+                raise Forbidden("only its author may edit a message", code="not_author")
+            require_right(group, member, Action.EDIT_OWN_MESSAGE)
+            edited = replace(message, body=body, edited_at=self._clock.now())
+            await repos.messages.update(edited)
+        self._events.to_group(group_id, MessageUpdated(edited))
+        return edited
+
+    async def delete(self, user_id: str, group_id: str, message_id: str) -> None:
+        """Deletes for everyone: the author may, and so may the group's
+        owner and admins."""
+        async with self._uow.transaction() as repos:
+            group, member = await require_member(repos, group_id, user_id)
+            message = await _require_message(repos, group_id, message_id)
+            own = message.sender_id == user_id
+            require_right(
+                group,
+                member,
+                Action.DELETE_OWN_MESSAGE if own else Action.DELETE_OTHERS_MESSAGE,
+            )
+            await repos.messages.update(replace(message, body="", deleted_at=self._clock.now()))
+        self._events.to_group(group_id, MessageDeleted(group_id, message_id, message.seq))
+
+    async def history(
+        self, user_id: str, group_id: str, *, before_seq: int | None, limit: int
+    ) -> list[Message]:
+        limit = max(1, min(limit, self._settings.history_max))
+        async with self._uow.reading() as repos:
+            await require_member(repos, group_id, user_id)
+            return await repos.messages.before(group_id, before_seq=before_seq, limit=limit)
+
+    async def sync(self, user_id: str, group_id: str, after_seq: int) -> SyncResult:
+        """Everything after ``after_seq`` in order (deleted ones as tombstones),
+        or a reset when more than ``sync_limit`` are missing."""
+        if after_seq < 0:
+            raise InvalidInput("after_seq must be 0 or more", code="invalid_seq")
+        limit = self._settings.sync_limit
+        async with self._uow.reading() as repos:
+            group, _ = await require_member(repos, group_id, user_id)
+            if group.last_seq - after_seq > limit:
+                return SyncResult(messages=[], last_seq=group.last_seq, reset=True)
+            messages = await repos.messages.after(group_id, after_seq=after_seq, limit=limit)
+        last_seq = max([group.last_seq, *(message.seq for message in messages)])
+        return SyncResult(messages=messages, last_seq=last_seq, reset=False)
+
+    async def typing(self, user_id: str, group_id: str) -> None:
+        """Tells the group someone is typing; repeats within the interval are
+        dropped silently (they carry no news)."""
+        wait = await self._limiter.hit(
+            f"typing:{user_id}:{group_id}", 1, self._settings.typing_interval
+        )
+        if wait > 0:
+            return
+        async with self._uow.reading() as repos:
+            await require_member(repos, group_id, user_id)
+        self._events.to_group(group_id, UserTyping(group_id, user_id))
+
+    async def mark_read(self, user_id: str, group_id: str, seq: int) -> int:
+        if seq < 0:
+            raise InvalidInput("seq must be 0 or more", code="invalid_seq")
+        async with self._uow.transaction() as repos:
+            await require_member(repos, group_id, user_id)
+            read_seq = await repos.members.mark_read(group_id, user_id, seq)
+        self._events.to_user(user_id, ReadMarkerMoved(group_id, read_seq))
+        return read_seq
+
+    async def _limit_sending(self, user_id: str) -> None:
+        if not self._settings.limits_enabled:
+            return
+        burst = self._settings.message_burst
+        wait = await self._limiter.hit(
+            f"message:{user_id}", burst, burst / self._settings.messages_per_second
+        )
+        if wait > 0:
+            raise RateLimited("you are sending messages too fast; slow down", retry_after=wait)
+
+    @staticmethod
+    def _check_files(file_ids: tuple[str, ...]) -> None:
+        # Attachments arrive with the file store; until then no id is known.
+        if file_ids:
+            raise NotFound("no such file", code="file_not_found")
+
+
+async def _require_message(repos: Repositories, group_id: str, message_id: str) -> Message:
+    message = await repos.messages.get(message_id)
+    if message is None or message.group_id != group_id or message.is_deleted:
+        raise NotFound("no such message", code="message_not_found")
+    return message
