@@ -70,18 +70,19 @@ class Hub:
     def announce(self, connection: Connection) -> None:
         """Tells the user's groups they came online (on their first connection)."""
         if len(self._by_user.get(connection.user_id, ())) == 1:
-            self._announce_presence(connection, online=True)
+            self._announce_presence(connection.user_id, list(connection.topics), online=True)
 
     def unregister(self, connection: Connection) -> None:
         self._connections.pop(connection.id, None)
-        for topic in list(connection.topics):
+        topics = list(connection.topics)
+        for topic in topics:
             self._unsubscribe(connection, topic)
         mine = self._by_user.get(connection.user_id)
         if mine is not None:
             mine.discard(connection)
             if not mine:
                 del self._by_user[connection.user_id]
-                self._announce_presence(connection, online=False)
+                self._announce_presence(connection.user_id, topics, online=False)
 
     def subscribe_group(self, connection: Connection, group_id: str) -> None:
         self._subscribe(connection, group_topic(group_id))
@@ -92,11 +93,11 @@ class Hub:
     def connection_count(self) -> int:
         return len(self._connections)
 
-    def _announce_presence(self, connection: Connection, *, online: bool) -> None:
-        event = PresenceChanged(connection.user_id, online)
-        for topic in connection.topics:
+    def _announce_presence(self, user_id: str, topics: list[str], *, online: bool) -> None:
+        payload = self._encode(PresenceChanged(user_id, online))
+        for topic in topics:
             if topic.startswith("group:"):
-                self._backplane.publish(topic, self._encode(event))
+                self._backplane.publish(topic, payload)
 
     def _subscribe(self, connection: Connection, topic: str) -> None:
         connection.topics.add(topic)
