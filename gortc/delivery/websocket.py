@@ -198,10 +198,12 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     hub.register(connection)
     session = _Session(request, principal, connection)
     recheck = asyncio.create_task(_recheck_sign_in(request, principal, connection))
+    announced = False
     try:
         for group_id in await request.app[GROUPS].group_ids(principal.user_id):
             hub.subscribe_group(connection, group_id)
-        hub.announce(connection)
+        await hub.announce(connection)
+        announced = True
         session.reply(
             {"type": "ready", "user_id": principal.user_id, "connection_id": connection.id}
         )
@@ -221,7 +223,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         recheck.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await recheck
-        hub.unregister(connection)
+        await hub.unregister(connection, announced=announced)
         await session.finish()
         await connection.stop()
     return ws

@@ -18,6 +18,7 @@ from gortc.entities.events import Event, PresenceChanged
 from gortc.hub.backplane import Backplane
 from gortc.hub.connection import CLOSE_SESSION_ENDED, Connection
 from gortc.hub.frames import text_frame
+from gortc.hub.presence import LocalPresence, PresenceRegistry
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,14 @@ def user_topic(user_id: str) -> str:
 class Hub:
     """Implements the EventPublisher port for the use cases."""
 
-    def __init__(self, backplane: Backplane, encode: Callable[[Event], bytes]) -> None:
+    def __init__(
+        self,
+        backplane: Backplane,
+        encode: Callable[[Event], bytes],
+        presence: PresenceRegistry | None = None,
+    ) -> None:
         self._backplane = backplane
+        self._presence = presence or LocalPresence()
         self._encode = encode
         self._connections: dict[str, Connection] = {}
         self._by_user: dict[str, set[Connection]] = defaultdict(set)
@@ -53,6 +60,7 @@ class Hub:
         for connection in list(self._connections.values()):
             await connection.stop()
         await self._backplane.close()
+        await self._presence.close()
 
     @property
     def backplane(self) -> Backplane:
@@ -67,12 +75,14 @@ class Hub:
         self._by_user[connection.user_id].add(connection)
         self._subscribe(connection, user_topic(connection.user_id))
 
-    def announce(self, connection: Connection) -> None:
+    async def announce(self, connection: Connection) -> None:
         """Tells the user's groups they came online (on their first connection)."""
-        if len(self._by_user.get(connection.user_id, ())) == 1:
+        if await self._presence.connected(connection.user_id):
             self._announce_presence(connection.user_id, list(connection.topics), online=True)
 
-    def unregister(self, connection: Connection) -> None:
+    async def unregister(self, connection: Connection, *, announced: bool) -> None:
+        """Forgets a closed connection; tells the user's groups when it was
+        their last one anywhere (if its arrival was ``announced``)."""
         self._connections.pop(connection.id, None)
         topics = list(connection.topics)
         for topic in topics:
@@ -82,7 +92,8 @@ class Hub:
             mine.discard(connection)
             if not mine:
                 del self._by_user[connection.user_id]
-                self._announce_presence(connection.user_id, topics, online=False)
+        if announced and await self._presence.disconnected(connection.user_id):
+            self._announce_presence(connection.user_id, topics, online=False)
 
     def subscribe_group(self, connection: Connection, group_id: str) -> None:
         self._subscribe(connection, group_topic(group_id))
