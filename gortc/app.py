@@ -111,6 +111,13 @@ def build_core(config: Config) -> Core:
         revoked = RedisRevokedTokenStore(redis_client)
     hasher = BcryptPasswordHasher(config.auth.bcrypt_rounds)
     backplane: Backplane = LocalBackplane()
+    if config.redis.url:
+        # Imported only when configured, like the Redis client itself.
+        from gortc.hub.redis_backplane import RedisBackplane
+
+        # Its own client: it closes what it is given, and needs a client
+        # that does not retry behind its back.
+        backplane = RedisBackplane(config.redis.url)
     hub = Hub(backplane, encode_event)
     limiter = MemoryRateLimiter()
     mailer: Mailer = (
@@ -228,6 +235,7 @@ def create_app(config: Config) -> web.Application:
     probes: dict[str, Callable[[], Awaitable[str]]] = {"database": core.database.ping}
     if core.redis is not None:
         probes["redis"] = _redis_probe(core.redis)
+        probes["backplane"] = _backplane_probe(core.hub)
     app[HEALTH_PROBES] = probes
     add_routes(app, routes)
     app.router.add_get("/", system.index)
@@ -271,6 +279,16 @@ async def _purge_periodically(database: Database) -> None:
         except Exception:  # housekeeping must never stop the server
             log.exception("purging expired tokens failed")
         await asyncio.sleep(_PURGE_INTERVAL_SECONDS)
+
+
+def _backplane_probe(hub: Hub) -> Callable[[], Awaitable[str]]:
+    async def probe() -> str:
+        if not hub.backplane.healthy:
+            # Local delivery goes on; only other instances miss events.
+            raise RuntimeError(hub.backplane.status())
+        return "ok"
+
+    return probe
 
 
 def _redis_probe(client: redis.Redis) -> Callable[[], Awaitable[str]]:

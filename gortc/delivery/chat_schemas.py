@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from gortc.delivery.schemas import Request, Timestamp
 from gortc.entities.groups import Group, Invitation, MemberView, Message, MyGroup, Role
+from gortc.usecases.groups import UserRef as UserReference
 
 
 class MessageView(BaseModel):
@@ -155,8 +156,8 @@ class AddMember(Request):
         return self
 
     @property
-    def target(self) -> str:
-        return self.user_id or self.username or ""
+    def target(self) -> UserReference:
+        return UserReference(user_id=self.user_id, username=self.username)
 
 
 class InviteMember(Request):
@@ -170,8 +171,8 @@ class InviteMember(Request):
         return self
 
     @property
-    def target(self) -> str:
-        return self.user_id or self.username or ""
+    def target(self) -> UserReference:
+        return UserReference(user_id=self.user_id, username=self.username)
 
 
 class ChangeRole(Request):
@@ -199,8 +200,12 @@ class EditMessage(Request):
     body: str = _BODY
 
 
+# Seqs are SQLite integers: anything past this is no message anyone has.
+MAX_SEQ = 2**62
+
+
 class MarkRead(Request):
-    seq: int = Field(ge=0)
+    seq: int = Field(ge=0, le=MAX_SEQ)
 
 
 # -- WebSocket frames from clients ------------------------------------------
@@ -235,7 +240,7 @@ class DeleteFrame(Request):
 class SyncFrame(Request):
     type: Literal["sync"]
     group_id: Id
-    after_seq: int = Field(ge=0)
+    after_seq: int = Field(ge=0, le=MAX_SEQ)
     client_id: ClientId | None = None
 
 
@@ -248,7 +253,7 @@ class TypingFrame(Request):
 class ReadFrame(Request):
     type: Literal["read"]
     group_id: Id
-    seq: int = Field(ge=0)
+    seq: int = Field(ge=0, le=MAX_SEQ)
     client_id: ClientId | None = None
 
 

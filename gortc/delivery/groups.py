@@ -22,7 +22,7 @@ from gortc.delivery.chat_schemas import (
     TransferOwnership,
 )
 from gortc.delivery.keys import CONFIG, GROUPS
-from gortc.delivery.queries import limit_param, text_param
+from gortc.delivery.queries import id_param, limit_param
 from gortc.delivery.routing import ApiRoute
 from gortc.entities.groups import Role
 
@@ -42,7 +42,7 @@ async def list_groups(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     limit = limit_param(request, default=100, maximum=500)
     groups = await request.app[GROUPS].list_mine(
-        principal.user_id, limit=limit, after=text_param(request, "before")
+        principal.user_id, limit=limit, after=id_param(request, "before")
     )
     next_cursor = groups[-1].group.id if len(groups) == limit else None
     return json_response(

@@ -79,7 +79,7 @@ async def post_direct(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     body = await read_json(request, PostMessage, _limit(request))
     message = await request.app[CHAT].send_direct(
-        principal.user_id, request.match_info["user_id"], body.body
+        principal.user_id, request.match_info["user_id"], body.body, tuple(body.file_ids)
     )
     return json_response(MessageView.of(message), status=201)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 
 from gortc.entities.errors import InvalidInput
@@ -27,8 +29,14 @@ def seq_param(request: web.Request, name: str) -> int | None:
     return int(raw)
 
 
-def text_param(request: web.Request, name: str, max_length: int = 64) -> str | None:
+_ID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
+
+
+def id_param(request: web.Request, name: str) -> str | None:
+    """An id-shaped cursor (the next_cursor of an earlier page)."""
     raw = request.query.get(name)
-    if raw is not None and len(raw) > max_length:
-        raise InvalidInput(f"{name} is too long", code="invalid_cursor")
-    return raw or None
+    if raw is None or raw == "":
+        return None
+    if not _ID.fullmatch(raw):
+        raise InvalidInput(f"{name} must be the next_cursor of a page", code="invalid_cursor")
+    return raw

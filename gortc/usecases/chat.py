@@ -89,8 +89,13 @@ class ChatService:
         one client keep the order it sent them in.
         """
         check_message_body(body)
-        await self._limit_sending(user_id)
         self._check_files(file_ids)
+        await self._limit_sending(user_id)
+        return await self._store_and_tell(user_id, group_id, body, file_ids)
+
+    async def _store_and_tell(
+        self, user_id: str, group_id: str, body: str, file_ids: tuple[str, ...]
+    ) -> Message:
         message = await self._store.add(
             NewMessage(
                 id=new_id(),
@@ -106,14 +111,18 @@ class ChatService:
         self._events.to_group(group_id, MessageCreated(message))
         return message
 
-    async def send_direct(self, user_id: str, peer_id: str, body: str) -> Message:
+    async def send_direct(
+        self, user_id: str, peer_id: str, body: str, file_ids: tuple[str, ...] = ()
+    ) -> Message:
         """Sends to the direct conversation with ``peer_id``, creating it on
-        the first message."""
+        the first message (only once the message is sure to be accepted)."""
         check_message_body(body)
+        self._check_files(file_ids)
         if peer_id == user_id:
             raise InvalidInput("a direct message needs another person", code="invalid_peer")
+        await self._limit_sending(user_id)
         group = await self._direct_conversation(user_id, peer_id)
-        return await self.send(user_id, group.id, body)
+        return await self._store_and_tell(user_id, group.id, body, file_ids)
 
     async def _direct_conversation(self, user_id: str, peer_id: str) -> Group:
         key = direct_key(user_id, peer_id)

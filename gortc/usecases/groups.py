@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from gortc.entities.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gortc.entities.events import (
@@ -125,7 +125,7 @@ class GroupService:
             return await repos.members.list(group_id)
 
     async def add_member(
-        self, actor_id: str, group_id: str, target: str, role: Role = Role.MEMBER
+        self, actor_id: str, group_id: str, target: UserRef, role: Role = Role.MEMBER
     ) -> MemberView:
         """Adds a user (by id or username) straight away, without invitation."""
         if role is Role.OWNER:
@@ -175,7 +175,11 @@ class GroupService:
         async with self._uow.transaction() as repos:
             group, actor = await require_member(repos, group_id, actor_id)
             if target_id == actor_id:
-                if actor.role is Role.OWNER and group.kind is GroupKind.GROUP:
+                if group.kind is GroupKind.DIRECT:
+                    raise Conflict(
+                        "a direct conversation cannot be left", code="direct_conversation"
+                    )
+                if actor.role is Role.OWNER:
                     raise Conflict(
                         "the owner cannot leave; transfer ownership or delete the group",
                         code="owner_cannot_leave",
@@ -214,7 +218,7 @@ class GroupService:
         self._events.to_group(group_id, GroupUpdated(updated))
         return updated
 
-    async def invite(self, actor_id: str, group_id: str, target: str) -> Invitation:
+    async def invite(self, actor_id: str, group_id: str, target: UserRef) -> Invitation:
         async with self._uow.transaction() as repos:
             group, actor = await require_member(repos, group_id, actor_id)
             require_right(group, actor, Action.ADD_MEMBER)
@@ -270,8 +274,23 @@ async def _my_group(repos: Repositories, user_id: str, group_id: str) -> MyGroup
     return mine
 
 
-async def _find_user(repos: Repositories, target: str) -> User:
-    user = await repos.users.get(target) or await repos.users.get_by_login(target.strip().lower())
+@dataclass(frozen=True, slots=True)
+class UserRef:
+    """Someone named by id or by username; never by email, which would let
+    group managers find out who has an account."""
+
+    user_id: str | None = None
+    username: str | None = None
+
+
+async def _find_user(repos: Repositories, ref: UserRef) -> User:
+    user = None
+    if ref.user_id is not None:
+        user = await repos.users.get(ref.user_id)
+    elif ref.username is not None:
+        name = ref.username.strip().lower()
+        candidate = await repos.users.get_by_login(name)
+        user = candidate if candidate is not None and candidate.username == name else None
     if user is None or user.is_disabled:
         raise NotFound("no such user", code="user_not_found")
     return user
