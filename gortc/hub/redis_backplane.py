@@ -228,7 +228,10 @@ class RedisBackplane:
         self._deliver = None
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Bounded: shutting down must never hang on a task stuck in a driver.
+        _, stuck = await asyncio.wait(self._tasks, timeout=5.0)
+        for task in stuck:
+            log.warning("backplane task %s did not stop in time", task.get_name())
         self._tasks = []
         if self._client is not None:
             await self._client.aclose()
@@ -260,6 +263,7 @@ class RedisBackplane:
             try:
                 await self._listen(pubsub, backoff)
             except Exception as exc:  # any failure means: reconnect
+                _reraise_if_cancelled(exc)
                 self._failed(_SUBSCRIBER, exc)
             finally:
                 self._first_attempt.set()
@@ -331,6 +335,7 @@ class RedisBackplane:
                         pipe.publish(self.channel, frame)
                     await pipe.execute()
             except Exception as exc:  # any failure means: reconnect and resend
+                _reraise_if_cancelled(exc)
                 self._failed(_PUBLISHER, exc)
                 await asyncio.sleep(backoff.next_delay())
                 continue
@@ -438,3 +443,12 @@ async def _close_quietly(pubsub: PubSub) -> None:
         await pubsub.aclose()
     except Exception:  # the connection is being discarded anyway
         log.debug("closing the pub/sub connection failed", exc_info=True)
+
+
+def _reraise_if_cancelled(exc: Exception) -> None:
+    """redis-py turns a cancellation during a command into a connection
+    error; treated as an outage, it would make the task retry forever
+    instead of stopping. A failure while being cancelled is the cancellation."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError from exc
