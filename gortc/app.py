@@ -45,6 +45,7 @@ from gortc.delivery.openapi import build_openapi
 from gortc.delivery.routing import add_routes
 from gortc.hub.backplane import Backplane, LocalBackplane
 from gortc.hub.hub import Hub
+from gortc.hub.presence import LocalPresence, PresenceRegistry
 from gortc.repositories.database import Database
 from gortc.repositories.maintenance import purge_expired
 from gortc.repositories.messages import GroupCommitMessageStore
@@ -111,14 +112,18 @@ def build_core(config: Config) -> Core:
         revoked = RedisRevokedTokenStore(redis_client)
     hasher = BcryptPasswordHasher(config.auth.bcrypt_rounds)
     backplane: Backplane = LocalBackplane()
+    presence: PresenceRegistry = LocalPresence()
     if config.redis.url:
         # Imported only when configured, like the Redis client itself.
         from gortc.hub.redis_backplane import RedisBackplane
+        from gortc.hub.redis_presence import RedisPresence
 
-        # Its own client: it closes what it is given, and needs a client
-        # that does not retry behind its back.
-        backplane = RedisBackplane(config.redis.url)
-    hub = Hub(backplane, encode_event)
+        # Each has its own client: they close what they are given, and need
+        # clients that do not retry behind their backs.
+        redis_backplane = RedisBackplane(config.redis.url)
+        backplane = redis_backplane
+        presence = RedisPresence(config.redis.url, instance_id=redis_backplane.instance_id)
+    hub = Hub(backplane, encode_event, presence)
     limiter = MemoryRateLimiter()
     mailer: Mailer = (
         SmtpMailer(

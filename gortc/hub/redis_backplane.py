@@ -24,9 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import random
-import re
 import struct
 import uuid
 from collections.abc import Callable
@@ -39,6 +36,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from gortc.hub.backplane import Deliver
+from gortc.hub.redis_support import (
+    Backoff,
+    client_from_url,
+    describe_failure,
+    reraise_if_cancelled,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,6 @@ _HEADER = struct.Struct("!BBI")
 # Topics keep any str, lone surrogates included, through a round trip.
 _TOPIC_ERRORS = "surrogatepass"
 
-_REDIS_PY_CONNECT_ERROR = re.compile(r"Error (-?\d+) connecting to ")
 
 _SUBSCRIBER = "subscriber"
 _PUBLISHER = "publisher"
@@ -171,7 +173,7 @@ class RedisBackplane:
             raise RuntimeError("the backplane is already started")
         self._started = True
         self._deliver = deliver
-        client = self._redis() if callable(self._redis) else _client_from_url(self._redis)
+        client = self._redis() if callable(self._redis) else client_from_url(self._redis)
         self._client = client
         self._tasks = [
             asyncio.create_task(self._subscribe_forever(client), name="gortc-backplane-subscriber"),
@@ -257,20 +259,20 @@ class RedisBackplane:
     # -- the two tasks ----------------------------------------------------
 
     async def _subscribe_forever(self, client: Redis) -> None:
-        backoff = _Backoff(self._backoff_min, self._backoff_max)
+        backoff = Backoff(self._backoff_min, self._backoff_max)
         while True:
             pubsub = client.pubsub()
             try:
                 await self._listen(pubsub, backoff)
             except Exception as exc:  # any failure means: reconnect
-                _reraise_if_cancelled(exc)
+                reraise_if_cancelled(exc)
                 self._failed(_SUBSCRIBER, exc)
             finally:
                 self._first_attempt.set()
                 await _close_quietly(pubsub)
             await asyncio.sleep(backoff.next_delay())
 
-    async def _listen(self, pubsub: PubSub, backoff: _Backoff) -> None:
+    async def _listen(self, pubsub: PubSub, backoff: Backoff) -> None:
         await pubsub.subscribe(self.channel)
         # SUBSCRIBE is only sent above; until Redis confirms it, events
         # published by the others would not reach us.
@@ -321,7 +323,7 @@ class RedisBackplane:
             log.exception("delivering a remote event for %s failed", topic)
 
     async def _publish_forever(self, client: Redis) -> None:
-        backoff = _Backoff(self._backoff_min, self._backoff_max)
+        backoff = Backoff(self._backoff_min, self._backoff_max)
         while True:
             if not self._in_flight:
                 self._in_flight.append(await self._queue.get())
@@ -335,7 +337,7 @@ class RedisBackplane:
                         pipe.publish(self.channel, frame)
                     await pipe.execute()
             except Exception as exc:  # any failure means: reconnect and resend
-                _reraise_if_cancelled(exc)
+                reraise_if_cancelled(exc)
                 self._failed(_PUBLISHER, exc)
                 await asyncio.sleep(backoff.next_delay())
                 continue
@@ -370,7 +372,7 @@ class RedisBackplane:
     def _failed(self, role: str, exc: Exception) -> None:
         if not isinstance(exc, RedisError | OSError):
             log.error("backplane %s failed unexpectedly", role, exc_info=exc)
-        reason = _describe(exc)
+        reason = describe_failure(exc)
         outage_begins = not self._failing
         # Re-inserted so that status() tells the latest reason.
         self._failing.pop(role, None)
@@ -394,61 +396,8 @@ class RedisBackplane:
         log.info("Redis reachable again after %.1f s", seconds)
 
 
-class _Backoff:
-    """Delays that double from ``first`` to ``cap``, each shortened by a random
-    part of up to a half so that instances do not reconnect in lockstep."""
-
-    def __init__(self, first: float, cap: float) -> None:
-        self._first = first
-        self._cap = cap
-        self._attempts = 0
-
-    def next_delay(self) -> float:
-        delay = min(self._cap, self._first * 2 ** min(self._attempts, 32))
-        self._attempts += 1
-        return delay * random.uniform(0.5, 1.0)  # noqa: S311 (jitter, not a secret)
-
-    def reset(self) -> None:
-        self._attempts = 0
-
-
-def _client_from_url(url: str) -> Redis:
-    # from_url does not retry by itself (unlike Redis()), so a failure
-    # reaches our own backoff at once; a short connect timeout keeps each
-    # attempt at an unreachable host brief.
-    return Redis.from_url(url, socket_connect_timeout=2.0, socket_keepalive=True)
-
-
-def _describe(exc: BaseException) -> str:
-    """The root cause in a few words ("Connection refused") rather than
-    redis-py's "Error 111 connecting to host:port. Connect call failed (...)"."""
-    cause: BaseException | None = exc
-    for _ in range(8):  # a chain of causes may loop back on itself
-        if cause is None:
-            break
-        if isinstance(cause, OSError) and cause.errno is not None:
-            return os.strerror(cause.errno) if cause.errno > 0 else str(cause.strerror)
-        cause = cause.__cause__ or cause.__context__
-    # When a reconnection fails while handling a lost connection, redis-py
-    # keeps only its own message, which still carries the errno.
-    text = str(exc)
-    found = _REDIS_PY_CONNECT_ERROR.match(text)
-    if found is not None and int(found[1]) > 0:
-        return os.strerror(int(found[1]))
-    return text or type(exc).__name__
-
-
 async def _close_quietly(pubsub: PubSub) -> None:
     try:
         await pubsub.aclose()
     except Exception:  # the connection is being discarded anyway
         log.debug("closing the pub/sub connection failed", exc_info=True)
-
-
-def _reraise_if_cancelled(exc: Exception) -> None:
-    """redis-py turns a cancellation during a command into a connection
-    error; treated as an outage, it would make the task retry forever
-    instead of stopping. A failure while being cancelled is the cancellation."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError from exc

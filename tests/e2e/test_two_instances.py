@@ -136,3 +136,21 @@ async def test_shutting_down_just_after_redis_vanished_is_prompt(
     async with asyncio.timeout(15):
         await first.close()
         await second.close()
+
+
+async def test_presence_counts_connections_on_every_instance(
+    aiohttp_client: Any, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    first, second = await two_instances(aiohttp_client, tmp_path, redis_server.url)
+    u = await people(first, "alice", "bob")
+    await group_of(first, u["alice"], u["bob"])
+    alice = await WsClient.open(first, u["alice"])
+    bob_on_first = await WsClient.open(first, u["bob"])
+    assert (await alice.next("presence"))["online"] is True
+    bob_on_second = await WsClient.open(second, u["bob"])
+    await bob_on_first.close()
+    # Bob is still connected to the other instance: not offline.
+    await alice.silent(0.5)
+    await bob_on_second.close()
+    offline = await alice.next("presence")
+    assert offline == {"type": "presence", "user_id": u["bob"]["user"]["id"], "online": False}

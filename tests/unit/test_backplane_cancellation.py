@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from gortc.hub.redis_backplane import _reraise_if_cancelled
+from gortc.hub.redis_support import reraise_if_cancelled
 
 
 async def command_that_hides_cancellation() -> None:
@@ -24,7 +24,7 @@ async def retry_loop(attempts: list[int], *, reraise: bool, stop: asyncio.Event)
             await command_that_hides_cancellation()
         except Exception as exc:
             if reraise:
-                _reraise_if_cancelled(exc)
+                reraise_if_cancelled(exc)
             await asyncio.sleep(0.01)  # the backoff before trying again
 
 
