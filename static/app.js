@@ -1,47 +1,12 @@
 // The gortc web client. It signs in with the session cookie (HttpOnly, so
 // this script never sees a token) and speaks the JSON API documented at
-// /api/openapi.json. Views are chosen by the URL fragment.
+// /api/openapi.json. Views are chosen by the URL fragment: #chat (the
+// default once signed in) and #profile; signed out, #register, #forgot and
+// #reset-password.
 
-const $ = (selector) => document.querySelector(selector);
-
-class ApiError extends Error {
-  constructor(status, body) {
-    super(body?.error?.message || `request failed (${status})`);
-    this.status = status;
-    this.code = body?.error?.code;
-    this.details = body?.error?.details;
-  }
-}
-
-async function api(method, path, body) {
-  const options = { method, credentials: "same-origin", headers: {} };
-  if (body instanceof FormData) {
-    options.body = body;
-  } else if (body !== undefined) {
-    options.headers["Content-Type"] = "application/json";
-    options.body = JSON.stringify(body);
-  }
-  const response = await fetch(path, options);
-  const text = await response.text();
-  const data = text ? JSON.parse(text) : null;
-  if (!response.ok) throw new ApiError(response.status, data);
-  return data;
-}
-
-function notify(message, kind = "ok") {
-  const notice = $("#notice");
-  notice.textContent = message;
-  notice.className = kind;
-  notice.hidden = !message;
-}
-
-function formValues(form) {
-  const values = {};
-  for (const [name, value] of new FormData(form)) {
-    if (typeof value === "string" && value !== "") values[name] = value;
-  }
-  return values;
-}
+import { api, forgetUsers } from "./api.js";
+import { initChat, setChatVisible, startChat, stopChat } from "./chat.js";
+import { $, formValues, notify } from "./ui.js";
 
 function fragmentParams() {
   const [view, query = ""] = location.hash.slice(1).split("?");
@@ -51,8 +16,13 @@ function fragmentParams() {
 let me = null;
 
 function showSignedOut(view) {
+  stopChat();
+  forgetUsers();
+  document.body.classList.remove("wide");
   $("#signed-in").hidden = true;
   $("#account-nav").hidden = true;
+  $("#view-nav").hidden = true;
+  $("#verify-banner").hidden = true;
   $("#signed-out").hidden = false;
   const forms = {
     "": "#sign-in-form", register: "#register-form", forgot: "#forgot-form",
@@ -62,10 +32,17 @@ function showSignedOut(view) {
   for (const selector of Object.values(forms)) $(selector).hidden = selector !== shown;
 }
 
-function showSignedIn() {
+function showSignedIn(view = fragmentParams().view) {
+  const profile = view === "profile";
   $("#signed-out").hidden = true;
   $("#signed-in").hidden = false;
   $("#account-nav").hidden = false;
+  $("#view-nav").hidden = false;
+  $("#chat-view").hidden = profile;
+  $("#profile-view").hidden = !profile;
+  document.body.classList.toggle("wide", !profile);
+  $("#chat-tab").toggleAttribute("aria-current", !profile);
+  $("#profile-tab").toggleAttribute("aria-current", profile);
   $("#whoami").textContent = `${me.display_name} (@${me.username})`;
   $("#profile-name").textContent = me.display_name;
   $("#profile-details").textContent =
@@ -74,13 +51,15 @@ function showSignedIn() {
   const avatar = $("#avatar");
   avatar.hidden = !me.avatar_url;
   if (me.avatar_url) avatar.src = me.avatar_url;
-  const profile = $("#profile-form");
-  profile.display_name.value = me.display_name;
-  profile.email.value = me.email;
+  const form = $("#profile-form");
+  form.display_name.value = me.display_name;
+  form.email.value = me.email;
+  startChat(me);
+  setChatVisible(!profile);
 }
 
 async function route() {
-  const { view, params } = fragmentParams();
+  let { view, params } = fragmentParams();
   if (view === "verify-email" && params.get("token")) {
     try {
       await api("POST", "/api/v1/auth/verify-email", { token: params.get("token") });
@@ -88,7 +67,9 @@ async function route() {
     } catch (error) {
       notify(error.message, "error");
     }
-    history.replaceState(null, "", "/");
+    // The answer is about the account: show it.
+    history.replaceState(null, "", "/#profile");
+    view = "profile";
   }
   try {
     me = await api("GET", "/api/v1/users/me");
@@ -96,7 +77,7 @@ async function route() {
     if (error.status !== 401) notify(error.message, "error");
     me = null;
   }
-  if (me) showSignedIn();
+  if (me) showSignedIn(view);
   else showSignedOut(view);
 }
 
@@ -121,7 +102,7 @@ onSubmit("#sign-in-form", async (form) => {
   form.reset();
   notify("");
   location.hash = "";
-  showSignedIn();
+  showSignedIn("");
 });
 
 onSubmit("#register-form", async (form) => {
@@ -133,7 +114,7 @@ onSubmit("#register-form", async (form) => {
   form.reset();
   notify("Welcome! We sent you a mail to confirm your address.");
   location.hash = "";
-  showSignedIn();
+  showSignedIn("");
 });
 
 onSubmit("#forgot-form", async (form) => {
@@ -173,11 +154,13 @@ onSubmit("#password-form", async (form) => {
 });
 
 $("#sign-out").addEventListener("click", async () => {
+  stopChat();
   try {
     await api("DELETE", "/api/v1/auth/session");
   } finally {
     me = null;
     notify("You are signed out.");
+    history.replaceState(null, "", "/");
     showSignedOut("");
   }
 });
@@ -189,6 +172,17 @@ $("#resend-verification").addEventListener("click", async () => {
   } catch (error) {
     notify(error.message, "error");
   }
+});
+
+$("#notice").addEventListener("click", () => { $("#notice").hidden = true; });
+
+initChat({
+  onSessionEnded() {
+    me = null;
+    history.replaceState(null, "", "/");
+    showSignedOut("");
+    notify("Your session has ended. Please sign in again.", "error");
+  },
 });
 
 window.addEventListener("hashchange", route);

@@ -165,7 +165,17 @@ class _Session:
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
-    principal = await authenticate(request, allow_query_token=True)
+    try:
+        principal = await authenticate(request, allow_query_token=True)
+    except Unauthenticated as exc:
+        # Browsers cannot read the status of a refused handshake (they only
+        # see 1006), so a WebSocket request is accepted and closed with 4001.
+        ws = web.WebSocketResponse()
+        if not ws.can_prepare(request).ok:
+            raise
+        await ws.prepare(request)
+        await ws.close(code=CLOSE_SESSION_ENDED, message=exc.message[:120].encode())
+        return ws
     if principal.claims is None and request.headers.get("Origin") not in allowed_origins(request):
         # The handshake is a GET, so the CSRF rule for cookies is checked here.
         raise Forbidden(

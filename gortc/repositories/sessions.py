@@ -56,6 +56,14 @@ class SqliteSessionRepository:
         )
         return await self._live_access_tokens("session_id = ?", (session_id,), now)
 
+    async def active_ids_for_user(self, user_id: str, now: datetime) -> list[str]:
+        rows = await fetch_all(
+            self._conn,
+            "SELECT id FROM sessions WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ?",
+            (user_id, to_text(now)),
+        )
+        return [row[0] for row in rows]
+
     async def revoke_all_for_user(
         self, user_id: str, now: datetime, *, except_session_id: str | None = None
     ) -> list[tuple[str, datetime]]:

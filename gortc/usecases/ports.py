@@ -72,6 +72,8 @@ class SessionRepository(Protocol):
         """Ends a session; returns (jti, expires_at) of its unexpired access tokens."""
         ...
 
+    async def active_ids_for_user(self, user_id: str, now: datetime) -> list[str]: ...
+
     async def revoke_all_for_user(
         self, user_id: str, now: datetime, *, except_session_id: str | None = None
     ) -> list[tuple[str, datetime]]:

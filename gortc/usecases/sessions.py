@@ -32,12 +32,19 @@ class SessionTerminator:
         self, user_id: str, now: datetime, *, except_session_id: str | None = None
     ) -> None:
         async with self._uow.transaction() as repos:
+            ended = await repos.sessions.active_ids_for_user(user_id, now)
             tokens = await repos.sessions.revoke_all_for_user(
                 user_id, now, except_session_id=except_session_id
             )
         await self._revoke_access(tokens)
-        if self._events is not None and except_session_id is None:
+        if self._events is None:
+            return
+        if except_session_id is None:
             self._events.end_user(user_id)
+        else:
+            for session_id in ended:
+                if session_id != except_session_id:
+                    self._events.end_session(session_id)
 
     async def _revoke_access(self, tokens: list[tuple[str, datetime]]) -> None:
         for jti, expires_at in tokens:

@@ -238,18 +238,30 @@ async def test_sign_out_closes_open_sockets_of_that_sign_in(chat: TestClient) ->
 
 
 async def test_the_socket_needs_credentials(chat: TestClient) -> None:
+    assert (await chat.get("/api/v1/ws")).status == 401  # plain HTTP: a plain 401
     for headers in ({}, {"Authorization": "Bearer forged"}):
-        response = await chat.get(
-            "/api/v1/ws",
-            headers=headers
-            | {
-                "Upgrade": "websocket",
-                "Connection": "Upgrade",
-                "Sec-WebSocket-Version": "13",
-                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-            },
+        # A browser cannot see a refused handshake's status: it gets a 4001.
+        ws = await chat.ws_connect("/api/v1/ws", headers=headers)
+        assert await WsClient(ws).closed() == (
+            4001,
+            "sign in first" if not headers else "the access token is not valid",
         )
-        assert response.status == 401
+
+
+async def test_changing_the_password_closes_the_other_devices_at_once(chat: TestClient) -> None:
+    u = await people(chat, "alice")
+    laptop = await login(chat, "alice")
+    phone_socket = await WsClient.open(chat, u["alice"])
+    laptop_socket = await WsClient.open(chat, laptop)
+    changed = await chat.post(
+        "/api/v1/users/me/password",
+        json={"current_password": "correct horse battery", "new_password": "a brand new phrase"},
+        headers=bearer(laptop),
+    )
+    assert changed.status == 204
+    assert await phone_socket.closed() == (4001, "session ended")
+    await laptop_socket.send(type="typing", group_id="none", client_id="still")
+    assert (await laptop_socket.next("error"))["client_id"] == "still"
 
 
 async def test_query_token_works_for_browsers(chat: TestClient) -> None:

@@ -114,6 +114,13 @@ class FakeSessionRepository:
     async def add(self, session: Session) -> None:
         self._tables.sessions[session.id] = session
 
+    async def active_ids_for_user(self, user_id: str, now: datetime) -> list[str]:
+        return [
+            session.id
+            for session in self._tables.sessions.values()
+            if session.user_id == user_id and session.is_active(now)
+        ]
+
     async def get(self, session_id: str) -> Session | None:
         return self._tables.sessions.get(session_id)
 

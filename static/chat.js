@@ -1,0 +1,1123 @@
+// The chat view: groups and invitations on the left, the selected group's
+// messages in the middle, its members on the right. History comes over
+// REST; everything live (and what is sent) goes over the WebSocket.
+
+import { api, cacheUser, getUser } from "./api.js";
+import { ChatSocket } from "./socket.js";
+import { $, el, formValues, notify, randomId, timeElement } from "./ui.js";
+
+const PAGE_SIZE = 50;
+const TYPING_SEND_EVERY_MS = 2500; // the server drops repeats within 2 s
+const TYPING_SHOWN_MS = 5000;
+const NEAR_BOTTOM_PX = 60;
+
+let hooks = { onSessionEnded() {} };
+let state = null;
+
+function freshState(me) {
+  return {
+    me,
+    groups: new Map(), // id → group as GET /groups gives it
+    invitations: new Map(),
+    selectedId: null,
+    conv: null, // the selected group's messages and members
+    pending: new Map(), // client_id → a message not yet acknowledged
+    presence: new Map(), // user id → true/false, once known
+    typing: new Map(), // group id → Map(user id → timer)
+    syncing: new Set(), // group ids with a sync under way
+    refreshTimers: new Map(),
+    autoSelect: null, // a group to open as soon as it is known
+    lastTypingSent: 0,
+    generation: 0, // counts the socket's "ready"s
+    visible: false,
+    socket: null,
+  };
+}
+
+// -- names ------------------------------------------------------------------
+
+const names = new Map(); // user id → display name
+
+function rememberUser(user) {
+  const id = user.id ?? user.user_id;
+  if (!id) return;
+  names.set(id, user.display_name || user.username);
+  if (user.id) cacheUser(user);
+}
+
+// Calls apply(name) at once when known, else with a placeholder and again
+// once the profile arrives.
+function withName(userId, apply) {
+  if (!userId) {
+    apply("Deleted user");
+    return;
+  }
+  const known = names.get(userId);
+  if (known) {
+    apply(known);
+    return;
+  }
+  apply("…");
+  getUser(userId).then((user) => {
+    rememberUser({ ...user, id: userId });
+    apply(user.display_name || user.username);
+  });
+}
+
+function groupTitle(group) {
+  if (group.kind !== "direct") return group.name;
+  return (group.peer && names.get(group.peer)) || "Direct message";
+}
+
+function initials(name) {
+  const letters = name.trim().split(/\s+/).slice(0, 2).map((word) => word[0] || "");
+  return (letters.join("") || "?").toUpperCase();
+}
+
+// One of twelve colours per person, the same everywhere (FNV-1a of the id).
+function colourOf(id) {
+  let hash = 0x811c9dc5;
+  for (const char of id || "") hash = Math.imul(hash ^ char.charCodeAt(0), 0x01000193);
+  return String((hash >>> 0) % 12);
+}
+
+// -- start and stop -----------------------------------------------------------
+
+export function initChat(options) {
+  hooks = options;
+  $("#new-group-form").addEventListener("submit", onNewGroup);
+  $("#composer").addEventListener("submit", (event) => {
+    event.preventDefault();
+    submitComposer();
+  });
+  const textarea = $("#composer textarea");
+  textarea.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      submitComposer();
+    }
+  });
+  textarea.addEventListener("input", () => {
+    fitComposer();
+    sendTyping();
+  });
+  $("#load-older").addEventListener("click", loadOlder);
+  $("#message-scroller").addEventListener("scroll", () => maybeMarkRead(), { passive: true });
+  $("#members-toggle").addEventListener("click", () => toggleMembers());
+  $("#members-close").addEventListener("click", () => $("#chat-view").classList.remove("members-over"));
+  $("#add-member-form").addEventListener("submit", onAddMember);
+  $("#leave-group").addEventListener("click", onLeaveGroup);
+  document.addEventListener("visibilitychange", () => maybeMarkRead());
+  window.addEventListener("focus", () => maybeMarkRead());
+  window.addEventListener("online", () => state?.socket?.reconnectNow());
+}
+
+export async function startChat(me) {
+  if (state && state.me.id === me.id) {
+    state.me = me;
+    rememberUser(me);
+    return;
+  }
+  stopChat();
+  state = freshState(me);
+  rememberUser(me);
+  const socket = new ChatSocket({
+    onOpen: onSocketReady,
+    onFrame: onFrame,
+    onDown: onSocketDown,
+    onSessionEnded: () => {
+      stopChat();
+      hooks.onSessionEnded();
+    },
+    onRetry: onSocketRetry,
+  });
+  state.socket = socket;
+  const mine = state;
+  try {
+    await Promise.all([refreshGroups(), refreshInvitations()]);
+  } catch (error) {
+    notify(error.message, "error");
+  }
+  if (state !== mine) return; // signed out meanwhile
+  const stored = localStorage.getItem(lastGroupKey());
+  const first = stored && state.groups.has(stored) ? stored : sortedGroups()[0]?.id;
+  if (first) selectGroup(first);
+  else renderConversation();
+  socket.start();
+}
+
+export function stopChat() {
+  if (!state) return;
+  state.socket?.stop();
+  for (const timers of state.typing.values()) for (const timer of timers.values()) clearTimeout(timer);
+  for (const timer of state.refreshTimers.values()) clearTimeout(timer);
+  state = null;
+  $("#group-list").replaceChildren();
+  $("#direct-list").replaceChildren();
+  $("#invitation-list").replaceChildren();
+  $("#message-list").replaceChildren();
+  $("#member-list").replaceChildren();
+  $("#connection-banner").hidden = true;
+}
+
+export function setChatVisible(visible) {
+  if (!state) return;
+  state.visible = visible;
+  if (visible) maybeMarkRead();
+}
+
+function lastGroupKey() {
+  return `gortc:last-group:${state.me.id}`;
+}
+
+// -- the socket -------------------------------------------------------------
+
+function onSocketReady() {
+  state.generation += 1;
+  $("#connection-banner").hidden = true;
+  // Whatever changed while we were away: groups, unread counts, invitations.
+  refreshGroups().catch(() => {});
+  refreshInvitations().catch(() => {});
+  const conv = state.conv;
+  const toSync = new Set();
+  if (conv?.loaded) toSync.add(conv.groupId);
+  for (const pending of state.pending.values()) {
+    if (pending.status === "unconfirmed") toSync.add(pending.groupId);
+  }
+  for (const groupId of toSync) startSync(groupId);
+  for (const pending of state.pending.values()) {
+    if (pending.status === "queued") transmit(pending);
+  }
+  if (conv && state.generation > 1) loadMembers(conv).catch(() => {});
+  else if (conv) renderMembers(); // my own dot
+  maybeMarkRead();
+}
+
+function onSocketDown() {
+  $("#connection-banner").hidden = false;
+  $("#connection-banner").textContent = state.generation > 0
+    ? "Connection lost. Reconnecting…"
+    : "Cannot reach the server. Trying again…";
+  for (const pending of state.pending.values()) {
+    if (pending.status === "sent") setPendingStatus(pending, "unconfirmed");
+  }
+  for (const groupId of [...state.typing.keys()]) clearTyping(groupId);
+  state.syncing.clear();
+  if (state.conv) renderMembers();
+}
+
+async function onSocketRetry(attempt) {
+  // A socket that never opens may mean the sign-in is over (the handshake's
+  // 401 does not reach scripts): ask the REST API, which says so plainly.
+  if (attempt < 2) return;
+  try {
+    await api("GET", "/api/v1/users/me");
+  } catch (error) {
+    if (error.status === 401 && state) {
+      stopChat();
+      hooks.onSessionEnded();
+    }
+  }
+}
+
+function startSync(groupId) {
+  const after = groupId === state.conv?.groupId
+    ? state.conv.lastSeq
+    : (state.groups.get(groupId)?.last_seq ?? 0);
+  state.syncing.add(groupId);
+  state.socket.send({ type: "sync", group_id: groupId, after_seq: after, client_id: `sync:${groupId}` });
+}
+
+function onFrame(frame) {
+  switch (frame.type) {
+    case "message.ack": return onAck(frame);
+    case "message.created": return onMessageCreated(frame.message);
+    case "message.updated": return onMessageUpdated(frame.message);
+    case "message.deleted": return onMessageDeleted(frame);
+    case "sync.done": return onSyncDone(frame);
+    case "sync.reset": return onSyncReset(frame);
+    case "typing": return onTyping(frame);
+    case "read.updated": return onReadUpdated(frame);
+    case "presence": return setPresence(frame.user_id, frame.online);
+    case "group.joined": return onGroupJoined(frame.group);
+    case "group.updated": return onGroupUpdated(frame.group);
+    case "group.left": return onGroupLeft(frame.group_id);
+    case "member.joined": return onMemberJoined(frame);
+    case "member.updated": return onMemberJoined(frame);
+    case "member.left": return onMemberLeft(frame);
+    case "invitation.created": return onInvitation(frame.invitation);
+    case "error": return onErrorFrame(frame);
+    default: return undefined;
+  }
+}
+
+// -- groups and invitations ---------------------------------------------------
+
+async function refreshGroups() {
+  const mine = state;
+  const seen = new Map();
+  let cursor = null;
+  do {
+    const query = cursor ? `?before=${encodeURIComponent(cursor)}` : "";
+    const page = await api("GET", `/api/v1/groups${query}`);
+    for (const group of page.items) seen.set(group.id, group);
+    cursor = page.next_cursor;
+  } while (cursor);
+  if (state !== mine) return;
+  for (const id of [...state.groups.keys()]) {
+    if (!seen.has(id)) forgetGroup(id);
+  }
+  for (const group of seen.values()) {
+    const known = state.groups.get(group.id);
+    // A read marker sent meanwhile is newer than this answer.
+    if (known && known.read_seq > group.read_seq) {
+      group.read_seq = known.read_seq;
+      group.unread = known.unread;
+    }
+    state.groups.set(group.id, group);
+    if (group.id === state.conv?.groupId) state.conv.role = group.role;
+  }
+  await resolvePeers();
+  if (state !== mine) return;
+  renderGroups();
+  if (state.conv) renderConversationHeader();
+  if (state.autoSelect && state.groups.has(state.autoSelect)) selectGroup(state.autoSelect);
+}
+
+// Direct conversations are shown under the other person's name.
+async function resolvePeers() {
+  const peers = [...state.groups.values()].filter((g) => g.peer && !names.has(g.peer));
+  await Promise.all(peers.map((g) => getUser(g.peer).then((u) => rememberUser({ ...u, id: g.peer }))));
+}
+
+function refreshGroupSoon(groupId) {
+  clearTimeout(state.refreshTimers.get(groupId));
+  state.refreshTimers.set(groupId, setTimeout(async () => {
+    const mine = state;
+    try {
+      const group = await api("GET", `/api/v1/groups/${encodeURIComponent(groupId)}`);
+      if (state !== mine || !state.groups.has(groupId)) return;
+      state.groups.set(groupId, group);
+      renderGroups();
+    } catch {
+      // Gone meanwhile: group.left says so.
+    }
+  }, 300));
+}
+
+function sortedGroups() {
+  const title = (g) => groupTitle(g).toLocaleLowerCase();
+  return [...state.groups.values()].sort((a, b) => title(a).localeCompare(title(b)));
+}
+
+function renderGroups() {
+  const groups = sortedGroups();
+  const item = (group) => {
+    const direct = group.kind === "direct";
+    const selected = group.id === state.selectedId;
+    const marker = direct
+      ? el("span", { className: `dot ${presenceClass(group.peer)}`, "aria-hidden": "true" })
+      : el("span", { className: "hash", "aria-hidden": "true", text: "#" });
+    const badge = group.unread > 0 && !selected
+      ? el("span", {
+        className: "badge", text: group.unread > 99 ? "99+" : String(group.unread),
+        "aria-label": `${group.unread} unread`,
+      })
+      : null;
+    return el("li", {},
+      el("button", {
+        type: "button",
+        className: `conversation-link${group.unread > 0 && !selected ? " has-unread" : ""}`,
+        dataset: { id: group.id },
+        "aria-current": selected ? "true" : null,
+        onclick: () => selectGroup(group.id),
+      }, marker, el("span", { className: "name", text: groupTitle(group) }), badge));
+  };
+  const plain = groups.filter((g) => g.kind !== "direct");
+  const direct = groups.filter((g) => g.kind === "direct");
+  $("#group-list").replaceChildren(...plain.map(item));
+  $("#direct-list").replaceChildren(...direct.map(item));
+  $("#no-groups").hidden = plain.length > 0;
+  $("#direct-heading").hidden = direct.length === 0;
+  const unread = groups.reduce((sum, g) => sum + (g.unread > 0 ? g.unread : 0), 0);
+  document.title = unread > 0 ? `(${unread}) gortc` : "gortc";
+}
+
+async function refreshInvitations() {
+  const mine = state;
+  const page = await api("GET", "/api/v1/invitations");
+  if (state !== mine) return;
+  state.invitations = new Map(page.items.map((invitation) => [invitation.id, invitation]));
+  renderInvitations();
+}
+
+function renderInvitations() {
+  const items = [...state.invitations.values()].map((invitation) => {
+    const from = el("small", {});
+    if (invitation.inviter_id) withName(invitation.inviter_id, (name) => { from.textContent = `from ${name}`; });
+    const answer = (verb) => async (event) => {
+      event.currentTarget.disabled = true;
+      try {
+        await api("POST", `/api/v1/invitations/${encodeURIComponent(invitation.id)}/${verb}`);
+        state.invitations.delete(invitation.id);
+        renderInvitations();
+        if (verb === "accept") {
+          state.autoSelect = invitation.group_id;
+          await refreshGroups();
+        }
+      } catch (error) {
+        notify(error.message, "error");
+        event.target.disabled = false;
+      }
+    };
+    return el("li", { className: "invitation" },
+      el("div", {}, el("strong", { text: invitation.group_name }), " ", from),
+      el("div", { className: "buttons" },
+        el("button", { type: "button", text: "Accept", onclick: answer("accept") }),
+        el("button", { type: "button", className: "secondary", text: "Decline", onclick: answer("decline") })));
+  });
+  $("#invitation-list").replaceChildren(...items);
+  $("#invitations").hidden = items.length === 0;
+}
+
+function onInvitation(invitation) {
+  state.invitations.set(invitation.id, invitation);
+  renderInvitations();
+}
+
+function onGroupJoined(group) {
+  const known = state.groups.get(group.id);
+  state.groups.set(group.id, { ...known, ...group });
+  const ready = group.peer && !names.has(group.peer) ? resolvePeers() : Promise.resolve();
+  ready.then(() => {
+    if (!state) return;
+    renderGroups();
+    if (state.autoSelect === group.id) selectGroup(group.id);
+  });
+}
+
+function onGroupUpdated(info) {
+  const group = state.groups.get(info.id);
+  if (!group) return;
+  Object.assign(group, { name: info.name, owner_id: info.owner_id });
+  renderGroups();
+  if (state.conv?.groupId === info.id) renderConversationHeader();
+}
+
+function onGroupLeft(groupId) {
+  const group = state.groups.get(groupId);
+  if (!group) return;
+  if (!state.leaving?.has(groupId)) notify(`You are no longer in “${groupTitle(group)}”.`, "error");
+  forgetGroup(groupId);
+  renderGroups();
+}
+
+function forgetGroup(groupId) {
+  state.groups.delete(groupId);
+  clearTyping(groupId);
+  for (const [clientId, pending] of state.pending) {
+    if (pending.groupId === groupId) state.pending.delete(clientId);
+  }
+  if (state.selectedId === groupId) {
+    state.selectedId = null;
+    state.conv = null;
+    localStorage.removeItem(lastGroupKey());
+    renderConversation();
+  }
+}
+
+async function onNewGroup(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const button = form.querySelector("button");
+  button.disabled = true;
+  try {
+    const group = await api("POST", "/api/v1/groups", { name: formValues(form).name || "" });
+    form.reset();
+    state.groups.set(group.id, { ...state.groups.get(group.id), ...group });
+    renderGroups();
+    selectGroup(group.id);
+  } catch (error) {
+    notify(error.message, "error");
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// -- the selected group --------------------------------------------------------
+
+function selectGroup(groupId) {
+  if (state.autoSelect === groupId) state.autoSelect = null;
+  if (state.selectedId === groupId && state.conv) {
+    $("#composer textarea").focus();
+    return;
+  }
+  state.selectedId = groupId;
+  localStorage.setItem(lastGroupKey(), groupId);
+  state.conv = {
+    groupId,
+    messages: new Map(), // id → message
+    deleted: new Set(),
+    lastSeq: 0,
+    nextCursor: null,
+    loaded: false,
+    members: new Map(), // user id → member
+    role: state.groups.get(groupId)?.role,
+  };
+  renderConversation();
+  renderGroups();
+  const conv = state.conv;
+  loadMembers(conv).catch((error) => notify(error.message, "error"));
+  loadHistory(conv).catch((error) => notify(error.message, "error"));
+  $("#composer textarea").focus();
+}
+
+function renderConversation() {
+  const conv = state?.conv;
+  $("#conversation-empty").hidden = Boolean(conv);
+  $("#conversation-main").hidden = !conv;
+  $("#members-panel").hidden = !conv || !membersWanted();
+  $("#message-list").replaceChildren();
+  $("#member-list").replaceChildren();
+  $("#load-older").hidden = true;
+  $("#empty-history").hidden = true;
+  $("#typing-indicator").textContent = "";
+  if (!conv) return;
+  renderConversationHeader();
+  for (const pending of state.pending.values()) {
+    if (pending.groupId === conv.groupId) $("#message-list").append(pending.node);
+  }
+}
+
+function renderConversationHeader() {
+  const conv = state.conv;
+  const group = state.groups.get(conv.groupId);
+  if (!group) return;
+  const direct = group.kind === "direct";
+  const manager = !direct && (conv.role === "owner" || conv.role === "admin");
+  $("#conversation-title").textContent = groupTitle(group);
+  $("#conversation-kind").textContent = direct ? "@" : "#";
+  $("#conversation-subtitle").textContent = direct
+    ? "Direct message"
+    : `${conv.members.size || "…"} member${conv.members.size === 1 ? "" : "s"}`;
+  const title = groupTitle(group);
+  const short = title.length > 32 ? `${title.slice(0, 30)}…` : title;
+  $("#composer textarea").placeholder = `Message ${direct ? "" : "#"}${short}`;
+  $("#members-toggle").setAttribute("aria-pressed", String(membersWanted()));
+  $("#add-member-form").hidden = !manager;
+  $("#leave-group").hidden = direct || conv.role === "owner";
+}
+
+function membersWanted() {
+  return localStorage.getItem("gortc:members-panel") !== "closed";
+}
+
+const NARROW = window.matchMedia("(max-width: 900px)");
+
+function toggleMembers() {
+  if (NARROW.matches) {
+    // No room beside the messages: the panel slides over them instead.
+    $("#chat-view").classList.toggle("members-over");
+    $("#members-panel").hidden = !state?.conv;
+    return;
+  }
+  const open = !membersWanted();
+  localStorage.setItem("gortc:members-panel", open ? "open" : "closed");
+  $("#members-panel").hidden = !open || !state?.conv;
+  $("#members-toggle").setAttribute("aria-pressed", String(open));
+}
+
+async function loadHistory(conv, before = null) {
+  const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
+  if (before !== null) query.set("before", before);
+  const startedIn = state.generation;
+  const page = await api("GET", `/api/v1/groups/${encodeURIComponent(conv.groupId)}/messages?${query}`);
+  if (state?.conv !== conv) return;
+  const scroller = $("#message-scroller");
+  const fromBottom = scroller.scrollHeight - scroller.scrollTop;
+  for (const message of page.items) upsertMessage(conv, message);
+  conv.nextCursor = page.next_cursor;
+  $("#load-older").hidden = !conv.nextCursor;
+  $("#empty-history").hidden = conv.messages.size > 0 || Boolean(conv.nextCursor);
+  if (before === null) {
+    conv.loaded = true;
+    scrollToBottom();
+    // The socket came up after this page was read: fetch what came between.
+    if (state.generation !== startedIn && state.socket.ready) startSync(conv.groupId);
+    maybeMarkRead();
+  } else {
+    scroller.scrollTop = scroller.scrollHeight - fromBottom; // keep the reader's place
+  }
+}
+
+async function loadOlder() {
+  const conv = state.conv;
+  if (!conv?.nextCursor) return;
+  const button = $("#load-older");
+  button.disabled = true;
+  try {
+    await loadHistory(conv, conv.nextCursor);
+  } catch (error) {
+    notify(error.message, "error");
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function loadMembers(conv) {
+  const page = await api("GET", `/api/v1/groups/${encodeURIComponent(conv.groupId)}/members`);
+  if (state?.conv !== conv) return;
+  conv.members = new Map(page.items.map((member) => [member.user_id, member]));
+  for (const member of page.items) rememberUser(member);
+  const mine = conv.members.get(state.me.id);
+  if (mine) conv.role = mine.role;
+  renderMembers();
+  renderConversationHeader();
+  refillMessages(); // the names and what may be deleted are known now
+}
+
+const ROLE_ORDER = { owner: 0, admin: 1, member: 2 };
+
+function renderMembers() {
+  const conv = state.conv;
+  const members = [...conv.members.values()].sort((a, b) =>
+    ROLE_ORDER[a.role] - ROLE_ORDER[b.role]
+    || a.display_name.localeCompare(b.display_name));
+  $("#member-count").textContent = String(members.length);
+  $("#member-list").replaceChildren(...members.map((member) => {
+    const status = presenceClass(member.user_id);
+    return el("li", { className: "member", dataset: { userId: member.user_id } },
+      el("span", {
+        className: `dot ${status}`, title: status === "online" ? "online" : "offline",
+        "aria-label": status === "online" ? "online" : "offline",
+      }),
+      el("span", { className: "member-name" },
+        el("span", { text: member.display_name }),
+        " ",
+        el("small", { text: `@${member.username}${member.user_id === state.me.id ? " (you)" : ""}` })),
+      member.role === "member" ? null : el("span", { className: `role ${member.role}`, text: member.role }));
+  }));
+}
+
+function onMemberJoined({ group_id: groupId, member }) {
+  rememberUser(member);
+  if (member.user_id === state.me.id && state.groups.has(groupId)) {
+    state.groups.get(groupId).role = member.role;
+  }
+  const conv = state.conv;
+  if (conv?.groupId !== groupId) return;
+  conv.members.set(member.user_id, member);
+  if (member.user_id === state.me.id) {
+    conv.role = member.role;
+    refillMessages();
+  }
+  renderMembers();
+  renderConversationHeader();
+}
+
+function onMemberLeft({ group_id: groupId, user_id: userId }) {
+  const conv = state.conv;
+  if (conv?.groupId !== groupId) return;
+  conv.members.delete(userId);
+  renderMembers();
+  renderConversationHeader();
+}
+
+async function onAddMember(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const conv = state.conv;
+  const username = (formValues(form).username || "").replace(/^@/, "").trim();
+  if (!conv || !username) return;
+  const button = form.querySelector("button");
+  button.disabled = true;
+  try {
+    const member = await api("POST", `/api/v1/groups/${encodeURIComponent(conv.groupId)}/members`, { username });
+    form.reset();
+    onMemberJoined({ group_id: conv.groupId, member });
+    notify(`${member.display_name} (@${member.username}) was added.`);
+  } catch (error) {
+    notify(error.message, "error");
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function onLeaveGroup() {
+  const conv = state.conv;
+  if (!conv) return;
+  const group = state.groups.get(conv.groupId);
+  state.leaving = state.leaving || new Set();
+  state.leaving.add(conv.groupId);
+  try {
+    await api("DELETE", `/api/v1/groups/${encodeURIComponent(conv.groupId)}/members/${encodeURIComponent(state.me.id)}`);
+    notify(`You left “${groupTitle(group)}”.`);
+    forgetGroup(conv.groupId);
+    renderGroups();
+  } catch (error) {
+    state.leaving.delete(conv.groupId);
+    notify(error.message, "error");
+  }
+}
+
+// -- presence and typing -------------------------------------------------------
+
+function presenceClass(userId) {
+  if (userId === state.me.id) return state.socket.ready ? "online" : "offline";
+  return state.presence.get(userId) ? "online" : "offline";
+}
+
+function setPresence(userId, online) {
+  if (state.presence.get(userId) === online) return;
+  state.presence.set(userId, online);
+  if (state.conv?.members.has(userId)) renderMembers();
+  if ([...state.groups.values()].some((g) => g.peer === userId)) renderGroups();
+}
+
+// The server announces changes only, not who is online already: someone
+// seen typing or sending live is online until told otherwise.
+function seenActive(userId) {
+  if (userId && userId !== state.me.id && !state.presence.has(userId)) setPresence(userId, true);
+}
+
+function sendTyping() {
+  const conv = state?.conv;
+  if (!conv || !$("#composer textarea").value.trim()) return;
+  const now = Date.now();
+  if (now - state.lastTypingSent < TYPING_SEND_EVERY_MS) return;
+  if (state.socket.send({ type: "typing", group_id: conv.groupId, client_id: "typing" })) {
+    state.lastTypingSent = now;
+  }
+}
+
+function onTyping({ group_id: groupId, user_id: userId }) {
+  if (userId === state.me.id) return;
+  seenActive(userId);
+  const timers = state.typing.get(groupId) || new Map();
+  state.typing.set(groupId, timers);
+  clearTimeout(timers.get(userId));
+  timers.set(userId, setTimeout(() => stopTyping(groupId, userId), TYPING_SHOWN_MS));
+  renderTyping();
+}
+
+function stopTyping(groupId, userId) {
+  const timers = state?.typing.get(groupId);
+  if (!timers?.has(userId)) return;
+  clearTimeout(timers.get(userId));
+  timers.delete(userId);
+  renderTyping();
+}
+
+function clearTyping(groupId) {
+  const timers = state.typing.get(groupId);
+  if (!timers) return;
+  for (const timer of timers.values()) clearTimeout(timer);
+  state.typing.delete(groupId);
+  renderTyping();
+}
+
+function renderTyping() {
+  const indicator = $("#typing-indicator");
+  const typists = [...(state.typing.get(state.selectedId)?.keys() || [])];
+  const shown = typists.map((id) => names.get(id) || "Someone");
+  if (shown.length === 0) indicator.textContent = "";
+  else if (shown.length === 1) indicator.textContent = `${shown[0]} is typing…`;
+  else if (shown.length === 2) indicator.textContent = `${shown[0]} and ${shown[1]} are typing…`;
+  else indicator.textContent = "Several people are typing…";
+}
+
+// -- messages -----------------------------------------------------------------
+
+function upsertMessage(conv, message) {
+  if (conv.deleted.has(message.id)) return;
+  conv.lastSeq = Math.max(conv.lastSeq, message.seq);
+  const known = conv.messages.get(message.id);
+  // An edit may arrive before the page that still holds the old text.
+  if (known?.edited_at && (!message.edited_at || message.edited_at < known.edited_at)) return;
+  conv.messages.set(message.id, message);
+  $("#empty-history").hidden = true;
+  const existing = messageNode(message.id);
+  if (existing) {
+    if (!existing.classList.contains("editing")) fillMessage(existing, message);
+    return;
+  }
+  const node = el("li", { className: "message", dataset: { id: message.id, seq: String(message.seq) } });
+  fillMessage(node, message);
+  insertBySeq(node, message.seq);
+}
+
+function messageNode(messageId) {
+  return $("#message-list").querySelector(`li[data-id="${CSS.escape(messageId)}"]`);
+}
+
+// Messages stay in seq order; those still being sent stay below them all.
+function insertBySeq(node, seq) {
+  const list = $("#message-list");
+  let before = list.querySelector("li.pending");
+  let cursor = before ? before.previousElementSibling : list.lastElementChild;
+  while (cursor && Number(cursor.dataset.seq) > seq) {
+    before = cursor;
+    cursor = cursor.previousElementSibling;
+  }
+  list.insertBefore(node, before);
+}
+
+function avatar(userId) {
+  const badge = el("span", { className: "avatar", "aria-hidden": "true" });
+  badge.dataset.hue = colourOf(userId);
+  withName(userId, (name) => { badge.textContent = initials(name); });
+  return badge;
+}
+
+function fillMessage(node, message) {
+  const own = message.sender_id === state.me.id;
+  const sender = el("span", { className: "sender" });
+  withName(message.sender_id, (name) => { sender.textContent = name; });
+  node.classList.toggle("own", own);
+  const actions = messageActions(message, own);
+  node.replaceChildren(
+    avatar(message.sender_id),
+    el("div", { className: "message-main" },
+      el("div", { className: "message-head" },
+        sender,
+        timeElement(message.created_at),
+        message.edited_at
+          ? el("span", { className: "edited", text: "(edited)", title: `edited ${new Date(message.edited_at).toLocaleString()}` })
+          : null),
+      el("div", { className: "message-body", text: message.body })),
+    ...(actions ? [actions] : []));
+}
+
+function mayDelete(own) {
+  if (own) return true;
+  const group = state.groups.get(state.conv?.groupId);
+  return group?.kind === "group" && (state.conv.role === "owner" || state.conv.role === "admin");
+}
+
+function messageActions(message, own) {
+  const buttons = [];
+  if (own) {
+    buttons.push(el("button", {
+      type: "button", className: "quiet", text: "Edit", title: "Edit this message",
+      onclick: () => startEditing(message.id),
+    }));
+  }
+  if (mayDelete(own)) {
+    buttons.push(el("button", {
+      type: "button", className: "quiet", text: "Delete", title: "Delete this message",
+      onclick: (event) => confirmDelete(event.currentTarget.parentElement, message),
+    }));
+  }
+  return buttons.length ? el("div", { className: "message-actions" }, ...buttons) : null;
+}
+
+function refillMessages() {
+  const conv = state.conv;
+  for (const node of $("#message-list").querySelectorAll("li.message:not(.pending):not(.editing)")) {
+    const message = conv.messages.get(node.dataset.id);
+    if (message) fillMessage(node, message);
+  }
+}
+
+function confirmDelete(actions, message) {
+  actions.classList.add("confirming");
+  actions.replaceChildren(
+    el("span", { text: "Delete this message?" }),
+    el("button", {
+      type: "button", className: "danger", text: "Yes, delete",
+      onclick: () => deleteMessage(message),
+    }),
+    el("button", {
+      type: "button", className: "quiet", text: "Cancel",
+      onclick: () => refillMessages(),
+    }));
+}
+
+async function deleteMessage(message) {
+  try {
+    await api("DELETE", `/api/v1/groups/${encodeURIComponent(message.group_id)}/messages/${encodeURIComponent(message.id)}`);
+    if (state.conv?.groupId === message.group_id) removeMessage(state.conv, message.id);
+  } catch (error) {
+    notify(error.message, "error");
+    refillMessages();
+  }
+}
+
+function removeMessage(conv, messageId) {
+  conv.deleted.add(messageId);
+  conv.messages.delete(messageId);
+  messageNode(messageId)?.remove();
+}
+
+function startEditing(messageId) {
+  const conv = state.conv;
+  const node = messageNode(messageId);
+  const message = conv?.messages.get(messageId);
+  if (!node || !message) return;
+  node.classList.add("editing");
+  const editor = el("textarea", { name: "body", value: message.body, rows: 2, "aria-label": "Edit message", maxlength: "4000" });
+  const finish = () => {
+    node.classList.remove("editing");
+    const latest = conv.messages.get(messageId);
+    if (latest) fillMessage(node, latest);
+  };
+  const save = async () => {
+    const body = editor.value;
+    if (body.trim() === "" || body === message.body) {
+      finish();
+      return;
+    }
+    try {
+      const edited = await api("PATCH", `/api/v1/groups/${encodeURIComponent(message.group_id)}/messages/${encodeURIComponent(messageId)}`, { body });
+      conv.messages.set(messageId, edited);
+      finish();
+    } catch (error) {
+      notify(error.message, "error");
+    }
+  };
+  editor.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      save();
+    } else if (event.key === "Escape") {
+      finish();
+    }
+  });
+  const main = node.querySelector(".message-main");
+  main.querySelector(".message-body").replaceWith(el("form", {
+    className: "edit-form",
+    onsubmit: (event) => { event.preventDefault(); save(); },
+  }, editor, el("div", { className: "buttons" },
+    el("button", { type: "submit", text: "Save" }),
+    el("button", { type: "button", className: "secondary", text: "Cancel", onclick: finish }),
+    el("small", { text: "Enter to save · Esc to cancel" }))));
+  node.querySelector(".message-actions")?.remove();
+  editor.focus();
+  editor.setSelectionRange(editor.value.length, editor.value.length);
+}
+
+function onMessageCreated(message) {
+  const groupId = message.group_id;
+  const group = state.groups.get(groupId);
+  const replay = state.syncing.has(groupId);
+  if (message.sender_id === state.me.id) {
+    matchPending(message);
+  } else if (!replay) {
+    seenActive(message.sender_id);
+    stopTyping(groupId, message.sender_id);
+  }
+  if (group) {
+    const fresh = message.seq > group.last_seq;
+    group.last_seq = Math.max(group.last_seq, message.seq);
+    if (fresh && !replay && message.sender_id !== state.me.id && message.seq > group.read_seq) {
+      group.unread += 1;
+    }
+  } else {
+    refreshGroups().catch(() => {}); // a direct conversation just begun
+  }
+  const conv = state.conv;
+  if (conv?.groupId === groupId) {
+    const stick = nearBottom() || message.sender_id === state.me.id;
+    const gap = conv.loaded && !replay && message.seq > conv.lastSeq + 1;
+    const after = conv.lastSeq;
+    upsertMessage(conv, message);
+    if (gap && state.socket.ready) {
+      // Something was missed on the way: ask for it.
+      conv.lastSeq = after;
+      startSync(groupId);
+    }
+    if (stick) scrollToBottom();
+    maybeMarkRead();
+  }
+  renderGroups();
+}
+
+function onMessageUpdated(message) {
+  const conv = state.conv;
+  if (conv?.groupId === message.group_id && conv.messages.has(message.id)) upsertMessage(conv, message);
+}
+
+function onMessageDeleted({ group_id: groupId, message_id: messageId, seq }) {
+  const conv = state.conv;
+  if (conv?.groupId === groupId) removeMessage(conv, messageId);
+  const group = state.groups.get(groupId);
+  if (group && seq > group.read_seq && group.unread > 0) refreshGroupSoon(groupId);
+}
+
+function onSyncDone({ group_id: groupId, last_seq: lastSeq }) {
+  state.syncing.delete(groupId);
+  const group = state.groups.get(groupId);
+  if (group) group.last_seq = Math.max(group.last_seq, lastSeq);
+  if (state.conv?.groupId === groupId) state.conv.lastSeq = Math.max(state.conv.lastSeq, lastSeq);
+  failUnconfirmed(groupId);
+  maybeMarkRead();
+}
+
+function onSyncReset({ group_id: groupId }) {
+  state.syncing.delete(groupId);
+  failUnconfirmed(groupId);
+  refreshGroupSoon(groupId);
+  const conv = state.conv;
+  if (conv?.groupId !== groupId) return;
+  // Too much was missed to replay: start again from the newest page.
+  state.conv = null;
+  state.selectedId = null;
+  selectGroup(groupId);
+}
+
+function onReadUpdated({ group_id: groupId, seq }) {
+  const group = state.groups.get(groupId);
+  if (!group || seq < group.read_seq) return;
+  group.read_seq = seq;
+  if (seq >= group.last_seq) {
+    group.unread = 0;
+    renderGroups();
+  } else {
+    refreshGroupSoon(groupId);
+  }
+}
+
+// -- sending ------------------------------------------------------------------
+
+function submitComposer() {
+  const conv = state?.conv;
+  const textarea = $("#composer textarea");
+  const body = textarea.value;
+  if (!conv || body.trim() === "") return;
+  textarea.value = "";
+  fitComposer();
+  const pending = {
+    clientId: randomId(), groupId: conv.groupId, body, status: "queued", node: null,
+  };
+  pending.node = el("li", { className: "message own pending", dataset: { clientId: pending.clientId } });
+  state.pending.set(pending.clientId, pending);
+  renderPending(pending);
+  $("#message-list").append(pending.node);
+  $("#empty-history").hidden = true;
+  scrollToBottom();
+  transmit(pending);
+}
+
+function transmit(pending) {
+  const sent = state.socket.send({
+    type: "message.send", group_id: pending.groupId, body: pending.body, client_id: pending.clientId,
+  });
+  setPendingStatus(pending, sent ? "sent" : "queued");
+}
+
+const PENDING_TEXT = {
+  queued: "Waiting for the connection…",
+  sent: "Sending…",
+  unconfirmed: "Checking whether it was sent…",
+  failed: "Not sent.",
+};
+
+function setPendingStatus(pending, status) {
+  pending.status = status;
+  renderPending(pending);
+}
+
+function renderPending(pending) {
+  const node = pending.node;
+  node.classList.toggle("failed", pending.status === "failed");
+  const status = el("span", { className: "status", text: PENDING_TEXT[pending.status] });
+  const buttons = pending.status === "failed"
+    ? [
+      el("button", { type: "button", className: "quiet", text: "Retry", onclick: () => transmit(pending) }),
+      el("button", {
+        type: "button", className: "quiet", text: "Discard",
+        onclick: () => { state.pending.delete(pending.clientId); node.remove(); },
+      }),
+    ]
+    : [];
+  node.replaceChildren(
+    avatar(state.me.id),
+    el("div", { className: "message-main" },
+      el("div", { className: "message-head" },
+        el("span", { className: "sender", text: names.get(state.me.id) || state.me.username }),
+        status, ...buttons),
+      el("div", { className: "message-body", text: pending.body })));
+}
+
+// The group hears of a message apart from its acknowledgement, and either
+// may come first: the first one settles the pending copy.
+function matchPending(message) {
+  for (const [clientId, pending] of state.pending) {
+    if (pending.groupId === message.group_id && pending.body === message.body) {
+      state.pending.delete(clientId);
+      pending.node.remove();
+      return;
+    }
+  }
+}
+
+function onAck({ client_id: clientId, message }) {
+  const pending = state.pending.get(clientId);
+  if (pending) {
+    state.pending.delete(clientId);
+    pending.node.remove();
+  }
+  const group = state.groups.get(message.group_id);
+  if (group) group.last_seq = Math.max(group.last_seq, message.seq);
+  if (state.conv?.groupId === message.group_id) {
+    upsertMessage(state.conv, message);
+    maybeMarkRead();
+  }
+}
+
+function failUnconfirmed(groupId) {
+  for (const pending of state.pending.values()) {
+    if (pending.groupId === groupId && pending.status === "unconfirmed") setPendingStatus(pending, "failed");
+  }
+}
+
+function onErrorFrame(frame) {
+  const clientId = frame.client_id || "";
+  if (clientId === "typing" || clientId === "read") return; // background chatter
+  if (clientId.startsWith("sync:")) {
+    // Most likely the group is gone: the group list will say so.
+    const groupId = clientId.slice(5);
+    state.syncing.delete(groupId);
+    failUnconfirmed(groupId);
+    refreshGroups().catch(() => {});
+    return;
+  }
+  const pending = state.pending.get(clientId);
+  if (pending) setPendingStatus(pending, "failed");
+  notify(frame.message || "The server refused that.", "error");
+}
+
+// -- reading ------------------------------------------------------------------
+
+function nearBottom() {
+  const scroller = $("#message-scroller");
+  return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < NEAR_BOTTOM_PX;
+}
+
+function scrollToBottom() {
+  const scroller = $("#message-scroller");
+  scroller.scrollTop = scroller.scrollHeight;
+}
+
+// Moves the read marker once the newest messages are on screen.
+function maybeMarkRead() {
+  const conv = state?.conv;
+  if (!conv?.loaded || !state.visible || document.visibilityState !== "visible") return;
+  if (!nearBottom() || !state.socket.ready) return;
+  const group = state.groups.get(conv.groupId);
+  if (!group) return;
+  const seq = Math.max(conv.lastSeq, 0);
+  if (seq > group.read_seq) {
+    if (!state.socket.send({ type: "read", group_id: conv.groupId, seq, client_id: "read" })) return;
+    group.read_seq = seq;
+  }
+  if (group.unread !== 0 && seq >= group.last_seq) {
+    group.unread = 0;
+    renderGroups();
+  }
+}
+
+function fitComposer() {
+  const textarea = $("#composer textarea");
+  textarea.rows = Math.min(8, Math.max(1, textarea.value.split("\n").length));
+}

@@ -1,0 +1,304 @@
+"""The web client's chat, in two real headless Chromium contexts (alice and
+bob) against one real server: live messages, unread badges, edits and
+deletions, presence, typing, reconnecting, and that bodies stay text."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.server_process import ServerProcess, start_server
+
+playwright_api = pytest.importorskip("playwright.async_api")
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# The flags that keep Chromium off the network and quiet on this machine.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+if CHROMIUM is None:
+    if os.environ.get("CI"):
+        raise RuntimeError("CI needs Debian's chromium for the web client tests")
+    pytest.skip("chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+# Every wait is bounded by expect's default of 5 s: a live update takes
+# milliseconds, so a miss fails quickly instead of hanging.
+expect = playwright_api.expect
+XSS = '<img src=x onerror="window.pwned=1">'
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
+    running = await start_server(
+        tmp_path / "data", GORTC_AUTH_BCRYPT_ROUNDS="4", GORTC_LIMITS_ENABLED="false"
+    )
+    yield running
+    await running.stop()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[object]:
+    async with playwright_api.async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@dataclass
+class Person:
+    """One user in their own browser context (own cookies), with what the
+    page complained about: script errors, CSP violations, failed loads."""
+
+    context: object
+    page: object
+    problems: list[str] = field(default_factory=list)
+
+    def console(self, message) -> None:  # type: ignore[no-untyped-def]
+        # Asking who is signed in before anyone is answers 401: expected.
+        if message.type == "error" and "status of 401" not in message.text:
+            self.problems.append(f"console error: {message.text} {message.location}")
+
+    def message(self, text: str):  # type: ignore[no-untyped-def]
+        """The settled (acknowledged) message with exactly that body."""
+        return self.page.locator("#message-list li.message:not(.pending)").filter(
+            has=self.page.locator(".message-body", has_text=re.compile(f"^{re.escape(text)}$"))
+        )
+
+    def conversation(self, name: str):  # type: ignore[no-untyped-def]
+        return self.page.locator(".conversation-link", has_text=name)
+
+    async def send(self, text: str) -> None:
+        composer = self.page.get_by_role("textbox", name="Message", exact=True)
+        await composer.fill(text)
+        await composer.press("Enter")
+        await expect(self.message(text)).to_have_count(1)
+        await expect(self.page.locator("#message-list li.pending")).to_have_count(0)
+
+
+async def open_person(browser, url: str, username: str) -> Person:  # type: ignore[no-untyped-def]
+    context = await browser.new_context(viewport={"width": 1200, "height": 720})
+    page = await context.new_page()
+    person = Person(context, page)
+    page.on("pageerror", lambda error: person.problems.append(f"page error: {error}"))
+    page.on("console", person.console)
+    await page.goto(url)
+    await page.get_by_role("link", name="Create an account").click()
+    form = page.locator("#register-form")
+    await form.get_by_label("Username").fill(username)
+    await form.get_by_label("Email").fill(f"{username}@example.com")
+    await form.get_by_label("Password").fill("correct horse battery")
+    await form.get_by_role("button", name="Create account").click()
+    await expect(page.locator("#whoami")).to_have_text(f"{username} (@{username})")
+    await expect(page.locator("#chat-view")).to_be_visible()
+    return person
+
+
+async def create_group(person: Person, name: str) -> None:
+    page = person.page
+    await page.get_by_label("New group name").fill(name)
+    await page.locator("#new-group-form").get_by_role("button", name="Create").click()
+    await expect(page.locator("#conversation-title")).to_have_text(name)
+    await expect(person.conversation(name)).to_have_attribute("aria-current", "true")
+
+
+async def add_member(person: Person, username: str) -> None:
+    page = person.page
+    await page.get_by_label("Add member").fill(username)
+    await page.locator("#add-member-form").get_by_role("button", name="Add").click()
+    await expect(page.locator("#member-list")).to_contain_text(f"@{username}")
+
+
+def presence_dot(person: Person, display_name: str):  # type: ignore[no-untyped-def]
+    return person.page.locator("#member-list li", has_text=display_name).locator(".dot")
+
+
+async def test_two_people_chat_live(server: ServerProcess, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bob = await open_person(browser, server.url, "bob")
+    alice = await open_person(browser, server.url, "alice")
+    await expect(bob.page.locator("#no-groups")).to_be_visible()
+
+    await create_group(alice, "Project")
+    await add_member(alice, "bob")
+    # Bob is told over his socket: the group appears without a reload.
+    await expect(bob.conversation("Project")).to_be_visible()
+    await bob.conversation("Project").click()
+    await expect(bob.page.locator("#conversation-title")).to_have_text("Project")
+    await expect(bob.page.locator("#member-list")).to_contain_text("@alice")
+
+    await alice.send("hello bob")
+    received = bob.message("hello bob")
+    await expect(received).to_be_visible()
+    await expect(received.locator(".sender")).to_have_text("alice")
+    # Initials, name, time, body: nothing else (no stray "null" for missing buttons).
+    shown = re.compile(r"^Aalice\s*\d{1,2}:\d{2}(\s*[AP]M)?\s*hello bob$")
+    await expect(received).to_have_text(shown)
+
+    await bob.page.get_by_role("textbox", name="Message", exact=True).fill("hi alice")
+    await expect(alice.page.locator("#typing-indicator")).to_have_text("bob is typing…")
+    await bob.page.get_by_role("textbox", name="Message", exact=True).press("Enter")
+    await expect(alice.message("hi alice")).to_be_visible()
+    await expect(alice.message("hi alice").locator(".sender")).to_have_text("bob")
+    await expect(alice.page.locator("#typing-indicator")).to_have_text("")
+    await expect(presence_dot(alice, "bob")).to_have_class(re.compile(r"\bonline\b"))
+
+    # Messages to a group bob does not have open count on its badge.
+    await create_group(bob, "Notes")
+    await alice.send("one")
+    await alice.send("two")
+    await expect(bob.conversation("Project").locator(".badge")).to_have_text("2")
+    await expect(bob.page).to_have_title("(2) gortc")
+    await bob.conversation("Project").click()
+    await expect(bob.message("two")).to_be_visible()
+    await expect(bob.conversation("Project").locator(".badge")).to_have_count(0)
+    await expect(bob.page).to_have_title("gortc")
+
+    # Alice edits one message and deletes another; bob sees both.
+    mine = alice.page.locator(
+        f'li[data-id="{await alice.message("one").get_attribute("data-id")}"]'
+    )
+    await mine.hover()
+    await mine.get_by_role("button", name="Edit").click()
+    editor = mine.get_by_role("textbox", name="Edit message")
+    await editor.fill("one, edited")
+    await editor.press("Enter")
+    await expect(alice.message("one, edited").locator(".edited")).to_have_text("(edited)")
+    await expect(bob.message("one, edited").locator(".edited")).to_have_text("(edited)")
+    await expect(bob.message("one")).to_have_count(0)
+
+    doomed = alice.page.locator(
+        f'li[data-id="{await alice.message("two").get_attribute("data-id")}"]'
+    )
+    await doomed.hover()
+    await doomed.get_by_role("button", name="Delete").click()
+    await doomed.get_by_role("button", name="Yes, delete").click()
+    await expect(alice.message("two")).to_have_count(0)
+    await expect(bob.message("two")).to_have_count(0)
+    # Bob is not an admin: he may delete nobody's message but his own.
+    await expect(bob.message("hello bob").get_by_role("button", name="Delete")).to_have_count(0)
+    await expect(bob.message("hi alice").get_by_role("button", name="Delete")).to_have_count(1)
+
+    # A body is text, never markup.
+    await alice.send(XSS)
+    await expect(bob.message(XSS)).to_be_visible()
+    assert await bob.page.locator("#message-list img").count() == 0
+    assert await bob.page.evaluate("window.pwned") is None
+    assert await alice.page.evaluate("window.pwned") is None
+
+    screenshot = tmp_path / "chat.png"
+    await alice.page.screenshot(path=str(screenshot))
+    assert screenshot.stat().st_size > 10_000
+
+    # Bob's last connection goes: alice sees him offline.
+    await bob.context.close()
+    await expect(presence_dot(alice, "bob")).to_have_class(re.compile(r"\boffline\b"))
+    assert alice.problems == []
+    assert bob.problems == []
+
+
+async def test_a_dropped_connection_catches_up_and_a_sign_out_ends_other_tabs(
+    server: ServerProcess, browser
+) -> None:  # type: ignore[no-untyped-def]
+    bob = await open_person(browser, server.url, "bob")
+    alice = await open_person(browser, server.url, "alice")
+    await create_group(alice, "Project")
+    await add_member(alice, "bob")
+    await bob.conversation("Project").click()
+    await alice.send("before")
+    await expect(bob.message("before")).to_be_visible()
+
+    # From now on bob's socket runs through a switch the test holds.
+    routes: list[object] = []
+    cut = asyncio.Event()
+    ready = asyncio.Event()
+
+    def through_switch(route) -> None:  # type: ignore[no-untyped-def]
+        routes.append(route)
+        if cut.is_set():
+            return  # a socket that opens and never says "ready", like a dead link
+
+        def to_page(frame: str | bytes) -> None:
+            route.send(frame)
+            if isinstance(frame, str) and '"type":"ready"' in frame:
+                ready.set()
+
+        route.connect_to_server().on_message(to_page)
+
+    async def wait_for(condition) -> None:  # type: ignore[no-untyped-def]
+        async with asyncio.timeout(5):
+            while not condition():
+                await asyncio.sleep(0.02)
+
+    await bob.page.route_web_socket(re.compile(r"/api/v1/ws$"), through_switch)
+    await bob.page.reload()
+    await expect(bob.message("before")).to_be_visible()
+    await wait_for(ready.is_set)
+
+    cut.set()
+    await routes[-1].close(code=1001, reason="server shutting down")
+    await wait_for(lambda: len(routes) == 2)  # bob's client tries again, into the dead link
+    await expect(bob.page.locator("#connection-banner")).to_contain_text("Reconnecting")
+    await alice.send("while you were away")
+    await alice.send("and another")
+    composer = bob.page.get_by_role("textbox", name="Message", exact=True)
+    await composer.fill("written offline")
+    await composer.press("Enter")
+    await expect(bob.page.locator("#message-list li.pending")).to_contain_text(
+        "Waiting for the connection"
+    )
+
+    cut.clear()
+    await routes[-1].close(code=1001, reason="server shutting down")
+    await expect(bob.page.locator("#connection-banner")).to_be_hidden()
+    # The sync after reconnecting brings what was missed, in order.
+    await expect(bob.page.locator("#message-list .message-body")).to_have_text(
+        ["before", "while you were away", "and another", "written offline"]
+    )
+    await expect(alice.message("written offline")).to_be_visible()
+
+    # Invitations arrive live and are answered from the sidebar.
+    for name in ("Side room", "Spam"):
+        created = await alice.context.request.post(
+            f"{server.url}/api/v1/groups", data={"name": name}, headers={"Origin": server.url}
+        )
+        invited = await alice.context.request.post(
+            f"{server.url}/api/v1/groups/{(await created.json())['id']}/invitations",
+            data={"username": "bob"},
+            headers={"Origin": server.url},
+        )
+        assert invited.status == 201
+    invitations = bob.page.locator("#invitation-list li")
+    await expect(invitations).to_have_count(2)
+    await invitations.filter(has_text="Spam").get_by_role("button", name="Decline").click()
+    await invitations.filter(has_text="Side room").get_by_role("button", name="Accept").click()
+    await expect(invitations).to_have_count(0)
+    await expect(bob.page.locator("#invitations")).to_be_hidden()
+    await expect(bob.page.locator("#conversation-title")).to_have_text("Side room")
+    await expect(bob.conversation("Spam")).to_have_count(0)
+
+    # Signing out in a second tab ends the session: the first tab's socket
+    # is closed with 4001 and it returns to the sign-in form.
+    second_tab = await alice.context.new_page()
+    await second_tab.goto(server.url)
+    await second_tab.get_by_role("button", name="Sign out").click()
+    await expect(alice.page.locator("#sign-in-form")).to_be_visible()
+    await expect(alice.page.locator("#notice")).to_contain_text("sign in again")
+    assert alice.problems == []
+    assert bob.problems == []
