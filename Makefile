@@ -1,6 +1,6 @@
 PYTHON ?= python
 
-.PHONY: install test lint typecheck check bench bench-startup bench-auth run
+.PHONY: install test lint typecheck check bench bench-startup bench-auth bench-fanout bench-persist run
 
 install:
 	$(PYTHON) -m pip install -e '.[test]'
@@ -20,10 +20,19 @@ check: lint typecheck test
 run:
 	$(PYTHON) -m gortc serve
 
-bench: bench-startup bench-auth
+bench: bench-startup bench-auth bench-persist bench-fanout
 
 bench-startup:
 	$(PYTHON) bench/startup.py
 
 bench-auth:
 	$(PYTHON) bench/auth_requests.py
+
+# Needs node, npm, golang-go and golang-github-gorilla-websocket-dev
+# (see bench/fanout/README.md); about ten minutes.
+bench-fanout:
+	cd bench/fanout && npm ci --silent
+	$(PYTHON) bench/fanout.py
+
+bench-persist:
+	$(PYTHON) bench/persist.py
