@@ -254,13 +254,23 @@ def create_app(config: Config) -> web.Application:
 def _lifetime(core: Core) -> Callable[[web.Application], AsyncIterator[None]]:
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         await core.open()
-        purger = asyncio.create_task(_purge_periodically(core.database), name="gortc-purge")
+        background = [
+            asyncio.create_task(_purge_periodically(core.database), name="gortc-purge"),
+            asyncio.create_task(
+                websocket.recheck_sign_ins(
+                    core.hub, core.accounts, core.config.hub.auth_recheck_seconds
+                ),
+                name="gortc-recheck-sign-ins",
+            ),
+        ]
         try:
             yield
         finally:
-            purger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purger
+            for task in background:
+                task.cancel()
+            for task in background:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await core.close()
 
     return lifetime

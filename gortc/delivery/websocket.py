@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from typing import Any
@@ -25,13 +24,15 @@ from gortc.delivery.chat_schemas import (
 )
 from gortc.delivery.errors import status_of
 from gortc.delivery.events import encode_event, encode_frame
-from gortc.delivery.keys import ACCOUNTS, CHAT, CONFIG, GROUPS, HUB
+from gortc.delivery.keys import CHAT, CONFIG, GROUPS, HUB
 from gortc.delivery.routing import ApiRoute
 from gortc.entities.errors import DomainError, Forbidden, RateLimited, Unauthenticated
 from gortc.entities.events import MessageCreated, MessageDeleted
 from gortc.entities.ids import new_id
 from gortc.hub.connection import CLOSE_SESSION_ENDED, Connection, QueueLimits
 from gortc.hub.frames import text_frame
+from gortc.hub.hub import Hub
+from gortc.usecases.accounts import AccountService
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +196,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         connection_id=new_id(),
         user_id=principal.user_id,
         session_id=principal.session_id,
+        jti=principal.claims.jti if principal.claims else None,
         ws=ws,
         transport=transport,
         limits=QueueLimits(
@@ -207,7 +209,6 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     # is not missed.
     hub.register(connection)
     session = _Session(request, principal, connection)
-    recheck = asyncio.create_task(_recheck_sign_in(request, principal, connection))
     announced = False
     try:
         for group_id in await request.app[GROUPS].group_ids(principal.user_id):
@@ -230,30 +231,30 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                     }
                 )
     finally:
-        recheck.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await recheck
         await hub.unregister(connection, announced=announced)
         await session.finish()
         await connection.stop()
     return ws
 
 
-async def _recheck_sign_in(
-    request: web.Request, principal: Principal, connection: Connection
-) -> None:
-    interval = request.app[CONFIG].hub.auth_recheck_seconds
-    accounts = request.app[ACCOUNTS]
-    jti = principal.claims.jti if principal.claims else None
+async def recheck_sign_ins(hub: Hub, accounts: AccountService, interval: float) -> None:
+    """Runs for the server's life: every ``interval`` seconds, closes the
+    sockets whose sign-in has ended in a way no event announced (e.g. an
+    operator disabling a user from the command line). One sweep for all
+    sockets, and one check per sign-in, however many sockets it has."""
     while True:
         await asyncio.sleep(interval)
-        try:
-            await accounts.check_still_signed_in(principal.session_id, jti)
-        except Unauthenticated:
-            connection.close(CLOSE_SESSION_ENDED, "session ended")
-            return
-        except DomainError:
-            continue  # e.g. Redis briefly down: check again next time
+        by_sign_in: dict[tuple[str, str | None], list[Connection]] = {}
+        for connection in hub.connections():
+            by_sign_in.setdefault((connection.session_id, connection.jti), []).append(connection)
+        for (session_id, jti), connections in by_sign_in.items():
+            try:
+                await accounts.check_still_signed_in(session_id, jti)
+            except Unauthenticated:
+                for connection in connections:
+                    connection.close(CLOSE_SESSION_ENDED, "session ended")
+            except DomainError:
+                continue  # e.g. Redis briefly down: check again next time
 
 
 ROUTES = [

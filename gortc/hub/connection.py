@@ -53,6 +53,7 @@ class Connection:
         connection_id: str,
         user_id: str,
         session_id: str,
+        jti: str | None,
         ws: web.WebSocketResponse,
         transport: Transport,
         limits: QueueLimits,
@@ -60,6 +61,7 @@ class Connection:
         self.id = connection_id
         self.user_id = user_id
         self.session_id = session_id
+        self.jti = jti  # the access token it was opened with, if any
         self.topics: set[str] = set()
         self._ws = ws
         self._transport = transport
@@ -68,7 +70,9 @@ class Connection:
         self._wakeup = asyncio.Event()
         self._above_high_water_since: float | None = None
         self._closing = False
-        self._writer = asyncio.create_task(self._drain(), name=f"gortc-writer-{connection_id}")
+        # Started the first time this client falls behind: most never do,
+        # and an idle task per connection costs memory at 10,000 sockets.
+        self._writer: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None
 
     @property
@@ -101,6 +105,8 @@ class Connection:
             elif now - self._above_high_water_since > self._limits.evict_after:
                 self.close(CLOSE_TOO_SLOW, "too slow")
                 return
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._drain(), name=f"gortc-writer-{self.id}")
         self._wakeup.set()
 
     async def _drain(self) -> None:
@@ -139,9 +145,10 @@ class Connection:
     async def stop(self) -> None:
         """Ends the writer (the socket is gone)."""
         self._closing = True
-        self._writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._writer
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
         if self._closer is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._closer

@@ -9,6 +9,7 @@ way as control messages, so every instance updates its subscriptions.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections import defaultdict
@@ -48,6 +49,7 @@ class Hub:
         self._connections: dict[str, Connection] = {}
         self._by_user: dict[str, set[Connection]] = defaultdict(set)
         self._by_topic: dict[str, set[Connection]] = defaultdict(set)
+        self._departures: set[asyncio.Future[None]] = set()
         self.deliveries = 0  # frames handed to sockets, for metrics and benchmarks
 
     async def start(self) -> None:
@@ -59,6 +61,8 @@ class Hub:
             connection.close(code, reason)
         for connection in list(self._connections.values()):
             await connection.stop()
+        if self._departures:
+            await asyncio.wait(self._departures, timeout=5.0)
         await self._backplane.close()
         await self._presence.close()
 
@@ -92,14 +96,27 @@ class Hub:
             mine.discard(connection)
             if not mine:
                 del self._by_user[connection.user_id]
-        if announced and await self._presence.disconnected(connection.user_id):
-            self._announce_presence(connection.user_id, topics, online=False)
+        if announced:
+            # aiohttp cancels a WebSocket handler when its client goes away,
+            # often right here: the departure must be counted and announced
+            # all the same, so it runs as its own task.
+            departure = asyncio.ensure_future(self._depart(connection.user_id, topics))
+            self._departures.add(departure)
+            departure.add_done_callback(self._departures.discard)
+            await asyncio.shield(departure)
+
+    async def _depart(self, user_id: str, topics: list[str]) -> None:
+        if await self._presence.disconnected(user_id):
+            self._announce_presence(user_id, topics, online=False)
 
     def subscribe_group(self, connection: Connection, group_id: str) -> None:
         self._subscribe(connection, group_topic(group_id))
 
     def online(self, user_id: str) -> bool:
         return user_id in self._by_user
+
+    def connections(self) -> list[Connection]:
+        return list(self._connections.values())
 
     def connection_count(self) -> int:
         return len(self._connections)

@@ -126,3 +126,27 @@ async def test_server_shutdown_says_goodbye_with_1001(aiohttp_client: Any, tmp_p
     await chat.app.shutdown()
     code, reason = await closing
     assert (code, reason) == (1001, "server shutting down")
+
+
+async def test_a_sign_in_ended_behind_the_servers_back_closes_its_sockets(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    """An operator's command ends a session in the database without telling
+    the running server; the periodic sweep notices."""
+    from datetime import UTC, datetime
+
+    from gortc.repositories.database import Database
+    from gortc.repositories.unit_of_work import SqliteUnitOfWork
+
+    config = make_config(tmp_path / "data", hub={"auth_recheck_seconds": 0.2})
+    chat = await aiohttp_client(create_app(config))
+    u = await people(chat, "alice")
+    alice = await WsClient.open(chat, u["alice"])
+    outside = Database(config.database_path, readers=1)  # like `gortc user disable`
+    await outside.open()
+    try:
+        async with SqliteUnitOfWork(outside).transaction() as repos:
+            await repos.sessions.revoke_all_for_user(u["alice"]["user"]["id"], datetime.now(UTC))
+    finally:
+        await outside.close()
+    assert await alice.closed() == (4001, "session ended")
