@@ -3,7 +3,7 @@ answers, WebSocket events and the OpenAPI document all come from these."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -144,28 +144,14 @@ class RenameGroup(Request):
     name: str = Field(max_length=400)
 
 
-class AddMember(Request):
-    user_id: UserRef | None = None
-    username: UserRef | None = None
-    role: Literal["admin", "member"] = "member"
-
-    @model_validator(mode="after")
-    def _one_user(self) -> AddMember:
-        if (self.user_id is None) == (self.username is None):
-            raise ValueError("give exactly one of user_id or username")
-        return self
-
-    @property
-    def target(self) -> UserReference:
-        return UserReference(user_id=self.user_id, username=self.username)
-
-
 class InviteMember(Request):
+    """Someone named by exactly one of user_id or username."""
+
     user_id: UserRef | None = None
     username: UserRef | None = None
 
     @model_validator(mode="after")
-    def _one_user(self) -> InviteMember:
+    def _one_user(self) -> Self:
         if (self.user_id is None) == (self.username is None):
             raise ValueError("give exactly one of user_id or username")
         return self
@@ -173,6 +159,10 @@ class InviteMember(Request):
     @property
     def target(self) -> UserReference:
         return UserReference(user_id=self.user_id, username=self.username)
+
+
+class AddMember(InviteMember):
+    role: Literal["admin", "member"] = "member"
 
 
 class ChangeRole(Request):
