@@ -14,38 +14,11 @@ import tempfile
 import time
 
 import aiohttp
-from gortc_process import clean_environment, serve_command
+from gortc_process import start_gortc
 
 REQUESTS = 1500
 ROUNDS = 7
 CONCURRENCY = 16
-READY = "ready on "
-
-
-async def start_server(data_dir: str) -> tuple[asyncio.subprocess.Process, str]:
-    process = await asyncio.create_subprocess_exec(
-        *serve_command(data_dir),
-        # Logging stays at info, as in production: the access log is part of
-        # what a request costs.
-        env=clean_environment(GORTC_LIMITS_ENABLED="false"),
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert process.stderr is not None
-    while True:
-        line = (await process.stderr.readline()).decode()
-        if READY in line:
-            url = line.split(READY, 1)[1].split()[0]
-            break
-        if not line:
-            raise SystemExit("the server did not start")
-    # Keep reading its log so the pipe never fills up.
-    asyncio.get_running_loop().create_task(_drain(process.stderr))
-    return process, url
-
-
-async def _drain(stream: asyncio.StreamReader) -> None:
-    while await stream.readline():
-        pass
 
 
 async def run(
@@ -72,7 +45,9 @@ async def run(
 
 async def main() -> None:
     with tempfile.TemporaryDirectory() as data_dir:
-        process, url = await start_server(data_dir)
+        # Logging stays at info, as in production: the access log is part
+        # of what a request costs.
+        process, url = await start_gortc(data_dir, GORTC_LIMITS_ENABLED="false")
         try:
             async with aiohttp.ClientSession(url) as http:
                 credentials = {

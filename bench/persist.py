@@ -32,7 +32,6 @@ import base64
 import contextlib
 import json
 import os
-import shutil
 import struct
 import tempfile
 import time
@@ -41,14 +40,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-from gortc_process import clean_environment, serve_command
+from gortc_process import start_gortc
 
 MEMBERS = 50
 IN_FLIGHT = 10  # message.send outstanding per WebSocket connection
 WARMUP = 2.0
 WINDOW = 10.0
 DRAIN = 5.0  # seconds to wait for the last acknowledgements
-READY = "ready on "
 PASSWORD = "persist-bench-password"
 BODY = "persist bench " + "x" * 86  # 100 characters
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -227,36 +225,6 @@ async def open_ws(url: str, token: str, counters: Counters) -> WsClient:
 # ---------------------------------------------------------------- set-up and phases
 
 
-async def start_server(data_dir: str) -> tuple[asyncio.subprocess.Process, str]:
-    taskset = shutil.which("taskset")
-    if taskset is None:
-        raise SystemExit("taskset is missing (util-linux)")
-    process = await asyncio.create_subprocess_exec(
-        taskset,
-        "-c",
-        "0",
-        *serve_command(data_dir),
-        env=clean_environment(GORTC_LIMITS_ENABLED="false", GORTC_AUTH_BCRYPT_ROUNDS="4"),
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert process.stderr is not None
-    async with asyncio.timeout(60):
-        while True:
-            line = (await process.stderr.readline()).decode()
-            if READY in line:
-                url = line.split(READY, 1)[1].split()[0]
-                break
-            if not line:
-                raise SystemExit("the server did not start")
-    asyncio.get_running_loop().create_task(_drain(process.stderr))
-    return process, url
-
-
-async def _drain(stream: asyncio.StreamReader) -> None:
-    while await stream.readline():
-        pass
-
-
 async def setup(http: aiohttp.ClientSession) -> tuple[str, list[str]]:
     async def post(path: str, body: dict[str, Any], token: str = "") -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -408,7 +376,9 @@ async def main() -> None:
     with contextlib.suppress(OSError):
         os.sched_setaffinity(0, {1})
     with tempfile.TemporaryDirectory() as data_dir:
-        process, url = await start_server(data_dir)
+        process, url = await start_gortc(
+            data_dir, GORTC_LIMITS_ENABLED="false", GORTC_AUTH_BCRYPT_ROUNDS="4"
+        )
         pid = process.pid
         try:
             async with aiohttp.ClientSession(

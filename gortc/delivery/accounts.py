@@ -7,7 +7,7 @@ from aiohttp_session import get_session, new_session
 
 from gortc.delivery.auth import SESSION_ID_KEY, authenticate, check_same_origin
 from gortc.delivery.bodies import json_response, read_json
-from gortc.delivery.keys import ACCOUNTS, CONFIG
+from gortc.delivery.keys import ACCOUNTS
 from gortc.delivery.routing import ApiRoute
 from gortc.delivery.schemas import (
     LoginRequest,
@@ -28,10 +28,6 @@ def client_info(request: web.Request) -> ClientInfo:
     return ClientInfo(ip=request.remote or "", user_agent=request.headers.get("User-Agent", ""))
 
 
-def _limit(request: web.Request) -> int:
-    return request.app[CONFIG].server.max_body_bytes
-
-
 def _token_pair(user: User, tokens: IssuedTokens) -> TokenPair:
     return TokenPair(
         access_token=tokens.access_token,
@@ -42,7 +38,7 @@ def _token_pair(user: User, tokens: IssuedTokens) -> TokenPair:
 
 
 async def register(request: web.Request) -> web.Response:
-    body = await read_json(request, RegisterRequest, _limit(request))
+    body = await read_json(request, RegisterRequest)
     user = await request.app[ACCOUNTS].register(
         username=body.username,
         email=body.email,
@@ -54,7 +50,7 @@ async def register(request: web.Request) -> web.Response:
 
 
 async def login(request: web.Request) -> web.Response:
-    body = await read_json(request, LoginRequest, _limit(request))
+    body = await read_json(request, LoginRequest)
     signed_in = await request.app[ACCOUNTS].login(
         login=body.login, password=body.password, client=client_info(request)
     )
@@ -63,7 +59,7 @@ async def login(request: web.Request) -> web.Response:
 
 
 async def refresh(request: web.Request) -> web.Response:
-    body = await read_json(request, RefreshRequest, _limit(request))
+    body = await read_json(request, RefreshRequest)
     user, tokens = await request.app[ACCOUNTS].refresh(body.refresh_token)
     return json_response(_token_pair(user, tokens))
 
@@ -82,7 +78,7 @@ async def logout(request: web.Request) -> web.Response:
 async def open_cookie_session(request: web.Request) -> web.Response:
     # A login form on another site must not sign the browser in (login CSRF).
     check_same_origin(request)
-    body = await read_json(request, LoginRequest, _limit(request))
+    body = await read_json(request, LoginRequest)
     signed_in = await request.app[ACCOUNTS].login(
         login=body.login,
         password=body.password,
@@ -102,7 +98,7 @@ async def close_cookie_session(request: web.Request) -> web.Response:
 
 
 async def verify_email(request: web.Request) -> web.Response:
-    body = await read_json(request, TokenRequest, _limit(request))
+    body = await read_json(request, TokenRequest)
     user = await request.app[ACCOUNTS].verify_email(body.token)
     return json_response(UserSelf.of(user))
 
@@ -114,13 +110,13 @@ async def resend_verification(request: web.Request) -> web.Response:
 
 
 async def request_password_reset(request: web.Request) -> web.Response:
-    body = await read_json(request, PasswordResetRequest, _limit(request))
+    body = await read_json(request, PasswordResetRequest)
     await request.app[ACCOUNTS].request_password_reset(body.email, client_info(request))
     return web.Response(status=202)
 
 
 async def confirm_password_reset(request: web.Request) -> web.Response:
-    body = await read_json(request, PasswordResetConfirm, _limit(request))
+    body = await read_json(request, PasswordResetConfirm)
     await request.app[ACCOUNTS].reset_password(body.token, body.password)
     return web.Response(status=204)
 

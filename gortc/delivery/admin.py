@@ -6,14 +6,14 @@ from aiohttp import web
 
 from gortc.delivery.auth import authenticate
 from gortc.delivery.bodies import json_response, read_json
-from gortc.delivery.keys import ADMIN, CONFIG
+from gortc.delivery.keys import ADMIN
 from gortc.delivery.routing import ApiRoute
 from gortc.delivery.schemas import InviteList, InviteRequest, InviteView, NewInviteView
 
 
 async def create_invite(request: web.Request) -> web.Response:
     principal = await authenticate(request)
-    body = await read_json(request, InviteRequest, request.app[CONFIG].server.max_body_bytes)
+    body = await read_json(request, InviteRequest)
     created = await request.app[ADMIN].create_invite(principal.user_id, body.note)
     view = NewInviteView(**InviteView.of(created.invite).model_dump(), code=created.code)
     return json_response(view, status=201)

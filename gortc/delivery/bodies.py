@@ -8,14 +8,16 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from gortc.delivery.keys import CONFIG
 from gortc.entities.errors import InvalidInput, TooLarge, UnsupportedMediaType
 
 Model = TypeVar("Model", bound=BaseModel)
 
 
-async def read_json(request: web.Request, model: type[Model], max_bytes: int) -> Model:
-    """The body parsed into ``model``; InvalidInput, TooLarge or
-    UnsupportedMediaType naming what is wrong."""
+async def read_json(request: web.Request, model: type[Model]) -> Model:
+    """The body parsed into ``model``, at most ``server.max_body_bytes`` long;
+    InvalidInput, TooLarge or UnsupportedMediaType naming what is wrong."""
+    max_bytes = request.app[CONFIG].server.max_body_bytes
     if request.content_length is not None and request.content_length > max_bytes:
         raise TooLarge(f"the request body is larger than {max_bytes} bytes")
     if request.content_type != "application/json":

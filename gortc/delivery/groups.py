@@ -21,19 +21,15 @@ from gortc.delivery.chat_schemas import (
     RenameGroup,
     TransferOwnership,
 )
-from gortc.delivery.keys import CONFIG, GROUPS
+from gortc.delivery.keys import GROUPS
 from gortc.delivery.queries import id_param, limit_param
 from gortc.delivery.routing import ApiRoute
 from gortc.entities.groups import Role
 
 
-def _limit(request: web.Request) -> int:
-    return request.app[CONFIG].server.max_body_bytes
-
-
 async def create_group(request: web.Request) -> web.Response:
     principal = await authenticate(request)
-    body = await read_json(request, CreateGroup, _limit(request))
+    body = await read_json(request, CreateGroup)
     mine = await request.app[GROUPS].create(principal.user_id, body.name)
     return json_response(GroupView.of_mine(mine), status=201)
 
@@ -58,7 +54,7 @@ async def get_group(request: web.Request) -> web.Response:
 
 async def rename_group(request: web.Request) -> web.Response:
     principal = await authenticate(request)
-    body = await read_json(request, RenameGroup, _limit(request))
+    body = await read_json(request, RenameGroup)
     group = await request.app[GROUPS].rename(
         principal.user_id, request.match_info["group_id"], body.name
     )
@@ -79,7 +75,7 @@ async def list_members(request: web.Request) -> web.Response:
 
 async def add_member(request: web.Request) -> web.Response:
     principal = await authenticate(request)
-    body = await read_json(request, AddMember, _limit(request))
+    body = await read_json(request, AddMember)
     view = await request.app[GROUPS].add_member(
         principal.user_id, request.match_info["group_id"], body.target, Role(body.role)
     )
@@ -88,7 +84,7 @@ async def add_member(request: web.Request) -> web.Response:
 
 async def change_role(request: web.Request) -> web.Response:
     principal = await authenticate(request)
-    body = await read_json(request, ChangeRole, _limit(request))
+    body = await read_json(request, ChangeRole)
     view = await request.app[GROUPS].set_role(
         principal.user_id,
         request.match_info["group_id"],
@@ -108,7 +104,7 @@ async def remove_member(request: web.Request) -> web.Response:
 
 async def transfer_ownership(request: web.Request) -> web.Response:
     principal = await authenticate(request)
-    body = await read_json(request, TransferOwnership, _limit(request))
+    body = await read_json(request, TransferOwnership)
     group = await request.app[GROUPS].transfer_ownership(
         principal.user_id, request.match_info["group_id"], body.user_id
     )
@@ -117,7 +113,7 @@ async def transfer_ownership(request: web.Request) -> web.Response:
 
 async def invite(request: web.Request) -> web.Response:
     principal = await authenticate(request)
-    body = await read_json(request, InviteMember, _limit(request))
+    body = await read_json(request, InviteMember)
     invitation = await request.app[GROUPS].invite(
         principal.user_id, request.match_info["group_id"], body.target
     )

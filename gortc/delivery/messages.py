@@ -15,13 +15,9 @@ from gortc.delivery.chat_schemas import (
     MessageView,
     PostMessage,
 )
-from gortc.delivery.keys import CHAT, CONFIG, GROUPS
+from gortc.delivery.keys import CHAT, GROUPS
 from gortc.delivery.queries import limit_param, seq_param
 from gortc.delivery.routing import ApiRoute
-
-
-def _limit(request: web.Request) -> int:
-    return request.app[CONFIG].server.max_body_bytes
 
 
 async def history(request: web.Request) -> web.Response:
@@ -41,7 +37,7 @@ async def history(request: web.Request) -> web.Response:
 
 async def post_message(request: web.Request) -> web.Response:
     principal = await authenticate(request)
-    body = await read_json(request, PostMessage, _limit(request))
+    body = await read_json(request, PostMessage)
     message = await request.app[CHAT].send(
         principal.user_id, request.match_info["group_id"], body.body, tuple(body.file_ids)
     )
@@ -50,7 +46,7 @@ async def post_message(request: web.Request) -> web.Response:
 
 async def edit_message(request: web.Request) -> web.Response:
     principal = await authenticate(request)
-    body = await read_json(request, EditMessage, _limit(request))
+    body = await read_json(request, EditMessage)
     message = await request.app[CHAT].edit(
         principal.user_id,
         request.match_info["group_id"],
@@ -70,14 +66,14 @@ async def delete_message(request: web.Request) -> web.Response:
 
 async def mark_read(request: web.Request) -> web.Response:
     principal = await authenticate(request)
-    body = await read_json(request, MarkRead, _limit(request))
+    body = await read_json(request, MarkRead)
     await request.app[CHAT].mark_read(principal.user_id, request.match_info["group_id"], body.seq)
     return web.Response(status=204)
 
 
 async def post_direct(request: web.Request) -> web.Response:
     principal = await authenticate(request)
-    body = await read_json(request, PostMessage, _limit(request))
+    body = await read_json(request, PostMessage)
     message = await request.app[CHAT].send_direct(
         principal.user_id, request.match_info["user_id"], body.body, tuple(body.file_ids)
     )

@@ -6,7 +6,7 @@ from aiohttp import BodyPartReader, web
 
 from gortc.delivery.auth import authenticate
 from gortc.delivery.bodies import json_response, read_json
-from gortc.delivery.keys import ACCOUNTS, CONFIG
+from gortc.delivery.keys import ACCOUNTS
 from gortc.delivery.routing import ApiRoute
 from gortc.delivery.schemas import PasswordChange, ProfileUpdate, UserPublic, UserSelf
 from gortc.entities.errors import InvalidInput, TooLarge, UnsupportedMediaType
@@ -21,7 +21,7 @@ async def me(request: web.Request) -> web.Response:
 
 async def update_me(request: web.Request) -> web.Response:
     principal = await authenticate(request)
-    body = await read_json(request, ProfileUpdate, request.app[CONFIG].server.max_body_bytes)
+    body = await read_json(request, ProfileUpdate)
     user = await request.app[ACCOUNTS].update_profile(
         principal.user_id,
         display_name=body.display_name,
@@ -33,7 +33,7 @@ async def update_me(request: web.Request) -> web.Response:
 
 async def change_password(request: web.Request) -> web.Response:
     principal = await authenticate(request)
-    body = await read_json(request, PasswordChange, request.app[CONFIG].server.max_body_bytes)
+    body = await read_json(request, PasswordChange)
     await request.app[ACCOUNTS].change_password(
         principal.user_id,
         current_password=body.current_password,

@@ -75,14 +75,6 @@ class Connection:
         self._writer: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None
 
-    @property
-    def closing(self) -> bool:
-        return self._closing
-
-    @property
-    def queued(self) -> int:
-        return len(self._queue)
-
     def send(self, frame: Frame) -> None:
         if self._closing:
             return

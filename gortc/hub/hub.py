@@ -50,7 +50,6 @@ class Hub:
         self._by_user: dict[str, set[Connection]] = defaultdict(set)
         self._by_topic: dict[str, set[Connection]] = defaultdict(set)
         self._departures: set[asyncio.Future[None]] = set()
-        self.deliveries = 0  # frames handed to sockets, for metrics and benchmarks
 
     async def start(self) -> None:
         await self._backplane.start(self._deliver)
@@ -174,7 +173,6 @@ class Hub:
         frame = text_frame(payload)
         for connection in subscribers:
             connection.send(frame)
-        self.deliveries += len(subscribers)
 
     def _apply_control(self, payload: bytes) -> None:
         try:
