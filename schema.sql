@@ -91,14 +91,17 @@ CREATE TABLE invites (
 -- A conversation: a group, or the direct conversation of two users (kind
 -- 'direct', unique per pair through direct_key). last_seq is the seq of its
 -- newest message; it is bumped in the transaction that stores messages.
+-- last_change counts every creation, edit and deletion of its messages
+-- (last in the table because migration 0004 added it).
 CREATE TABLE groups (
-    id         TEXT PRIMARY KEY,
-    name       TEXT NOT NULL,
-    kind       TEXT NOT NULL CHECK (kind IN ('group', 'direct')),
-    owner_id   TEXT REFERENCES users (id) ON DELETE SET NULL,
-    direct_key TEXT UNIQUE,
-    last_seq   INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('group', 'direct')),
+    owner_id    TEXT REFERENCES users (id) ON DELETE SET NULL,
+    direct_key  TEXT UNIQUE,
+    last_seq    INTEGER NOT NULL DEFAULT 0,
+    created_at  TEXT NOT NULL,
+    last_change INTEGER NOT NULL DEFAULT 0
 );
 
 -- read_seq: the newest message this member has read.
@@ -124,14 +127,25 @@ CREATE INDEX invitations_by_user ON invitations (user_id);
 
 -- seq grows by one per message in its group, with no gaps. A deleted
 -- message keeps its row (body emptied, deleted_at set) so seq stays whole.
+-- client_id is the sender's own id for the message: a send repeating it
+-- (same group and sender) gives back this row instead of a second one.
+-- change_seq and created_change_seq are the group's last_change at the
+-- message's latest change and at its creation: sync by change reads
+-- messages_by_change from a client's last known change onwards.
 CREATE TABLE messages (
-    id         TEXT PRIMARY KEY,
-    group_id   TEXT NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
-    seq        INTEGER NOT NULL,
-    sender_id  TEXT REFERENCES users (id) ON DELETE SET NULL,
-    body       TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    edited_at  TEXT,
-    deleted_at TEXT,
+    id                 TEXT PRIMARY KEY,
+    group_id           TEXT NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
+    seq                INTEGER NOT NULL,
+    sender_id          TEXT REFERENCES users (id) ON DELETE SET NULL,
+    body               TEXT NOT NULL,
+    created_at         TEXT NOT NULL,
+    edited_at          TEXT,
+    deleted_at         TEXT,
+    client_id          TEXT,
+    change_seq         INTEGER NOT NULL DEFAULT 0,
+    created_change_seq INTEGER NOT NULL DEFAULT 0,
     UNIQUE (group_id, seq)
 );
+CREATE UNIQUE INDEX messages_by_client_id ON messages (group_id, sender_id, client_id)
+    WHERE client_id IS NOT NULL;
+CREATE UNIQUE INDEX messages_by_change ON messages (group_id, change_seq);

@@ -2,6 +2,10 @@
 
 One group of 50 members; the server pinned to core 0, this client to core 1.
 
+0. Group commit alone: each of the 50 users also has a group of their own
+   and sends to it over WebSocket (IN_FLIGHT outstanding), so each message is
+   stored once and delivered once (to its sender's connection), besides the
+   ack: storage and the send path, with fan-out out of the picture.
 1. WebSocket: each member opens one connection and keeps IN_FLIGHT
    ``message.send`` frames outstanding (a new one for each ``message.ack``);
    every member also receives every ``message.created`` of the group, so each
@@ -22,7 +26,8 @@ thousands of frames per second, and the client must not be what is measured.
 Its frames are masked with an all-zero key (valid framing; masking protects
 proxies, of which there are none on loopback).
 
-Run: ``python bench/persist.py`` (about a minute).
+Run: ``python bench/persist.py`` (about a minute); ``--only-own`` runs phase 0
+alone (for profiling the send path).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import contextlib
 import json
 import os
 import struct
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -225,7 +231,9 @@ async def open_ws(url: str, token: str, counters: Counters) -> WsClient:
 # ---------------------------------------------------------------- set-up and phases
 
 
-async def setup(http: aiohttp.ClientSession) -> tuple[str, list[str]]:
+async def setup(http: aiohttp.ClientSession) -> tuple[str, list[str], list[str]]:
+    """The shared group, the members' tokens and each member's own group."""
+
     async def post(path: str, body: dict[str, Any], token: str = "") -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         async with http.post(path, json=body, headers=headers) as response:
@@ -255,7 +263,10 @@ async def setup(http: aiohttp.ClientSession) -> tuple[str, list[str]]:
             for user in users[1:]
         )
     )
-    return group["id"], tokens
+    solos = await asyncio.gather(
+        *(post("/api/v1/groups", {"name": f"solo {i}"}, token) for i, token in enumerate(tokens))
+    )
+    return group["id"], tokens, [solo["id"] for solo in solos]
 
 
 async def measure_window(pid: int, during: float) -> tuple[float, float, float, float]:
@@ -267,11 +278,14 @@ async def measure_window(pid: int, during: float) -> tuple[float, float, float, 
     return start, time.perf_counter(), server_cpu(pid) - cpu0, time.process_time() - mine0
 
 
-async def websocket_phase(pid: int, group_id: str, clients: list[WsClient]) -> dict[str, Any]:
+async def websocket_phase(
+    pid: int, group_ids: list[str], clients: list[WsClient]
+) -> dict[str, Any]:
+    """Client i sends to group_ids[i]."""
     counters = clients[0].counters
     stop = False
 
-    async def sender(client: WsClient) -> None:
+    async def sender(client: WsClient, group_id: str) -> None:
         for _ in range(IN_FLIGHT):
             client.send(group_id)
         while not stop and not client.closed.done():
@@ -281,7 +295,7 @@ async def websocket_phase(pid: int, group_id: str, clients: list[WsClient]) -> d
             for _ in range(missing if not stop else 0):
                 client.send(group_id)
 
-    tasks = [asyncio.create_task(sender(c)) for c in clients]
+    tasks = [asyncio.create_task(sender(c, g)) for c, g in zip(clients, group_ids, strict=True)]
     frames0 = counters.frames
     started = time.perf_counter()
     counters.window = (started + WARMUP, started + WARMUP + WINDOW)
@@ -372,7 +386,7 @@ def show(label: str, result: dict[str, Any]) -> None:
     print(line, flush=True)
 
 
-async def main() -> None:
+async def main(only_own: bool) -> None:
     with contextlib.suppress(OSError):
         os.sched_setaffinity(0, {1})
     with tempfile.TemporaryDirectory() as data_dir:
@@ -384,7 +398,7 @@ async def main() -> None:
             async with aiohttp.ClientSession(
                 url, connector=aiohttp.TCPConnector(limit=MEMBERS)
             ) as http:
-                group_id, tokens = await setup(http)
+                group_id, tokens, solo_ids = await setup(http)
                 print(
                     f"gortc, one group of {MEMBERS} members, server on core 0, client on core 1;"
                     f" {WINDOW:.0f} s windows after {WARMUP:.0f} s warm-up",
@@ -393,7 +407,14 @@ async def main() -> None:
                 counters = Counters()
                 clients = [await open_ws(url, token, counters) for token in tokens]
                 await asyncio.sleep(1.0)  # presence and joins settle
-                ws = await websocket_phase(pid, group_id, clients)
+                solo = await websocket_phase(pid, solo_ids, clients)
+                show(f"WebSocket, {MEMBERS} conns x {IN_FLIGHT} in flight, own groups", solo)
+                if only_own:
+                    return
+                counters = Counters()
+                for client in clients:
+                    client.counters = counters
+                ws = await websocket_phase(pid, [group_id] * MEMBERS, clients)
                 show(f"WebSocket, {MEMBERS} conns x {IN_FLIGHT} in flight (50 deliveries)", ws)
                 for client in clients:
                     assert client.transport is not None
@@ -415,6 +436,15 @@ async def main() -> None:
                 ) as response:
                     last_seq = (await response.json())["last_seq"]
                 acknowledged = ws["acks_total"] + rest["total"] + rest_fanout["total"]
+                solo_seqs = 0
+                for solo_id, token in zip(solo_ids, tokens, strict=True):
+                    async with http.get(
+                        f"/api/v1/groups/{solo_id}", headers={"Authorization": f"Bearer {token}"}
+                    ) as response:
+                        solo_seqs += (await response.json())["last_seq"]
+                print(
+                    f"own groups' last_seq total {solo_seqs:,}; acknowledged {solo['acks_total']:,}"
+                )
                 note = "" if last_seq == acknowledged else " (the rest: stored, never answered)"
                 print(f"group last_seq {last_seq:,}; acknowledged {acknowledged:,}{note}")
         finally:
@@ -427,4 +457,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(only_own="--only-own" in sys.argv[1:]))

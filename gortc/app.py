@@ -123,7 +123,12 @@ def build_core(config: Config) -> Core:
         redis_backplane = RedisBackplane(config.redis.url)
         backplane = redis_backplane
         presence = RedisPresence(config.redis.url, instance_id=redis_backplane.instance_id)
-    hub = Hub(backplane, encode_event, presence)
+    hub = Hub(
+        backplane,
+        encode_event,
+        presence,
+        presence_interval=config.hub.presence_interval_seconds,
+    )
     limiter = MemoryRateLimiter()
     mailer: Mailer = (
         SmtpMailer(
@@ -193,7 +198,7 @@ def build_core(config: Config) -> Core:
         accounts=account_service,
         admin=admin_service,
         hub=hub,
-        groups=GroupService(uow=uow, events=hub, clock=clock),
+        groups=GroupService(uow=uow, events=hub, presence=hub, clock=clock),
         chat=chat,
         message_store=message_store,
     )

@@ -158,6 +158,12 @@ class HubConfig(_Section):
     sync_limit: int = Field(
         500, ge=1, description="Most messages one sync replays; more missed means a reset."
     )
+    presence_interval_seconds: float = Field(
+        0.5,
+        ge=0,
+        le=60,
+        description="Presence changes are gathered and sent to each group at most this often.",
+    )
 
 
 class RedisConfig(_Section):

@@ -179,14 +179,11 @@ function onSocketReady() {
   refreshGroups().catch(() => {});
   refreshInvitations().catch(() => {});
   const conv = state.conv;
-  const toSync = new Set();
-  if (conv?.loaded) toSync.add(conv.groupId);
+  if (conv?.loaded) startSync(conv.groupId);
+  // Sent before the connection dropped, maybe stored: sending again with the
+  // same client_id is safe, the server answers with the stored message.
   for (const pending of state.pending.values()) {
-    if (pending.status === "unconfirmed") toSync.add(pending.groupId);
-  }
-  for (const groupId of toSync) startSync(groupId);
-  for (const pending of state.pending.values()) {
-    if (pending.status === "queued") transmit(pending);
+    if (pending.status === "queued" || pending.status === "unconfirmed") transmit(pending);
   }
   if (conv && state.generation > 1) loadMembers(conv).catch(() => {});
   else if (conv) renderMembers(); // my own dot
@@ -221,11 +218,14 @@ async function onSocketRetry(attempt) {
 }
 
 function startSync(groupId) {
-  const after = groupId === state.conv?.groupId
-    ? state.conv.lastSeq
-    : (state.groups.get(groupId)?.last_seq ?? 0);
+  const conv = state.conv?.groupId === groupId && state.conv.loaded ? state.conv : null;
+  // The open conversation catches up by change, which also brings edits and
+  // deletions of the messages on screen; others only need what is new.
+  const after = conv
+    ? { after_change: conv.lastChange }
+    : { after_seq: state.groups.get(groupId)?.last_seq ?? 0 };
   state.syncing.add(groupId);
-  state.socket.send({ type: "sync", group_id: groupId, after_seq: after, client_id: `sync:${groupId}` });
+  state.socket.send({ type: "sync", group_id: groupId, ...after, client_id: `sync:${groupId}` });
 }
 
 function onFrame(frame) {
@@ -238,7 +238,7 @@ function onFrame(frame) {
     case "sync.reset": return onSyncReset(frame);
     case "typing": return onTyping(frame);
     case "read.updated": return onReadUpdated(frame);
-    case "presence": return setPresence(frame.user_id, frame.online);
+    case "presence": return onPresence(frame);
     case "group.joined": return onGroupJoined(frame.group);
     case "group.updated": return onGroupUpdated(frame.group);
     case "group.left": return onGroupLeft(frame.group_id);
@@ -267,6 +267,10 @@ async function refreshGroups() {
   for (const id of [...state.groups.keys()]) {
     if (!seen.has(id)) forgetGroup(id);
   }
+  // Whether each direct peer is online now: the list is a snapshot.
+  updatePresence([...seen.values()]
+    .filter((g) => g.peer && typeof g.peer_online === "boolean")
+    .map((g) => [g.peer, g.peer_online]));
   for (const group of seen.values()) {
     const known = state.groups.get(group.id);
     // A read marker sent meanwhile is newer than this answer.
@@ -459,6 +463,7 @@ function selectGroup(groupId) {
     messages: new Map(), // id → message
     deleted: new Set(),
     lastSeq: 0,
+    lastChange: 0, // every change up to this one is on screen (see noteChange)
     nextCursor: null,
     loaded: false,
     members: new Map(), // user id → member
@@ -536,6 +541,11 @@ async function loadHistory(conv, before = null) {
   const scroller = $("#message-scroller");
   const fromBottom = scroller.scrollHeight - scroller.scrollTop;
   for (const message of page.items) upsertMessage(conv, message);
+  if (before === null) {
+    // The newest page shows every change up to its newest one (older
+    // pages, read later, may be newer than what the socket has told us).
+    for (const message of page.items) conv.lastChange = Math.max(conv.lastChange, message.change);
+  }
   conv.nextCursor = page.next_cursor;
   $("#load-older").hidden = !conv.nextCursor;
   $("#empty-history").hidden = conv.messages.size > 0 || Boolean(conv.nextCursor);
@@ -569,6 +579,10 @@ async function loadMembers(conv) {
   if (state?.conv !== conv) return;
   conv.members = new Map(page.items.map((member) => [member.user_id, member]));
   for (const member of page.items) rememberUser(member);
+  // The list says who is online now; presence frames bring the changes.
+  updatePresence(page.items
+    .filter((member) => typeof member.online === "boolean")
+    .map((member) => [member.user_id, member.online]));
   const mine = conv.members.get(state.me.id);
   if (mine) conv.role = mine.role;
   renderMembers();
@@ -667,17 +681,37 @@ function presenceClass(userId) {
   return state.presence.get(userId) ? "online" : "offline";
 }
 
-function setPresence(userId, online) {
-  if (state.presence.get(userId) === online) return;
-  state.presence.set(userId, online);
-  if (state.conv?.members.has(userId)) renderMembers();
-  if ([...state.groups.values()].some((g) => g.peer === userId)) renderGroups();
+// One frame per group and interval: who came online and who went offline
+// since the last one. Presence is per user, so it holds for every group and
+// direct conversation they are in.
+function onPresence({ online = [], offline = [] }) {
+  updatePresence([
+    ...online.map((userId) => [userId, true]),
+    ...offline.map((userId) => [userId, false]),
+  ]);
 }
 
-// The server announces changes only, not who is online already: someone
+// Records [user id, online] pairs and renders once for all of them: a frame
+// may name hundreds of people.
+function updatePresence(entries) {
+  const changed = new Set();
+  for (const [userId, online] of entries) {
+    if (state.presence.get(userId) === online) continue;
+    state.presence.set(userId, online);
+    changed.add(userId);
+  }
+  if (changed.size === 0) return;
+  if (state.conv && [...changed].some((userId) => state.conv.members.has(userId))) renderMembers();
+  if ([...state.groups.values()].some((g) => changed.has(g.peer))) renderGroups();
+}
+
+// The member and group lists say who is online when they load, frames say
+// what changed since; someone not covered by either (not yet loaded) but
 // seen typing or sending live is online until told otherwise.
 function seenActive(userId) {
-  if (userId && userId !== state.me.id && !state.presence.has(userId)) setPresence(userId, true);
+  if (userId && userId !== state.me.id && !state.presence.has(userId)) {
+    updatePresence([[userId, true]]);
+  }
 }
 
 function sendTyping() {
@@ -733,7 +767,7 @@ function upsertMessage(conv, message) {
   conv.lastSeq = Math.max(conv.lastSeq, message.seq);
   const known = conv.messages.get(message.id);
   // An edit may arrive before the page that still holds the old text.
-  if (known?.edited_at && (!message.edited_at || message.edited_at < known.edited_at)) return;
+  if (known && known.change > message.change) return;
   conv.messages.set(message.id, message);
   $("#empty-history").hidden = true;
   const existing = messageNode(message.id);
@@ -918,7 +952,8 @@ function onMessageCreated(message) {
   const conv = state.conv;
   if (conv?.groupId === groupId) {
     const stick = nearBottom() || message.sender_id === state.me.id;
-    const gap = conv.loaded && !replay && message.seq > conv.lastSeq + 1;
+    const missed = noteChange(conv, message.change, replay);
+    const gap = missed || (conv.loaded && !replay && message.seq > conv.lastSeq + 1);
     const after = conv.lastSeq;
     upsertMessage(conv, message);
     if (gap && state.socket.ready) {
@@ -934,35 +969,59 @@ function onMessageCreated(message) {
 
 function onMessageUpdated(message) {
   const conv = state.conv;
-  if (conv?.groupId === message.group_id && conv.messages.has(message.id)) upsertMessage(conv, message);
+  if (conv?.groupId !== message.group_id) return;
+  const missed = noteChange(conv, message.change, state.syncing.has(message.group_id));
+  if (conv.messages.has(message.id)) upsertMessage(conv, message);
+  if (missed && state.socket.ready) startSync(conv.groupId);
 }
 
-function onMessageDeleted({ group_id: groupId, message_id: messageId, seq }) {
+function onMessageDeleted({ group_id: groupId, message_id: messageId, seq, change }) {
   const conv = state.conv;
-  if (conv?.groupId === groupId) removeMessage(conv, messageId);
+  if (conv?.groupId === groupId) {
+    const missed = noteChange(conv, change, state.syncing.has(groupId));
+    removeMessage(conv, messageId);
+    if (missed && state.socket.ready) startSync(groupId);
+  }
   const group = state.groups.get(groupId);
   if (group && seq > group.read_seq && group.unread > 0) refreshGroupSoon(groupId);
 }
 
-function onSyncDone({ group_id: groupId, last_seq: lastSeq }) {
+// Every creation, edit and deletion in a group takes the next change
+// number, so one that jumps ahead of what is on screen means something was
+// missed: true then, and lastChange stays put for the sync that follows.
+// Replayed ones may come in any order with live ones; only sync.done says
+// when all have arrived.
+function noteChange(conv, change, replay) {
+  const missed = conv.loaded && !replay && change > conv.lastChange + 1;
+  if (!missed) conv.lastChange = Math.max(conv.lastChange, change);
+  return missed;
+}
+
+function onSyncDone({ group_id: groupId, last_seq: lastSeq, last_change: lastChange }) {
   state.syncing.delete(groupId);
   const group = state.groups.get(groupId);
   if (group) group.last_seq = Math.max(group.last_seq, lastSeq);
-  if (state.conv?.groupId === groupId) state.conv.lastSeq = Math.max(state.conv.lastSeq, lastSeq);
+  if (state.conv?.groupId === groupId) {
+    state.conv.lastSeq = Math.max(state.conv.lastSeq, lastSeq);
+    // Only a sync by change reports it: one by seq says nothing of edits.
+    if (lastChange !== undefined) state.conv.lastChange = Math.max(state.conv.lastChange, lastChange);
+  }
   failUnconfirmed(groupId);
   maybeMarkRead();
 }
 
-function onSyncReset({ group_id: groupId }) {
+function onSyncReset({ group_id: groupId, last_change: lastChange }) {
   state.syncing.delete(groupId);
   failUnconfirmed(groupId);
   refreshGroupSoon(groupId);
   const conv = state.conv;
   if (conv?.groupId !== groupId) return;
-  // Too much was missed to replay: start again from the newest page.
+  // Too much was missed to replay: start again from the newest page, which
+  // is read after this answer and so shows every change up to last_change.
   state.conv = null;
   state.selectedId = null;
   selectGroup(groupId);
+  if (lastChange !== undefined) state.conv.lastChange = lastChange;
 }
 
 function onReadUpdated({ group_id: groupId, seq }) {
@@ -1040,14 +1099,13 @@ function renderPending(pending) {
 }
 
 // The group hears of a message apart from its acknowledgement, and either
-// may come first: the first one settles the pending copy.
+// may come first: the first one settles the pending copy. The message
+// carries the client_id it was sent with.
 function matchPending(message) {
-  for (const [clientId, pending] of state.pending) {
-    if (pending.groupId === message.group_id && pending.body === message.body) {
-      state.pending.delete(clientId);
-      pending.node.remove();
-      return;
-    }
+  const pending = state.pending.get(message.client_id);
+  if (pending?.groupId === message.group_id) {
+    state.pending.delete(message.client_id);
+    pending.node.remove();
   }
 }
 

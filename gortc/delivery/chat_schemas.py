@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from gortc.delivery.schemas import Request, Timestamp
 from gortc.entities.groups import Group, Invitation, MemberView, Message, MyGroup, Role
+from gortc.usecases.groups import ListedGroup, ListedMember
 from gortc.usecases.groups import UserRef as UserReference
 
 
@@ -21,6 +22,13 @@ class MessageView(BaseModel):
     seq: int
     edited_at: Timestamp | None
     file_ids: list[str]
+    client_id: str | None = Field(
+        description="The id its sender gave it (message.send, POST … client_id), if any"
+    )
+    change: int = Field(
+        description="The group's change number of the message's latest change "
+        "(creation, edit or deletion); see sync after_change"
+    )
 
     @classmethod
     def of(cls, message: Message) -> MessageView:
@@ -33,6 +41,8 @@ class MessageView(BaseModel):
             seq=message.seq,
             edited_at=message.edited_at,
             file_ids=list(message.file_ids),
+            client_id=message.client_id,
+            change=message.change,
         )
 
 
@@ -77,6 +87,18 @@ class GroupView(GroupInfo):
         )
 
 
+class ListedGroupView(GroupView):
+    """A group in GET /api/v1/groups."""
+
+    peer_online: bool | None = Field(
+        None, description="Whether the peer of a direct conversation is connected now"
+    )
+
+    @classmethod
+    def of_listed(cls, listed: ListedGroup) -> ListedGroupView:
+        return cls(**GroupView.of_mine(listed.mine).model_dump(), peer_online=listed.peer_online)
+
+
 class MemberOut(BaseModel):
     user_id: str
     username: str
@@ -93,6 +115,16 @@ class MemberOut(BaseModel):
             role=view.member.role.value,
             joined_at=view.member.joined_at,
         )
+
+
+class ListedMemberOut(MemberOut):
+    """A member in GET /api/v1/groups/{group_id}/members."""
+
+    online: bool = Field(description="Connected now (on any instance)")
+
+    @classmethod
+    def of_listed(cls, listed: ListedMember) -> ListedMemberOut:
+        return cls(**MemberOut.of(listed.view).model_dump(), online=listed.online)
 
 
 class InvitationView(BaseModel):
@@ -114,12 +146,12 @@ class InvitationView(BaseModel):
 
 
 class GroupList(BaseModel):
-    items: list[GroupView]
+    items: list[ListedGroupView]
     next_cursor: str | None
 
 
 class MemberList(BaseModel):
-    items: list[MemberOut]
+    items: list[ListedMemberOut]
 
 
 class InvitationList(BaseModel):
@@ -179,11 +211,18 @@ class TransferOwnership(Request):
 
 _BODY: Any = Field(max_length=20_000, description="1–4,000 characters")
 _FILE_IDS: Any = Field(default_factory=list, max_length=20)
+ClientId = Annotated[str, Field(max_length=100)]
 
 
 class PostMessage(Request):
     body: str = _BODY
     file_ids: list[Annotated[str, Field(max_length=64)]] = _FILE_IDS
+    client_id: ClientId | None = Field(
+        None,
+        description="Your own id for this message (at most 100 characters). Posting "
+        "again with one you already used in this conversation stores nothing new and "
+        "answers with the message stored the first time, as it is now.",
+    )
 
 
 class EditMessage(Request):
@@ -200,7 +239,6 @@ class MarkRead(Request):
 
 # -- WebSocket frames from clients ------------------------------------------
 
-ClientId = Annotated[str, Field(max_length=100)]
 Id = Annotated[str, Field(min_length=1, max_length=64)]
 
 
@@ -228,10 +266,21 @@ class DeleteFrame(Request):
 
 
 class SyncFrame(Request):
+    """By seq (``after_seq``, the original form) or by change
+    (``after_change``, which also replays edits and deletions of older
+    messages); with both, ``after_change`` decides."""
+
     type: Literal["sync"]
     group_id: Id
-    after_seq: int = Field(ge=0, le=MAX_SEQ)
+    after_seq: int | None = Field(None, ge=0, le=MAX_SEQ)
+    after_change: int | None = Field(None, ge=0, le=MAX_SEQ)
     client_id: ClientId | None = None
+
+    @model_validator(mode="after")
+    def _a_starting_point(self) -> Self:
+        if self.after_seq is None and self.after_change is None:
+            raise ValueError("give after_seq or after_change")
+        return self
 
 
 class TypingFrame(Request):

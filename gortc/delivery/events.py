@@ -36,12 +36,13 @@ def event_body(event: Event) -> dict[str, Any]:
                 "type": "message.updated",
                 "message": MessageView.of(message).model_dump(mode="json"),
             }
-        case MessageDeleted(group_id=group_id, message_id=message_id, seq=seq):
+        case MessageDeleted(group_id=group_id, message_id=message_id, seq=seq, change=change):
             return {
                 "type": "message.deleted",
                 "group_id": group_id,
                 "message_id": message_id,
                 "seq": seq,
+                "change": change,
             }
         case GroupJoined(group=mine):
             return {
@@ -75,8 +76,13 @@ def event_body(event: Event) -> dict[str, Any]:
             return {"type": "typing", "group_id": group_id, "user_id": user_id}
         case ReadMarkerMoved(group_id=group_id, seq=seq):
             return {"type": "read.updated", "group_id": group_id, "seq": seq}
-        case PresenceChanged(user_id=user_id, online=online):
-            return {"type": "presence", "user_id": user_id, "online": online}
+        case PresenceChanged(group_id=group_id, online=online, offline=offline):
+            return {
+                "type": "presence",
+                "group_id": group_id,
+                "online": list(online),
+                "offline": list(offline),
+            }
     raise TypeError(f"no wire form for {type(event).__name__}")
 
 

@@ -16,6 +16,8 @@ from gortc.delivery.chat_schemas import (
     InvitationList,
     InvitationView,
     InviteMember,
+    ListedGroupView,
+    ListedMemberOut,
     MemberList,
     MemberOut,
     RenameGroup,
@@ -40,9 +42,12 @@ async def list_groups(request: web.Request) -> web.Response:
     groups = await request.app[GROUPS].list_mine(
         principal.user_id, limit=limit, after=id_param(request, "before")
     )
-    next_cursor = groups[-1].group.id if len(groups) == limit else None
+    next_cursor = groups[-1].mine.group.id if len(groups) == limit else None
     return json_response(
-        GroupList(items=[GroupView.of_mine(mine) for mine in groups], next_cursor=next_cursor)
+        GroupList(
+            items=[ListedGroupView.of_listed(listed) for listed in groups],
+            next_cursor=next_cursor,
+        )
     )
 
 
@@ -70,7 +75,7 @@ async def delete_group(request: web.Request) -> web.Response:
 async def list_members(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     members = await request.app[GROUPS].members(principal.user_id, request.match_info["group_id"])
-    return json_response(MemberList(items=[MemberOut.of(view) for view in members]))
+    return json_response(MemberList(items=[ListedMemberOut.of_listed(m) for m in members]))
 
 
 async def add_member(request: web.Request) -> web.Response:

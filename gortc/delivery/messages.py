@@ -39,7 +39,11 @@ async def post_message(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     body = await read_json(request, PostMessage)
     message = await request.app[CHAT].send(
-        principal.user_id, request.match_info["group_id"], body.body, tuple(body.file_ids)
+        principal.user_id,
+        request.match_info["group_id"],
+        body.body,
+        tuple(body.file_ids),
+        client_id=body.client_id,
     )
     return json_response(MessageView.of(message), status=201)
 
@@ -75,7 +79,11 @@ async def post_direct(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     body = await read_json(request, PostMessage)
     message = await request.app[CHAT].send_direct(
-        principal.user_id, request.match_info["user_id"], body.body, tuple(body.file_ids)
+        principal.user_id,
+        request.match_info["user_id"],
+        body.body,
+        tuple(body.file_ids),
+        client_id=body.client_id,
     )
     return json_response(MessageView.of(message), status=201)
 

@@ -27,7 +27,6 @@ from gortc.delivery.events import encode_event, encode_frame
 from gortc.delivery.keys import CHAT, CONFIG, GROUPS, HUB
 from gortc.delivery.routing import ApiRoute
 from gortc.entities.errors import DomainError, Forbidden, RateLimited, Unauthenticated
-from gortc.entities.events import MessageCreated, MessageDeleted
 from gortc.entities.ids import new_id
 from gortc.hub.connection import CLOSE_SESSION_ENDED, Connection, QueueLimits
 from gortc.hub.frames import text_frame
@@ -109,7 +108,11 @@ class _Session:
     async def _send(self, frame: SendFrame) -> None:
         try:
             message = await self._app[CHAT].send(
-                self._principal.user_id, frame.group_id, frame.body, tuple(frame.file_ids)
+                self._principal.user_id,
+                frame.group_id,
+                frame.body,
+                tuple(frame.file_ids),
+                client_id=frame.client_id,
             )
         except DomainError as exc:
             self.error(exc, frame.client_id)
@@ -133,26 +136,22 @@ class _Session:
             case DeleteFrame():
                 await chat.delete(user_id, frame.group_id, frame.message_id)
             case SyncFrame():
-                result = await chat.sync(user_id, frame.group_id, frame.after_seq)
-                if result.reset:
-                    self.reply(
-                        {
-                            "type": "sync.reset",
-                            "group_id": frame.group_id,
-                            "last_seq": result.last_seq,
-                        }
-                    )
-                    return
-                for message in result.messages:
-                    event = (
-                        MessageDeleted(message.group_id, message.id, message.seq)
-                        if message.is_deleted
-                        else MessageCreated(message)
-                    )
-                    self._connection.send(text_frame(encode_event(event)))
-                self.reply(
-                    {"type": "sync.done", "group_id": frame.group_id, "last_seq": result.last_seq}
+                result = await chat.sync(
+                    user_id,
+                    frame.group_id,
+                    frame.after_seq or 0,
+                    after_change=frame.after_change,
                 )
+                # A sync by seq answers exactly as it always has.
+                where: dict[str, Any] = {"group_id": frame.group_id, "last_seq": result.last_seq}
+                if result.last_change is not None:
+                    where["last_change"] = result.last_change
+                if result.reset:
+                    self.reply({"type": "sync.reset", **where})
+                    return
+                for event in result.events:
+                    self._connection.send(text_frame(encode_event(event)))
+                self.reply({"type": "sync.done", **where})
             case TypingFrame():
                 await chat.typing(user_id, frame.group_id)
             case ReadFrame():
@@ -204,6 +203,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             high_water=config.queue_high_water,
             evict_after=config.evict_after_seconds,
         ),
+        batcher=hub.batcher,
     )
     # Registered before the groups are read, so a group joined meanwhile
     # is not missed.

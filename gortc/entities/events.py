@@ -23,6 +23,7 @@ class MessageDeleted:
     group_id: str
     message_id: str
     seq: int
+    change: int  # the deletion's number from the group's change counter
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +76,14 @@ class ReadMarkerMoved:
 
 @dataclass(frozen=True, slots=True)
 class PresenceChanged:
-    user_id: str
-    online: bool
+    """Who among one group's members came online or went offline since the
+    group was last told: one report for many changes (the last state of
+    each user wins), so that a crowd connecting at once costs one report
+    per group, not one per member."""
+
+    group_id: str
+    online: tuple[str, ...]
+    offline: tuple[str, ...]
 
 
 Event = (

@@ -32,6 +32,9 @@ class Group:
     owner_id: str | None
     created_at: datetime
     last_seq: int = 0
+    # The group's change counter: every creation, edit and deletion of one
+    # of its messages takes the next value (see Message.change).
+    last_change: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,15 @@ class Message:
     edited_at: datetime | None = None
     deleted_at: datetime | None = None
     file_ids: tuple[str, ...] = ()
+    # The sender's own id for it, if one was given: sending again with the
+    # same one gives back this message instead of a second one.
+    client_id: str | None = None
+    # Numbers from the group's change counter: of the latest change to the
+    # message (its creation, last edit or deletion), and of its creation.
+    # A client that knows every change up to N catches up by asking for the
+    # messages whose ``change`` is above N.
+    change: int = 0
+    created_change: int = 0
 
     @property
     def is_deleted(self) -> bool:
@@ -100,6 +112,17 @@ class NewMessage:
     body: str
     created_at: datetime
     file_ids: tuple[str, ...] = ()
+    client_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """What storing a draft gave. ``is_new`` is False when the draft's
+    client_id named a message its sender had already stored in that group:
+    ``message`` is then that earlier message, as it is now."""
+
+    message: Message
+    is_new: bool
 
 
 def direct_key(user_a: str, user_b: str) -> str:

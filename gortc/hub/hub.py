@@ -5,6 +5,12 @@ connections). Every event goes through the backplane, so it reaches the
 subscribers on this instance at once and those on other instances through
 Redis when configured. Membership changes and session ends travel the same
 way as control messages, so every instance updates its subscriptions.
+
+Presence is coalesced: changes are gathered per group and reported at most
+once per ``presence_interval`` seconds, one frame per group listing who came
+online and who went offline (the last state of each user wins). When a
+thousand members of a group connect at once, each member then receives a
+frame or two instead of a thousand.
 """
 
 from __future__ import annotations
@@ -13,21 +19,26 @@ import asyncio
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 
 from gortc.entities.events import Event, PresenceChanged
 from gortc.hub.backplane import Backplane
-from gortc.hub.connection import CLOSE_SESSION_ENDED, Connection
+from gortc.hub.connection import CLOSE_SESSION_ENDED, Connection, WriteBatcher
 from gortc.hub.frames import text_frame
 from gortc.hub.presence import LocalPresence, PresenceRegistry
 
 log = logging.getLogger(__name__)
 
 CONTROL_TOPIC = "control"
+GROUP_PREFIX = "group:"
+# Most users named in one presence frame: a crowd in a huge group is told in
+# a few frames of bounded size (about 30 KB) rather than in one so large that
+# a client with a frame size limit would refuse it.
+PRESENCE_IDS_PER_FRAME = 1000
 
 
 def group_topic(group_id: str) -> str:
-    return f"group:{group_id}"
+    return f"{GROUP_PREFIX}{group_id}"
 
 
 def user_topic(user_id: str) -> str:
@@ -35,17 +46,29 @@ def user_topic(user_id: str) -> str:
 
 
 class Hub:
-    """Implements the EventPublisher port for the use cases."""
+    """Implements the EventPublisher and PresenceQuery ports for the use cases."""
 
     def __init__(
         self,
         backplane: Backplane,
         encode: Callable[[Event], bytes],
         presence: PresenceRegistry | None = None,
+        *,
+        presence_interval: float = 0.5,
     ) -> None:
+        if presence_interval < 0:
+            raise ValueError("presence_interval must not be negative")
         self._backplane = backplane
         self._presence = presence or LocalPresence()
+        self._presence_interval = presence_interval
+        # Group topic -> user id -> online: what the next flush reports.
+        self._presence_changes: dict[str, dict[str, bool]] = {}
+        # The one pending flush, scheduled by the first change after a flush.
+        self._presence_flush: asyncio.TimerHandle | None = None
+        self._closed = False
         self._encode = encode
+        # Shared by every connection: one write per connection per loop turn.
+        self.batcher = WriteBatcher()
         self._connections: dict[str, Connection] = {}
         self._by_user: dict[str, set[Connection]] = defaultdict(set)
         self._by_topic: dict[str, set[Connection]] = defaultdict(set)
@@ -62,6 +85,10 @@ class Hub:
             await connection.stop()
         if self._departures:
             await asyncio.wait(self._departures, timeout=5.0)
+        # The departures just counted reach the other instances before the
+        # backplane goes; later changes would have nowhere to go.
+        self.flush_presence()
+        self._closed = True
         await self._backplane.close()
         await self._presence.close()
 
@@ -81,7 +108,7 @@ class Hub:
     async def announce(self, connection: Connection) -> None:
         """Tells the user's groups they came online (on their first connection)."""
         if await self._presence.connected(connection.user_id):
-            self._announce_presence(connection.user_id, list(connection.topics), online=True)
+            self._note_presence(connection.user_id, connection.topics, online=True)
 
     async def unregister(self, connection: Connection, *, announced: bool) -> None:
         """Forgets a closed connection; tells the user's groups when it was
@@ -106,13 +133,18 @@ class Hub:
 
     async def _depart(self, user_id: str, topics: list[str]) -> None:
         if await self._presence.disconnected(user_id):
-            self._announce_presence(user_id, topics, online=False)
+            self._note_presence(user_id, topics, online=False)
 
     def subscribe_group(self, connection: Connection, group_id: str) -> None:
         self._subscribe(connection, group_topic(group_id))
 
     def online(self, user_id: str) -> bool:
+        """Whether the user has a connection on this instance."""
         return user_id in self._by_user
+
+    async def online_users(self, user_ids: Collection[str]) -> set[str]:
+        """The PresenceQuery port: those connected anywhere now."""
+        return await self._presence.online(user_ids)
 
     def connections(self) -> list[Connection]:
         return list(self._connections.values())
@@ -120,11 +152,45 @@ class Hub:
     def connection_count(self) -> int:
         return len(self._connections)
 
-    def _announce_presence(self, user_id: str, topics: list[str], *, online: bool) -> None:
-        payload = self._encode(PresenceChanged(user_id, online))
+    # -- presence -----------------------------------------------------------
+
+    def _note_presence(self, user_id: str, topics: Iterable[str], *, online: bool) -> None:
+        """Records a change for the user's groups; the next flush reports it."""
+        if self._closed:
+            return
         for topic in topics:
-            if topic.startswith("group:"):
-                self._backplane.publish(topic, payload)
+            if topic.startswith(GROUP_PREFIX):
+                changes = self._presence_changes.setdefault(topic, {})
+                # Moved to the end so that a frame lists users in the order of
+                # their last change.
+                changes.pop(user_id, None)
+                changes[user_id] = online
+        if self._presence_changes and self._presence_flush is None:
+            self._presence_flush = asyncio.get_running_loop().call_later(
+                self._presence_interval, self.flush_presence
+            )
+
+    def flush_presence(self) -> None:
+        """Reports the gathered changes now: per group, one frame (or one per
+        PRESENCE_IDS_PER_FRAME users) through the backplane."""
+        if self._presence_flush is not None:
+            self._presence_flush.cancel()
+            self._presence_flush = None
+        changes, self._presence_changes = self._presence_changes, {}
+        for topic, states in changes.items():
+            group_id = topic.removeprefix(GROUP_PREFIX)
+            users = list(states.items())
+            for start in range(0, len(users), PRESENCE_IDS_PER_FRAME):
+                chunk = users[start : start + PRESENCE_IDS_PER_FRAME]
+                event = PresenceChanged(
+                    group_id,
+                    online=tuple(user for user, online in chunk if online),
+                    offline=tuple(user for user, online in chunk if not online),
+                )
+                try:
+                    self._backplane.publish(topic, self._encode(event))
+                except Exception:  # one failing group must not silence the others
+                    log.exception("publishing presence to %s failed", topic)
 
     def _subscribe(self, connection: Connection, topic: str) -> None:
         connection.topics.add(topic)
@@ -183,11 +249,17 @@ class Hub:
             return
         if op in ("join", "leave"):
             topic = group_topic(order["group_id"])
-            for connection in list(self._by_user.get(order["user_id"], ())):
+            connections = list(self._by_user.get(order["user_id"], ()))
+            for connection in connections:
                 if op == "join":
                     self._subscribe(connection, topic)
                 else:
                     self._unsubscribe(connection, topic)
+            if op == "join" and connections:
+                # The group was not in the user's topics when they came online:
+                # its members learn it now. Every instance holding one of the
+                # user's connections says so; repeats are harmless.
+                self._note_presence(order["user_id"], (topic,), online=True)
         elif op == "end_session":
             for connection in list(self._connections.values()):
                 if connection.session_id == order["session_id"]:

@@ -5,6 +5,7 @@ first connection anywhere and offline after their last."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from typing import Protocol
 
 
@@ -15,6 +16,11 @@ class PresenceRegistry(Protocol):
 
     async def disconnected(self, user_id: str) -> bool:
         """Uncounts a connection; True when it was the user's last anywhere."""
+        ...
+
+    async def online(self, user_ids: Collection[str]) -> set[str]:
+        """Those of ``user_ids`` with a connection anywhere now. Never raises:
+        when the shared counts cannot be read, this instance's answer."""
         ...
 
     async def close(self) -> None: ...
@@ -36,6 +42,10 @@ class LocalPresence:
             del self._connections[user_id]
             return True
         return False
+
+    async def online(self, user_ids: Collection[str]) -> set[str]:
+        # A count reaching zero is deleted, so membership means online.
+        return {user_id for user_id in user_ids if user_id in self._connections}
 
     async def close(self) -> None:
         self._connections.clear()

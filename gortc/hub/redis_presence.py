@@ -37,6 +37,13 @@ may have deleted the fields once the heartbeat lapsed. The same happens
 whenever a heartbeat refresh finds the heartbeat gone (a stalled event loop),
 even without a noticed outage.
 
+Who is online now (``online``, for member lists) is one read-only script
+per batch of users (``_ONLINE``), all in one pipeline: a user is online when
+this instance counts a connection of theirs or another instance with a live
+heartbeat has a field for them (the same rule as the writes; the read leaves
+dead fields for the writes to delete). During an outage, or when Redis does
+not answer within ``command_timeout``, the answer is this instance's counts.
+
 What stays best effort: during an outage every instance answers for itself,
 so a user connected on two instances is announced online (and offline) by
 both; and users that another instance took offline because this one's
@@ -54,7 +61,7 @@ import itertools
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import UTC, datetime
 
 from redis.asyncio import Redis
@@ -91,6 +98,32 @@ else
   redis.call('HDEL', KEYS[1], ARGV[1])
 end
 return others
+"""
+
+# KEYS: users' hashes. ARGV[1]: this instance's id, ARGV[2]: the heartbeat
+# key prefix. Returns one flag per key: 1 when another live instance counts a
+# connection of that user. Each instance's liveness is checked once per call.
+_ONLINE = """
+local alive = {}
+local answer = {}
+for k = 1, #KEYS do
+  local found = 0
+  local fields = redis.call('HGETALL', KEYS[k])
+  for i = 1, #fields, 2 do
+    local instance = fields[i]
+    if instance ~= ARGV[1] and (tonumber(fields[i + 1]) or 0) > 0 then
+      if alive[instance] == nil then
+        alive[instance] = redis.call('EXISTS', ARGV[2] .. instance) == 1
+      end
+      if alive[instance] then
+        found = 1
+        break
+      end
+    end
+  end
+  answer[k] = found
+end
+return answer
 """
 
 # The answer for one call: the other instances' connections, or None for
@@ -196,6 +229,28 @@ class RedisPresence:
             last_here = True
         others = await self._others(user_id)
         return last_here and not others
+
+    async def online(self, user_ids: Collection[str]) -> set[str]:
+        wanted = list(dict.fromkeys(user_ids))
+        # This instance's own counts are the truth for its connections (its
+        # field in Redis may still be waiting to be written).
+        here = {user_id for user_id in wanted if self._counts.get(user_id, 0) > 0}
+        elsewhere = [user_id for user_id in wanted if user_id not in here]
+        if not elsewhere or self._closed:
+            return here
+        self._ensure_started()
+        if not self._up or self._client is None:
+            # During an outage an answer must not wait for Redis.
+            return here
+        try:
+            async with asyncio.timeout(self._command_timeout):
+                flags = await self._read_online(self._client, elsewhere)
+        except Exception as exc:  # a member list must never fail for presence
+            reraise_if_cancelled(exc)
+            if not isinstance(exc, RedisError | OSError | TimeoutError):
+                log.error("presence query failed unexpectedly", exc_info=exc)
+            return here
+        return here | {user_id for user_id, flag in zip(elsewhere, flags, strict=True) if flag}
 
     async def start(self) -> None:
         """Starts the writer and waits (briefly) for the first heartbeat, so
@@ -327,6 +382,22 @@ class RedisPresence:
                 )
             results = await pipe.execute()
         return results[0] is not None, [int(result) for result in results[1:]]
+
+    async def _read_online(self, client: Redis, users: list[str]) -> list[int]:
+        """For each user, 1 when another live instance counts a connection."""
+        async with client.pipeline(transaction=False) as pipe:
+            # Batches keep each script short: Redis runs nothing else meanwhile.
+            for start in range(0, len(users), self._batch_size):
+                batch = users[start : start + self._batch_size]
+                pipe.eval(
+                    _ONLINE,
+                    len(batch),
+                    *(self.user_key(user) for user in batch),
+                    self.instance_id,
+                    self._heartbeat_prefix,
+                )
+            results = await pipe.execute()
+        return [int(flag) for result in results for flag in result]
 
     async def _remove_own_fields(self, client: Redis, users: Iterable[str]) -> None:
         try:

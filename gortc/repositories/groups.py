@@ -31,6 +31,7 @@ def _group(row: sqlite3.Row) -> Group:
         owner_id=row["owner_id"],
         created_at=from_text(row["created_at"]),
         last_seq=row["last_seq"],
+        last_change=row["last_change"],
     )
 
 

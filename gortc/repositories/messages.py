@@ -6,18 +6,22 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+from dataclasses import replace
 from itertools import groupby
 
 import aiosqlite
 
 from gortc.entities.errors import NotFound
-from gortc.entities.groups import Message, NewMessage
+from gortc.entities.groups import Message, NewMessage, StoredMessage
 from gortc.entities.timestamps import from_text, to_text
 from gortc.repositories.database import Database, fetch_all, fetch_one
 
 log = logging.getLogger(__name__)
 
-_COLUMNS = "id, group_id, seq, sender_id, body, created_at, edited_at, deleted_at"
+_COLUMNS = (
+    "id, group_id, seq, sender_id, body, created_at, edited_at, deleted_at, "
+    "client_id, change_seq, created_change_seq"
+)
 
 
 def _message(row: sqlite3.Row) -> Message:
@@ -30,6 +34,9 @@ def _message(row: sqlite3.Row) -> Message:
         created_at=from_text(row["created_at"]),
         edited_at=from_text(row["edited_at"]) if row["edited_at"] else None,
         deleted_at=from_text(row["deleted_at"]) if row["deleted_at"] else None,
+        client_id=row["client_id"],
+        change=row["change_seq"],
+        created_change=row["created_change_seq"],
     )
 
 
@@ -60,16 +67,40 @@ class SqliteMessageRepository:
         )
         return [_message(row) for row in rows]
 
-    async def update(self, message: Message) -> None:
+    async def changed_after(self, group_id: str, *, after_change: int, limit: int) -> list[Message]:
+        # A range scan of messages_by_change.
+        rows = await fetch_all(
+            self._conn,
+            f"SELECT {_COLUMNS} FROM messages WHERE group_id = ? AND change_seq > ? "
+            "ORDER BY change_seq LIMIT ?",
+            (group_id, after_change, limit),
+        )
+        return [_message(row) for row in rows]
+
+    async def update(self, message: Message) -> Message:
+        # The number is taken here, in the caller's write transaction, so no
+        # edit or deletion is ever stored without one (sync by change relies
+        # on every change moving change_seq past what clients have seen).
+        row = await fetch_one(
+            self._conn,
+            "UPDATE groups SET last_change = last_change + 1 WHERE id = ? RETURNING last_change",
+            (message.group_id,),
+        )
+        if row is None:
+            raise NotFound("no such group", code="group_not_found")
+        changed = replace(message, change=int(row[0]))
         await self._conn.execute(
-            "UPDATE messages SET body = ?, edited_at = ?, deleted_at = ? WHERE id = ?",
+            "UPDATE messages SET body = ?, edited_at = ?, deleted_at = ?, change_seq = ? "
+            "WHERE id = ?",
             (
-                message.body,
-                to_text(message.edited_at) if message.edited_at else None,
-                to_text(message.deleted_at) if message.deleted_at else None,
-                message.id,
+                changed.body,
+                to_text(changed.edited_at) if changed.edited_at else None,
+                to_text(changed.deleted_at) if changed.deleted_at else None,
+                changed.change,
+                changed.id,
             ),
         )
+        return changed
 
 
 class GroupCommitMessageStore:
@@ -78,21 +109,28 @@ class GroupCommitMessageStore:
     all. Under load one commit (and one fsync) serves hundreds of messages;
     alone, a message is committed at once.
 
-    Seqs come from ``groups.last_seq``, bumped once per group per batch inside
-    the transaction, so they have no gaps even with several processes
-    writing to the same database. Membership is checked in that same
-    transaction (one query per batch): a message from someone who is not
-    (or no longer) a member is refused with NotFound, like a missing group.
+    Seqs come from ``groups.last_seq`` and change numbers from
+    ``groups.last_change``, both bumped once per group per batch inside the
+    transaction, so seqs have no gaps even with several processes writing to
+    the same database. Membership is checked in that same transaction (one
+    query per batch): a message from someone who is not (or no longer) a
+    member is refused with NotFound, like a missing group.
+
+    A draft whose (group, sender, client_id) is already stored, or appears
+    earlier in the same batch, is not stored again: its sender gets that
+    message back, marked not new (one more query per batch, only for drafts
+    with a client_id). The batch's transaction is the only writer, so no
+    other write can slip in between that look-up and the insert.
     """
 
     def __init__(self, db: Database, *, max_batch: int = 1000) -> None:
         self._db = db
         self._max_batch = max_batch
-        self._pending: list[tuple[NewMessage, asyncio.Future[Message]]] = []
+        self._pending: list[tuple[NewMessage, asyncio.Future[StoredMessage]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
-    async def add(self, draft: NewMessage) -> Message:
-        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+    async def add(self, draft: NewMessage) -> StoredMessage:
+        future: asyncio.Future[StoredMessage] = asyncio.get_running_loop().create_future()
         self._pending.append((draft, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name="gortc-message-commit")
@@ -110,7 +148,7 @@ class GroupCommitMessageStore:
             batch = self._pending[: self._max_batch]
             del self._pending[: len(batch)]
             try:
-                results = await self._write(batch)
+                results = await self._write([draft for draft, _ in batch])
             except Exception as exc:
                 log.exception("storing %d messages failed", len(batch))
                 for _, future in batch:
@@ -121,40 +159,51 @@ class GroupCommitMessageStore:
             for (_, future), result in zip(batch, results, strict=True):
                 if future.done():
                     continue
-                if isinstance(result, Message):
+                if isinstance(result, StoredMessage):
                     future.set_result(result)
                 else:
                     future.set_exception(result)
 
-    async def _write(
-        self, batch: list[tuple[NewMessage, asyncio.Future[Message]]]
-    ) -> list[Message | Exception]:
-        results: list[Message | Exception] = [
+    async def _write(self, drafts: list[NewMessage]) -> list[StoredMessage | Exception]:
+        results: list[StoredMessage | Exception] = [
             NotFound("no such group", code="group_not_found")
-        ] * len(batch)
+        ] * len(drafts)
         rows = []
         async with self._db.write() as conn:
-            allowed = await _memberships(conn, [draft for draft, _ in batch])
-            indexed = sorted(
-                (
-                    (index, draft)
-                    for index, (draft, _) in enumerate(batch)
-                    if (draft.group_id, draft.sender_id) in allowed
-                ),
-                key=lambda item: item[1].group_id,
+            allowed = await _memberships(conn, drafts)
+            accepted = [
+                (index, draft)
+                for index, draft in enumerate(drafts)
+                if (draft.group_id, draft.sender_id) in allowed
+            ]
+            stored = await _stored_by_client_id(conn, [draft for _, draft in accepted])
+            fresh: list[tuple[int, NewMessage]] = []
+            first_of: dict[tuple[str, str, str], int] = {}  # key -> index of its first draft
+            repeats: list[tuple[int, int]] = []  # (index, index of the first draft)
+            for index, draft in accepted:
+                key = _client_key(draft)
+                if key is not None:
+                    if key in stored:
+                        results[index] = StoredMessage(stored[key], is_new=False)
+                        continue
+                    if key in first_of:
+                        repeats.append((index, first_of[key]))
+                        continue
+                    first_of[key] = index
+                fresh.append((index, draft))
+            fresh.sort(key=lambda item: item[1].group_id)
+            by_group = {
+                group_id: sorted(items, key=lambda item: item[0])  # the order they came in
+                for group_id, items in ((g, list(i)) for g, i in groupby(fresh, key=_group_of))
+            }
+            numbers = await _take_numbers(
+                conn, {group_id: len(items) for group_id, items in by_group.items()}
             )
-            for group_id, items in groupby(indexed, key=lambda item: item[1].group_id):
-                members = list(items)
-                row = await fetch_one(
-                    conn,
-                    "UPDATE groups SET last_seq = last_seq + ? WHERE id = ? RETURNING last_seq",
-                    (len(members), group_id),
-                )
-                if row is None:
+            for group_id, members in by_group.items():
+                if group_id not in numbers:
                     continue  # the group was deleted meanwhile
-                first_seq = int(row[0]) - len(members) + 1
-                # Within a group, messages keep the order they arrived in.
-                for offset, (index, draft) in enumerate(sorted(members, key=lambda i: i[0])):
+                first_seq, first_change = numbers[group_id]
+                for offset, (index, draft) in enumerate(members):
                     message = Message(
                         id=draft.id,
                         group_id=draft.group_id,
@@ -163,8 +212,11 @@ class GroupCommitMessageStore:
                         body=draft.body,
                         created_at=draft.created_at,
                         file_ids=draft.file_ids,
+                        client_id=draft.client_id,
+                        change=first_change + offset,
+                        created_change=first_change + offset,
                     )
-                    results[index] = message
+                    results[index] = StoredMessage(message, is_new=True)
                     rows.append(
                         (
                             message.id,
@@ -173,15 +225,92 @@ class GroupCommitMessageStore:
                             message.sender_id,
                             message.body,
                             to_text(message.created_at),
+                            message.client_id,
+                            message.change,
+                            message.created_change,
                         )
                     )
             if rows:
                 await conn.executemany(
-                    "INSERT INTO messages (id, group_id, seq, sender_id, body, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO messages (id, group_id, seq, sender_id, body, created_at, "
+                    "client_id, change_seq, created_change_seq) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
+        for index, first in repeats:
+            earlier = results[first]
+            # If the first was refused (its group deleted meanwhile), so is this.
+            results[index] = (
+                StoredMessage(earlier.message, is_new=False)
+                if isinstance(earlier, StoredMessage)
+                else earlier
+            )
         return results
+
+
+def _group_of(item: tuple[int, NewMessage]) -> str:
+    return item[1].group_id
+
+
+async def _take_numbers(
+    conn: aiosqlite.Connection, counts: dict[str, int]
+) -> dict[str, tuple[int, int]]:
+    """Reserves ``counts[group]`` consecutive seqs and change numbers in each
+    group; returns each group's first (seq, change). One statement for the
+    whole batch: a batch spread over many groups would otherwise pay one
+    round trip to the database thread per group. Deleted groups are absent."""
+    reserved: dict[str, tuple[int, int]] = {}
+    items = sorted(counts.items())
+    for start in range(0, len(items), 10_000):  # 2 parameters per group
+        chunk = items[start : start + 10_000]
+        values = ", ".join("(?, ?)" for _ in chunk)
+        rows = await fetch_all(
+            conn,
+            f"WITH wanted (id, n) AS (VALUES {values}) "
+            "UPDATE groups SET last_seq = last_seq + wanted.n, "
+            "last_change = last_change + wanted.n "
+            "FROM wanted WHERE groups.id = wanted.id "
+            "RETURNING groups.id, groups.last_seq, groups.last_change",
+            [value for item in chunk for value in item],
+        )
+        for row in rows:
+            taken = counts[row[0]]
+            reserved[row[0]] = (int(row[1]) - taken + 1, int(row[2]) - taken + 1)
+    return reserved
+
+
+def _client_key(draft: NewMessage) -> tuple[str, str, str] | None:
+    if draft.client_id is None:
+        return None
+    return (draft.group_id, draft.sender_id, draft.client_id)
+
+
+async def _stored_by_client_id(
+    conn: aiosqlite.Connection, drafts: list[NewMessage]
+) -> dict[tuple[str, str, str], Message]:
+    """The stored messages that drafts of the batch repeat, by their key."""
+    keys = sorted({key for draft in drafts if (key := _client_key(draft)) is not None})
+    found: dict[tuple[str, str, str], Message] = {}
+    # 3 parameters per key, under SQLite's 32,766 per statement. A join, not
+    # "(…) IN (VALUES …)": SQLite plans that IN as a scan of the whole index,
+    # the join as one index search per key. The explicit IS NOT NULL lets the
+    # planner use the partial index messages_by_client_id.
+    columns = ", ".join(f"m.{column.strip()}" for column in _COLUMNS.split(","))
+    for start in range(0, len(keys), 10_000):
+        chunk = keys[start : start + 10_000]
+        values = ", ".join("(?, ?, ?)" for _ in chunk)
+        rows = await fetch_all(
+            conn,
+            f"WITH wanted (group_id, sender_id, client_id) AS (VALUES {values}) "
+            f"SELECT {columns} FROM wanted JOIN messages AS m "
+            "ON m.group_id = wanted.group_id AND m.sender_id = wanted.sender_id "
+            "AND m.client_id = wanted.client_id WHERE m.client_id IS NOT NULL",
+            [value for key in chunk for value in key],
+        )
+        found.update(
+            ((row["group_id"], row["sender_id"], row["client_id"]), _message(row)) for row in rows
+        )
+    return found
 
 
 async def _memberships(
@@ -194,9 +323,12 @@ async def _memberships(
     for start in range(0, len(pairs), 10_000):
         chunk = pairs[start : start + 10_000]
         values = ", ".join("(?, ?)" for _ in chunk)
+        # A join: SQLite plans "(…) IN (VALUES …)" as a scan of a whole index.
         rows = await fetch_all(
             conn,
-            f"SELECT group_id, user_id FROM members WHERE (group_id, user_id) IN (VALUES {values})",
+            f"WITH wanted (group_id, user_id) AS (VALUES {values}) "
+            "SELECT m.group_id, m.user_id FROM wanted JOIN members AS m "
+            "ON m.group_id = wanted.group_id AND m.user_id = wanted.user_id",
             [value for pair in chunk for value in pair],
         )
         found.update((row[0], row[1]) for row in rows)

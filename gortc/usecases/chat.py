@@ -48,12 +48,16 @@ class ChatSettings:
 
 @dataclass(frozen=True, slots=True)
 class SyncResult:
-    """What a reconnecting client missed. ``reset`` means the gap was too
-    large to replay: reload history instead."""
+    """What a reconnecting client missed, as the events it would have heard
+    (in seq order when asked by seq, in change order when asked by change).
+    ``reset`` means the gap was too large to replay: reload history instead.
+    ``last_change`` is given only to a sync by change: one by seq does not
+    replay edits, so it must not tell the client it knows every change."""
 
-    messages: list[Message]
+    events: list[MessageCreated | MessageUpdated | MessageDeleted]
     last_seq: int
     reset: bool
+    last_change: int | None = None
 
 
 class ChatService:
@@ -79,7 +83,13 @@ class ChatService:
         self._settings = settings
 
     async def send(
-        self, user_id: str, group_id: str, body: str, file_ids: tuple[str, ...] = ()
+        self,
+        user_id: str,
+        group_id: str,
+        body: str,
+        file_ids: tuple[str, ...] = (),
+        *,
+        client_id: str | None = None,
     ) -> Message:
         """Stores the message and tells the group. Returns once committed.
 
@@ -87,16 +97,25 @@ class ChatService:
         store checks it inside the transaction that writes the message. Until
         the message is queued there, nothing here suspends, so messages from
         one client keep the order it sent them in.
+
+        A ``client_id`` this sender already used in this group makes the
+        send a repeat (a retry after a lost answer): nothing new is stored or
+        told, and the earlier message, as it is now, is returned.
         """
         check_message_body(body)
         self._check_files(file_ids)
         await self._limit_sending(user_id)
-        return await self._store_and_tell(user_id, group_id, body, file_ids)
+        return await self._store_and_tell(user_id, group_id, body, file_ids, client_id)
 
     async def _store_and_tell(
-        self, user_id: str, group_id: str, body: str, file_ids: tuple[str, ...]
+        self,
+        user_id: str,
+        group_id: str,
+        body: str,
+        file_ids: tuple[str, ...],
+        client_id: str | None,
     ) -> Message:
-        message = await self._store.add(
+        stored = await self._store.add(
             NewMessage(
                 id=new_id(),
                 group_id=group_id,
@@ -104,15 +123,23 @@ class ChatService:
                 body=body,
                 created_at=self._clock.now(),
                 file_ids=file_ids,
+                client_id=client_id,
             )
         )
-        # No await between the commit and this: senders wake in seq order,
-        # so the group hears its messages in seq order.
-        self._events.to_group(group_id, MessageCreated(message))
-        return message
+        if stored.is_new:
+            # No await between the commit and this: senders wake in seq order,
+            # so the group hears its messages in seq order.
+            self._events.to_group(group_id, MessageCreated(stored.message))
+        return stored.message
 
     async def send_direct(
-        self, user_id: str, peer_id: str, body: str, file_ids: tuple[str, ...] = ()
+        self,
+        user_id: str,
+        peer_id: str,
+        body: str,
+        file_ids: tuple[str, ...] = (),
+        *,
+        client_id: str | None = None,
     ) -> Message:
         """Sends to the direct conversation with ``peer_id``, creating it on
         the first message (only once the message is sure to be accepted)."""
@@ -122,7 +149,7 @@ class ChatService:
             raise InvalidInput("a direct message needs another person", code="invalid_peer")
         await self._limit_sending(user_id)
         group = await self._direct_conversation(user_id, peer_id)
-        return await self._store_and_tell(user_id, group.id, body, file_ids)
+        return await self._store_and_tell(user_id, group.id, body, file_ids, client_id)
 
     async def _direct_conversation(self, user_id: str, peer_id: str) -> Group:
         key = direct_key(user_id, peer_id)
@@ -164,8 +191,9 @@ class ChatService:
             if message.sender_id != user_id:
                 raise Forbidden("only its author may edit a message", code="not_author")
             require_right(group, member, Action.EDIT_OWN_MESSAGE)
-            edited = replace(message, body=body, edited_at=self._clock.now())
-            await repos.messages.update(edited)
+            edited = await repos.messages.update(
+                replace(message, body=body, edited_at=self._clock.now())
+            )
         self._events.to_group(group_id, MessageUpdated(edited))
         return edited
 
@@ -181,8 +209,12 @@ class ChatService:
                 member,
                 Action.DELETE_OWN_MESSAGE if own else Action.DELETE_OTHERS_MESSAGE,
             )
-            await repos.messages.update(replace(message, body="", deleted_at=self._clock.now()))
-        self._events.to_group(group_id, MessageDeleted(group_id, message_id, message.seq))
+            deleted = await repos.messages.update(
+                replace(message, body="", deleted_at=self._clock.now())
+            )
+        self._events.to_group(
+            group_id, MessageDeleted(group_id, message_id, message.seq, deleted.change)
+        )
 
     async def history(
         self, user_id: str, group_id: str, *, before_seq: int | None, limit: int
@@ -192,19 +224,66 @@ class ChatService:
             await require_member(repos, group_id, user_id)
             return await repos.messages.before(group_id, before_seq=before_seq, limit=limit)
 
-    async def sync(self, user_id: str, group_id: str, after_seq: int) -> SyncResult:
-        """Everything after ``after_seq`` in order (deleted ones as tombstones),
-        or a reset when more than ``sync_limit`` are missing."""
-        if after_seq < 0:
-            raise InvalidInput("after_seq must be 0 or more", code="invalid_seq")
+    async def sync(
+        self,
+        user_id: str,
+        group_id: str,
+        after_seq: int = 0,
+        *,
+        after_change: int | None = None,
+    ) -> SyncResult:
+        """By seq: every message after ``after_seq`` in seq order, as created
+        (deleted ones as deletions); edits are not replayed.
+
+        By change (``after_change`` given; ``after_seq`` is then ignored):
+        every message changed after it, in change order, each once, as it is
+        now: created (if it was created after ``after_change``), updated or
+        deleted.
+
+        Either way a reset when more than ``sync_limit`` would be replayed.
+        """
+        if after_seq < 0 or (after_change is not None and after_change < 0):
+            raise InvalidInput("after_seq and after_change must be 0 or more", code="invalid_seq")
+        if after_change is not None:
+            return await self._sync_by_change(user_id, group_id, after_change)
         limit = self._settings.sync_limit
         async with self._uow.reading() as repos:
             group, _ = await require_member(repos, group_id, user_id)
             if group.last_seq - after_seq > limit:
-                return SyncResult(messages=[], last_seq=group.last_seq, reset=True)
+                return SyncResult(events=[], last_seq=group.last_seq, reset=True)
             messages = await repos.messages.after(group_id, after_seq=after_seq, limit=limit)
         last_seq = max([group.last_seq, *(message.seq for message in messages)])
-        return SyncResult(messages=messages, last_seq=last_seq, reset=False)
+        events: list[MessageCreated | MessageUpdated | MessageDeleted] = [
+            _deletion(message) if message.is_deleted else MessageCreated(message)
+            for message in messages
+        ]
+        return SyncResult(events=events, last_seq=last_seq, reset=False)
+
+    async def _sync_by_change(self, user_id: str, group_id: str, after_change: int) -> SyncResult:
+        limit = self._settings.sync_limit
+        async with self._uow.reading() as repos:
+            group, _ = await require_member(repos, group_id, user_id)
+            # Change numbers skip the earlier changes of a message changed
+            # again, so the gap in numbers only bounds the rows: read one
+            # past the limit to know whether they fit.
+            messages = await repos.messages.changed_after(
+                group_id, after_change=after_change, limit=limit + 1
+            )
+        # The group and the messages may be read at different moments (each
+        # statement sees the latest commit): take the newest of both.
+        last_seq = max([group.last_seq, *(message.seq for message in messages)])
+        last_change = max([group.last_change, *(message.change for message in messages)])
+        if len(messages) > limit:
+            return SyncResult(events=[], last_seq=last_seq, reset=True, last_change=last_change)
+        events: list[MessageCreated | MessageUpdated | MessageDeleted] = []
+        for message in messages:
+            if message.is_deleted:
+                events.append(_deletion(message))
+            elif message.created_change > after_change:
+                events.append(MessageCreated(message))
+            else:
+                events.append(MessageUpdated(message))
+        return SyncResult(events=events, last_seq=last_seq, reset=False, last_change=last_change)
 
     async def typing(self, user_id: str, group_id: str) -> None:
         """Tells the group someone is typing; repeats within the interval are
@@ -242,6 +321,10 @@ class ChatService:
         # Attachments arrive with the file store; until then no id is known.
         if file_ids:
             raise NotFound("no such file", code="file_not_found")
+
+
+def _deletion(message: Message) -> MessageDeleted:
+    return MessageDeleted(message.group_id, message.id, message.seq, message.change)
 
 
 async def _require_message(repos: Repositories, group_id: str, message_id: str) -> Message:

@@ -28,7 +28,7 @@ from gortc.entities.groups import (
 from gortc.entities.ids import new_id
 from gortc.entities.rights import Action, may
 from gortc.entities.users import User
-from gortc.usecases.ports import Clock, EventPublisher, Repositories, UnitOfWork
+from gortc.usecases.ports import Clock, EventPublisher, PresenceQuery, Repositories, UnitOfWork
 
 
 def group_not_found() -> NotFound:
@@ -46,6 +46,23 @@ async def require_member(repos: Repositories, group_id: str, user_id: str) -> tu
     return group, member
 
 
+@dataclass(frozen=True, slots=True)
+class ListedMember:
+    """A member as the member list shows them: with whether they are online."""
+
+    view: MemberView
+    online: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ListedGroup:
+    """A group in the caller's list; for a direct conversation, whether the
+    other person is online (None for other groups)."""
+
+    mine: MyGroup
+    peer_online: bool | None
+
+
 def require_right(group: Group, member: Member, action: Action) -> None:
     if not may(member.role, action, direct=group.kind is GroupKind.DIRECT):
         raise Forbidden(
@@ -59,9 +76,12 @@ class GroupService:
     the caller is not in, Forbidden where the rights matrix says no,
     Conflict for duplicates and for an owner trying to leave."""
 
-    def __init__(self, *, uow: UnitOfWork, events: EventPublisher, clock: Clock) -> None:
+    def __init__(
+        self, *, uow: UnitOfWork, events: EventPublisher, presence: PresenceQuery, clock: Clock
+    ) -> None:
         self._uow = uow
         self._events = events
+        self._presence = presence
         self._clock = clock
 
     async def create(self, user_id: str, name: str) -> MyGroup:
@@ -90,9 +110,16 @@ class GroupService:
 
     async def list_mine(
         self, user_id: str, *, limit: int, after: str | None = None
-    ) -> list[MyGroup]:
+    ) -> list[ListedGroup]:
         async with self._uow.reading() as repos:
-            return await repos.groups.list_for_user(user_id, limit=limit, after=after)
+            groups = await repos.groups.list_for_user(user_id, limit=limit, after=after)
+        # One presence query for the whole page, and none without direct ones.
+        peers = {mine.peer_id for mine in groups if mine.peer_id is not None}
+        online = await self._presence.online_users(peers) if peers else set()
+        return [
+            ListedGroup(mine, None if mine.peer_id is None else mine.peer_id in online)
+            for mine in groups
+        ]
 
     async def rename(self, user_id: str, group_id: str, name: str) -> Group:
         name = normalize_group_name(name)
@@ -119,10 +146,14 @@ class GroupService:
         async with self._uow.reading() as repos:
             return await repos.members.group_ids_for_user(user_id)
 
-    async def members(self, user_id: str, group_id: str) -> list[MemberView]:
+    async def members(self, user_id: str, group_id: str) -> list[ListedMember]:
         async with self._uow.reading() as repos:
             await require_member(repos, group_id, user_id)
-            return await repos.members.list(group_id)
+            views = await repos.members.list(group_id)
+        # Asked after the read connection is handed back: with Redis this is
+        # a round trip, which should not hold one of the few readers.
+        online = await self._presence.online_users([view.member.user_id for view in views])
+        return [ListedMember(view, view.member.user_id in online) for view in views]
 
     async def add_member(
         self, actor_id: str, group_id: str, target: UserRef, role: Role = Role.MEMBER

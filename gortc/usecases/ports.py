@@ -7,7 +7,7 @@ hand-written fakes.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +23,7 @@ from gortc.entities.groups import (
     MyGroup,
     NewMessage,
     Role,
+    StoredMessage,
 )
 from gortc.entities.sessions import (
     AccessClaims,
@@ -205,15 +206,26 @@ class MessageRepository(Protocol):
         """Messages with seq > after_seq in order, deleted ones included."""
         ...
 
-    async def update(self, message: Message) -> None: ...
+    async def changed_after(self, group_id: str, *, after_change: int, limit: int) -> list[Message]:
+        """Messages whose latest change is above ``after_change``, in change
+        order, deleted ones included."""
+        ...
+
+    async def update(self, message: Message) -> Message:
+        """Stores the body and the edit and deletion times. The change takes
+        the next number of the group's change counter; returns the message
+        as stored, with that number."""
+        ...
 
 
 class MessageStore(Protocol):
     """Stores new messages; concurrent calls share transactions (group commit)."""
 
-    async def add(self, draft: NewMessage) -> Message:
-        """The stored message with its seq, once committed. Raises NotFound
-        when the group no longer exists."""
+    async def add(self, draft: NewMessage) -> StoredMessage:
+        """The stored message with its seq, once committed; or, when the
+        sender already stored one with the draft's client_id in that group,
+        that one (``is_new`` False). Raises NotFound when the group no longer
+        exists or the sender is not a member."""
         ...
 
     async def close(self) -> None:
@@ -240,6 +252,16 @@ class EventPublisher(Protocol):
 
     def end_user(self, user_id: str) -> None:
         """Closes every connection of the user."""
+        ...
+
+
+class PresenceQuery(Protocol):
+    """Who is connected now (on any instance)."""
+
+    async def online_users(self, user_ids: Collection[str]) -> set[str]:
+        """Those of ``user_ids`` with an open connection anywhere. Never
+        raises: when the shared registry is unreachable, the answer is what
+        this instance knows."""
         ...
 
 

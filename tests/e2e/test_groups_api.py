@@ -1061,6 +1061,8 @@ async def test_the_first_direct_message_makes_one_conversation_for_both(
     )
     assert (bobs[gid]["kind"], bobs[gid]["peer"]) == ("direct", alice.id)
     assert (bobs[gid]["unread"], alices[gid]["unread"]) == (2, 1)
+    # Only the list says whether the peer is online (nobody has a socket here).
+    assert alices[gid].pop("peer_online") is bobs[gid].pop("peer_online") is False
     assert await call(client, "GET", f"/api/v1/direct/{bob.id}", alice, expect=200) == alices[gid]
     assert await call(client, "GET", f"/api/v1/direct/{alice.id}", bob, expect=200) == bobs[gid]
     assert await roles(client, gid, bob) == {"alice": "member", "bob": "member"}

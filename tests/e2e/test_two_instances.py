@@ -143,14 +143,81 @@ async def test_presence_counts_connections_on_every_instance(
 ) -> None:
     first, second = await two_instances(aiohttp_client, tmp_path, redis_server.url)
     u = await people(first, "alice", "bob")
-    await group_of(first, u["alice"], u["bob"])
+    group_id = await group_of(first, u["alice"], u["bob"])
+    bob_id = u["bob"]["user"]["id"]
     alice = await WsClient.open(first, u["alice"])
     bob_on_first = await WsClient.open(first, u["bob"])
-    assert (await alice.next("presence"))["online"] is True
+    while bob_id not in (await alice.next("presence"))["online"]:
+        pass  # her own arrival, reported apart
     bob_on_second = await WsClient.open(second, u["bob"])
     await bob_on_first.close()
     # Bob is still connected to the other instance: not offline.
-    await alice.silent(0.5)
+    await alice.silent(1.0)
     await bob_on_second.close()
+    # Told by the second instance, through Redis.
     offline = await alice.next("presence")
-    assert offline == {"type": "presence", "user_id": u["bob"]["user"]["id"], "online": False}
+    assert offline == {"type": "presence", "group_id": group_id, "online": [], "offline": [bob_id]}
+
+
+async def test_the_member_list_knows_who_is_online_on_the_other_instance(
+    aiohttp_client: Any, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    first, second = await two_instances(aiohttp_client, tmp_path, redis_server.url)
+    u = await people(first, "alice", "bob", "carol")
+    group_id = await group_of(first, u["alice"], u["bob"], u["carol"])
+
+    async def online_according_to(instance: TestClient) -> dict[str, bool]:
+        response = await instance.get(
+            f"/api/v1/groups/{group_id}/members", headers=bearer(u["carol"])
+        )
+        assert response.status == 200
+        return {m["username"]: m["online"] for m in (await response.json())["items"]}
+
+    alice = await WsClient.open(first, u["alice"])
+    bob = await WsClient.open(second, u["bob"])
+    expected = {"alice": True, "bob": True, "carol": False}
+    assert await online_according_to(first) == await online_according_to(second) == expected
+    # Bob's arrival reaches Alice from the other instance, in the new shape.
+    while u["bob"]["user"]["id"] not in (await alice.next("presence"))["online"]:
+        pass
+
+    await bob.close()
+    deadline = time.monotonic() + 5
+    while (await online_according_to(first))["bob"]:
+        assert time.monotonic() < deadline, "bob still online on the first instance"
+        await asyncio.sleep(0.05)
+    assert await online_according_to(second) == {"alice": True, "bob": False, "carol": False}
+    # While Redis is still there (its fixture ends first): Alice's departure,
+    # flushed at shutdown, would wait for it in vain.
+    await first.close()
+    await second.close()
+
+
+async def test_an_instance_shutting_down_tells_the_others_who_left(
+    aiohttp_client: Any, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    shared: dict[str, Any] = {
+        "redis": {"url": redis_server.url},
+        "auth": {"secret": "a shared secret of at least thirty-two characters"},
+        "limits": {"enabled": False},
+    }
+    # The first instance would report presence only after 30 s: what the
+    # others hear comes from the flush at shutdown.
+    first = await aiohttp_client(
+        create_app(make_config(tmp_path / "data", hub={"presence_interval_seconds": 30}, **shared))
+    )
+    second = await aiohttp_client(create_app(make_config(tmp_path / "data", **shared)))
+    u = await people(first, "alice", "bob")
+    group_id = await group_of(first, u["alice"], u["bob"])
+    alice = await WsClient.open(second, u["alice"])
+    assert (await alice.next("presence"))["online"] == [u["alice"]["user"]["id"]]
+    await WsClient.open(first, u["bob"])
+
+    await first.close()
+    # His arrival and departure were both pending: the last state wins.
+    assert await alice.next("presence") == {
+        "type": "presence",
+        "group_id": group_id,
+        "online": [],
+        "offline": [u["bob"]["user"]["id"]],
+    }

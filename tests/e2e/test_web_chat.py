@@ -121,11 +121,18 @@ async def test_two_people_chat_live(server: ServerProcess, browser, tmp_path: Pa
 
     await create_group(alice, "Project")
     await add_member(alice, "bob")
+    # Bob, connected already, joined: the group is told he is online.
+    await expect(presence_dot(alice, "bob")).to_have_class(re.compile(r"\bonline\b"))
     # Bob is told over his socket: the group appears without a reload.
     await expect(bob.conversation("Project")).to_be_visible()
     await bob.conversation("Project").click()
     await expect(bob.page.locator("#conversation-title")).to_have_text("Project")
     await expect(bob.page.locator("#member-list")).to_contain_text("@alice")
+    # A fresh page hears of no arrival: the member list says who is online.
+    await bob.page.reload()
+    await bob.conversation("Project").click()
+    await expect(bob.page.locator("#member-list")).to_contain_text("@alice")
+    await expect(presence_dot(bob, "alice")).to_have_class(re.compile(r"\bonline\b"))
 
     await alice.send("hello bob")
     received = bob.message("hello bob")

@@ -148,7 +148,10 @@ async def test_edits_and_deletions_reach_everyone(chat: TestClient) -> None:
             "group_id": group_id,
             "message_id": message["id"],
             "seq": message["seq"],
+            # Each change of the group takes the next number: sent, edited, deleted.
+            "change": 3,
         }
+    assert (message["change"], updated["message"]["change"]) == (1, 2)
 
 
 async def test_outsiders_get_no_events_and_no_answers(chat: TestClient) -> None:
@@ -274,19 +277,27 @@ async def test_query_token_works_for_browsers(chat: TestClient) -> None:
 
 async def test_presence_follows_the_first_and_last_connection(chat: TestClient) -> None:
     u = await people(chat, "alice", "bob")
-    await group_of(chat, u["alice"], u["bob"])
+    group_id = await group_of(chat, u["alice"], u["bob"])
     alice = await WsClient.open(chat, u["alice"])
+    alice_id, bob_id = u["alice"]["user"]["id"], u["bob"]["user"]["id"]
+    assert (await alice.next("presence"))["online"] == [alice_id]  # her own arrival
     bob1 = await WsClient.open(chat, u["bob"])
     assert await alice.next("presence") == {
         "type": "presence",
-        "user_id": u["bob"]["user"]["id"],
-        "online": True,
+        "group_id": group_id,
+        "online": [bob_id],
+        "offline": [],
     }
     bob2 = await WsClient.open(chat, u["bob"])
     await bob1.close()
-    await alice.silent(0.3)  # still online through the second tab
+    await alice.silent(0.8)  # still online through the second tab (0.5 s coalescing)
     await bob2.close()
-    assert (await alice.next("presence"))["online"] is False
+    assert await alice.next("presence") == {
+        "type": "presence",
+        "group_id": group_id,
+        "online": [],
+        "offline": [bob_id],
+    }
 
 
 async def test_typing_is_shared_but_not_repeated(chat: TestClient) -> None:

@@ -344,3 +344,70 @@ async def test_a_silent_redis_costs_a_bounded_wait(caplog: pytest.LogCaptureFixt
         for writer in accepted:
             writer.close()
         await server.wait_closed()
+
+
+async def test_local_presence_says_who_is_online() -> None:
+    presence = LocalPresence()
+    assert await presence.connected("ann") is True
+    assert await presence.connected("bob") is True
+    assert await presence.disconnected("bob") is True
+    assert await presence.online(["ann", "bob", "cat"]) == {"ann"}
+
+
+async def test_who_is_online_counts_every_live_instance(redis_server: RedisServer) -> None:
+    url = redis_server.url
+    async with instance(url) as a, instance(url) as b:
+        assert await a.online(["ann"]) == set()  # nothing counted yet, anywhere
+        assert await a.connected("ann") is True
+        assert await b.connected("bob") is True
+        assert await b.connected("both") is True
+        assert await a.connected("both") is False
+        everyone = ["ann", "bob", "both", "nobody"]
+        assert await a.online(everyone) == await b.online(everyone) == {"ann", "bob", "both"}
+        # More users than one script is given: several batches, one answer.
+        many = [f"user-{n}" for n in range(600)]
+        for user in many[::3]:
+            assert await b.connected(user) is True
+        assert await a.online(many) == set(many[::3])
+
+        assert await b.disconnected("bob") is True
+        assert await a.online(everyone) == {"ann", "both"}
+
+        await crash(b)
+        # B's connections count until its heartbeat lapses, then no longer,
+        # even though its fields are still in Redis (nobody wrote since).
+        assert await a.online(["both", "bob"]) == {"both"}
+        assert await fields(url, b, "user-0") == {b.instance_id: 1}
+
+        async def lapsed() -> bool:
+            return await a.online(many) == set()
+
+        await eventually(lapsed, "B's users to stop counting as online")
+        assert await a.online(everyone) == {"ann", "both"}  # A's own
+
+
+async def test_who_is_online_during_an_outage_is_this_instances_answer(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="gortc.hub.redis_presence")
+    url = redis_server.url
+    async with instance(url) as a, instance(url) as b:
+        assert await a.connected("ann") is True
+        assert await b.connected("bob") is True
+        assert await a.online(["ann", "bob"]) == {"ann", "bob"}
+
+        redis_server.stop()
+        # Before A's writer has noticed (the query finds out itself), and after.
+        async with asyncio.timeout(DEADLINE_SECONDS):
+            assert await a.online(["ann", "bob"]) == {"ann"}
+            assert await a.connected("cat") is True  # the writer notices now
+            assert not a.healthy
+            assert await a.online(["ann", "bob", "cat"]) == {"ann", "cat"}
+        assert logged(caplog, OUTAGE_LOGGED) == 1  # by A's writer; queries log nothing
+
+        redis_server.start()
+
+        async def recovered() -> bool:
+            return await a.online(["ann", "bob", "cat"]) == {"ann", "bob", "cat"}
+
+        await eventually(recovered, "B's users to count again once Redis is back")
