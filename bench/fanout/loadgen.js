@@ -213,6 +213,9 @@ function payload(room) {
 }
 
 let clientSeq = 0;
+// gortc keeps each sender's client_ids (a resend returns the stored message),
+// so every run of this generator needs ids of its own.
+const clientPrefix = `b${process.pid}-${Date.now().toString(36)}-`;
 
 class Connection {
   constructor(room, index, groups) {
@@ -300,7 +303,7 @@ class Connection {
     else {
       clientSeq += 1;
       this.ws.send(
-        JSON.stringify({ type: 'message.send', group_id: this.groupId, body, client_id: `b${clientSeq}` }),
+        JSON.stringify({ type: 'message.send', group_id: this.groupId, body, client_id: `${clientPrefix}${clientSeq}` }),
       );
     }
   }
