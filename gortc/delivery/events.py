@@ -5,7 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gortc.delivery.chat_schemas import GroupInfo, GroupView, InvitationView, MemberOut, MessageView
+from gortc.delivery.chat_schemas import (
+    GroupInfo,
+    GroupView,
+    InvitationView,
+    MemberOut,
+    message_json,
+)
 from gortc.entities.events import (
     Event,
     GroupJoined,
@@ -29,12 +35,12 @@ def event_body(event: Event) -> dict[str, Any]:
         case MessageCreated(message=message):
             return {
                 "type": "message.created",
-                "message": MessageView.of(message).model_dump(mode="json"),
+                "message": message_json(message),
             }
         case MessageUpdated(message=message):
             return {
                 "type": "message.updated",
-                "message": MessageView.of(message).model_dump(mode="json"),
+                "message": message_json(message),
             }
         case MessageDeleted(group_id=group_id, message_id=message_id, seq=seq, change=change):
             return {

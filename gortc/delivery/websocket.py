@@ -16,11 +16,11 @@ from gortc.delivery.chat_schemas import (
     ClientFrame,
     DeleteFrame,
     EditFrame,
-    MessageView,
     ReadFrame,
     SendFrame,
     SyncFrame,
     TypingFrame,
+    message_json,
 )
 from gortc.delivery.errors import status_of
 from gortc.delivery.events import encode_event, encode_frame
@@ -121,7 +121,7 @@ class _Session:
                 {
                     "type": "message.ack",
                     "client_id": frame.client_id,
-                    "message": MessageView.of(message).model_dump(mode="json"),
+                    "message": message_json(message),
                 }
             )
         finally:

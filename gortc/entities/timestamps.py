@@ -10,7 +10,9 @@ _FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 def to_text(moment: datetime) -> str:
     # isoformat, unlike strftime, pads the year to four digits (and is faster:
     # every message is stamped more than once on its way out).
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    if moment.tzinfo is not UTC:  # the clock's own instants are UTC already
+        moment = moment.astimezone(UTC)
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def from_text(text: str) -> datetime:

@@ -134,9 +134,10 @@ class GroupCommitMessageStore:
         self._pending.append((draft, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name="gortc-message-commit")
-        # Shielded: a sender that goes away does not take its message out of
-        # a batch being written; the message is stored all the same.
-        return await asyncio.shield(future)
+        # Not shielded, and it need not be: a sender cancelled here only
+        # cancels its future; the draft stays queued and is stored all the
+        # same (``_flush`` skips futures already done).
+        return await future
 
     async def close(self) -> None:
         if self._flusher is not None:

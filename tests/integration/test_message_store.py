@@ -226,3 +226,25 @@ async def test_sync_by_change_and_the_repeat_look_up_are_index_searches(
     repeats = query_plan(path, look_up, ())
     assert "SEARCH m USING INDEX messages_by_client_id " in repeats, repeats
     assert "SCAN m" not in repeats, repeats
+
+
+async def test_a_sender_that_goes_away_does_not_take_its_message_with_it(
+    db: Database, store: GroupCommitMessageStore
+) -> None:
+    uow = SqliteUnitOfWork(db)
+    group_id, (alice,) = await group_with(uow, "alice")
+    # The first send starts a batch; the second waits for the next one and
+    # its sender is cancelled (the socket closed) before that is written.
+    first = asyncio.create_task(store.add(draft(group_id, alice, "one", "c1")))
+    second = asyncio.create_task(store.add(draft(group_id, alice, "two", "c2")))
+    await asyncio.sleep(0)
+    second.cancel()
+    assert (await first).message.seq == 1
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    await store.close()
+
+    assert [row[-1] for row in await message_rows(db)] == ["one", "two"]
+    async with uow.transaction() as repos:
+        group = await repos.groups.get(group_id)
+    assert group is not None and group.last_seq == 2
