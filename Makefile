@@ -1,6 +1,6 @@
 PYTHON ?= python
 
-.PHONY: install test lint typecheck check bench bench-startup bench-auth bench-fanout bench-persist run
+.PHONY: install test lint typecheck check bench bench-startup bench-auth bench-fanout bench-persist bench-search run
 
 install:
 	$(PYTHON) -m pip install -e '.[test]'
@@ -20,7 +20,7 @@ check: lint typecheck test
 run:
 	$(PYTHON) -m gortc serve
 
-bench: bench-startup bench-auth bench-persist bench-fanout
+bench: bench-startup bench-auth bench-persist bench-fanout bench-search
 
 bench-startup:
 	$(PYTHON) bench/startup.py
@@ -36,3 +36,9 @@ bench-fanout:
 
 bench-persist:
 	$(PYTHON) bench/persist.py
+
+# Generates a 100,000-file corpus (~500 MB) and compares gortc's personal
+# search with tantivy-py on it; about fifteen minutes.
+bench-search:
+	$(PYTHON) -m pip install --quiet tantivy
+	$(PYTHON) bench/search_bench.py

@@ -21,13 +21,25 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 from gortc.adapters.blob_store import DiskBlobStore
 from gortc.adapters.clock import SystemClock
+from gortc.adapters.hmac_signer import HmacSigner
 from gortc.adapters.jwt_tokens import JwtAccessTokens
 from gortc.adapters.mail import LogMailer, SmtpMailer
 from gortc.adapters.passwords import BcryptPasswordHasher
 from gortc.adapters.rate_limit import MemoryRateLimiter
 from gortc.adapters.secret_key import derive_key, load_or_create_secret
 from gortc.config import Config
-from gortc.delivery import accounts, admin, groups, messages, system, users, websocket
+from gortc.delivery import (
+    accounts,
+    admin,
+    files,
+    groups,
+    messages,
+    search,
+    signed_urls,
+    system,
+    users,
+    websocket,
+)
 from gortc.delivery.events import encode_event
 from gortc.delivery.keys import (
     ACCOUNTS,
@@ -35,10 +47,13 @@ from gortc.delivery.keys import (
     API_ROUTES,
     CHAT,
     CONFIG,
+    FILES,
     GROUPS,
     HEALTH_PROBES,
     HUB,
     OPENAPI_JSON,
+    SEARCH,
+    SIGNED_URLS,
 )
 from gortc.delivery.middlewares import error_mapping, harden_response, request_context
 from gortc.delivery.openapi import build_openapi
@@ -54,8 +69,11 @@ from gortc.repositories.unit_of_work import SqliteUnitOfWork
 from gortc.usecases.accounts import AccountService, AccountSettings
 from gortc.usecases.admin import AdminService
 from gortc.usecases.chat import ChatService, ChatSettings
+from gortc.usecases.files import FileService, FileSettings
 from gortc.usecases.groups import GroupService
 from gortc.usecases.ports import Mailer, RevokedTokenStore
+from gortc.usecases.search import SearchService
+from gortc.usecases.signed_urls import SignedUrlService, SignedUrlSettings
 
 if TYPE_CHECKING:
     import redis.asyncio as redis
@@ -63,6 +81,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("gortc")
 
 SESSION_COOKIE = "gortc_session"
+# The label of the key that signs file URLs (derive_key): used for nothing
+# else, so a signed URL is never a valid token or cookie, nor the reverse.
+SIGNED_URL_KEY = "files/signed-urls v1"
 _PURGE_INTERVAL_SECONDS = 3600.0
 
 
@@ -80,6 +101,9 @@ class Core:
     groups: GroupService
     chat: ChatService
     message_store: GroupCommitMessageStore
+    search: SearchService
+    files: FileService
+    signed_urls: SignedUrlService
 
     async def open(self) -> None:
         """Raises SchemaError when the database cannot be used."""
@@ -144,6 +168,8 @@ def build_core(config: Config) -> Core:
         else LogMailer()
     )
     limits = config.limits
+    # One store for every kind of blob: identical bytes are kept once.
+    blob_store = DiskBlobStore(config.data_path / "blobs")
     account_service = AccountService(
         uow=uow,
         revoked=revoked,
@@ -151,7 +177,7 @@ def build_core(config: Config) -> Core:
         tokens=JwtAccessTokens(derive_key(secret, "jwt"), config.auth.access_token_ttl),
         mailer=mailer,
         limiter=limiter,
-        blobs=DiskBlobStore(config.data_path / "blobs"),
+        blobs=blob_store,
         clock=clock,
         settings=AccountSettings(
             signup=config.auth.signup,
@@ -188,6 +214,18 @@ def build_core(config: Config) -> Core:
             messages_per_second=limits.messages_per_second,
             message_burst=limits.message_burst,
             sync_limit=config.hub.sync_limit,
+            max_attachments=config.files.max_attachments_per_message,
+        ),
+    )
+    file_service = FileService(
+        uow=uow,
+        blobs=blob_store,
+        clock=clock,
+        settings=FileSettings(
+            max_file_bytes=config.files.max_file_bytes,
+            quota_bytes=config.files.quota_bytes,
+            index_max_bytes=config.files.index_max_bytes,
+            max_files_per_upload=config.files.max_files_per_upload,
         ),
     )
     return Core(
@@ -201,6 +239,15 @@ def build_core(config: Config) -> Core:
         groups=GroupService(uow=uow, events=hub, presence=hub, clock=clock),
         chat=chat,
         message_store=message_store,
+        search=SearchService(uow=uow),
+        files=file_service,
+        signed_urls=SignedUrlService(
+            uow=uow,
+            files=file_service,
+            signer=HmacSigner(derive_key(secret, SIGNED_URL_KEY)),
+            clock=clock,
+            settings=SignedUrlSettings(lifetime_seconds=config.files.signed_url_seconds),
+        ),
     )
 
 
@@ -231,13 +278,19 @@ def create_app(config: Config) -> web.Application:
     app[HUB] = core.hub
     app[GROUPS] = core.groups
     app[CHAT] = core.chat
+    app[SEARCH] = core.search
+    app[FILES] = core.files
+    app[SIGNED_URLS] = core.signed_urls
     routes = (
         system.ROUTES
         + accounts.ROUTES
+        + search.ROUTES  # before users.ROUTES: /users/search
         + users.ROUTES
         + admin.ROUTES
         + groups.ROUTES
         + messages.ROUTES
+        + files.ROUTES
+        + signed_urls.ROUTES
         + websocket.ROUTES
     )
     app[API_ROUTES] = routes

@@ -1,4 +1,4 @@
-"""``python -m gortc`` / ``gortc``: serve, migrate, and operator commands.
+"""``python -m gortc`` / ``gortc``: serve, migrate, reindex, and operator commands.
 
 Problems the operator can fix (a bad setting, a database from a newer
 gortc) are one line on stderr and exit status 2, never a traceback.
@@ -49,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
     with_common(commands.add_parser("migrate", help="bring the database schema up to date"))
+    with_common(
+        commands.add_parser(
+            "reindex",
+            help="rebuild the search indexes from the stored data (with the server stopped)",
+        )
+    )
 
     user = commands.add_parser("user", help="manage accounts (works beside a running server)")
     user_commands = user.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -101,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_run_server(config, started))
         if args.command == "migrate":
             return _migrate(config)
+        if args.command == "reindex":
+            return asyncio.run(_reindex(config))
         return asyncio.run(_operator_command(config, args))
     except (ConfigError, SchemaError) as exc:
         print(f"gortc: {exc}", file=sys.stderr)
@@ -143,6 +151,33 @@ def _migrate(config: Config) -> int:
             f"{config.database_path}: schema version {result.from_version} → {result.to_version}"
             + (f" (backup: {result.backup})" if result.backup else "")
         )
+    return 0
+
+
+async def _reindex(config: Config) -> int:
+    from gortc.progress import ProgressBar
+    from gortc.repositories.database import Database
+    from gortc.repositories.search_indexes import rebuild_all
+
+    bars: list[ProgressBar] = []
+
+    def progress_for(name: str) -> Callable[[int, int], None]:
+        if bars:
+            bars[-1].finish()
+        bars.append(ProgressBar(sys.stderr, name))
+        return bars[-1].update
+
+    database = Database(config.database_path, readers=1)
+    await database.open()  # migrates first, so the indexes exist
+    try:
+        started = time.perf_counter()
+        indexed = await rebuild_all(database, progress_for)
+        if bars:
+            bars[-1].finish()
+    finally:
+        await database.close()
+    summary = ", ".join(f"{count:,} {name}" for name, count in indexed.items())
+    print(f"{config.database_path}: reindexed {summary} in {time.perf_counter() - started:.1f}s")
     return 0
 
 

@@ -166,6 +166,30 @@ class HubConfig(_Section):
     )
 
 
+class FilesConfig(_Section):
+    max_file_bytes: int = Field(
+        25 * 1024 * 1024, ge=1, description="Largest file one may upload, bytes (413 above)."
+    )
+    quota_bytes: int = Field(
+        1024 * 1024 * 1024, ge=0, description="Bytes of files each user may store (413 above)."
+    )
+    index_max_bytes: int = Field(
+        1024 * 1024,
+        ge=0,
+        description="Bytes of a text file that are made searchable; the rest is stored only.",
+    )
+    max_files_per_upload: int = Field(100, ge=1, description="Files one upload request may carry.")
+    max_attachments_per_message: int = Field(
+        10, ge=1, le=20, description="Files one message may carry (400 above)."
+    )
+    signed_url_seconds: int = Field(
+        600,
+        ge=1,
+        le=7 * 24 * 3600,
+        description="Lifetime of signed upload and download URLs, seconds.",
+    )
+
+
 class RedisConfig(_Section):
     url: str = Field("", description="redis:// URL; empty: no Redis, everything in-process.")
 
@@ -181,6 +205,7 @@ class Config(BaseModel):
     mail: MailConfig = Field(default_factory=MailConfig)  # type: ignore[arg-type]
     limits: LimitsConfig = Field(default_factory=LimitsConfig)  # type: ignore[arg-type]
     hub: HubConfig = Field(default_factory=HubConfig)  # type: ignore[arg-type]
+    files: FilesConfig = Field(default_factory=FilesConfig)  # type: ignore[arg-type]
     redis: RedisConfig = Field(default_factory=RedisConfig)  # type: ignore[arg-type]
 
     @property

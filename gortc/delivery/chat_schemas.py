@@ -8,10 +8,24 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, Field, model_validator
 
 from gortc.delivery.schemas import Request, Timestamp
+from gortc.entities.files import FileSummary
 from gortc.entities.groups import Group, Invitation, MemberView, Message, MyGroup, Role
 from gortc.entities.timestamps import to_text
 from gortc.usecases.groups import ListedGroup, ListedMember
 from gortc.usecases.groups import UserRef as UserReference
+
+
+class AttachedFileView(BaseModel):
+    """A file a message carries, as much as a client needs to show it."""
+
+    id: str
+    name: str
+    size: int = Field(description="Bytes")
+    content_type: str
+
+    @classmethod
+    def of(cls, file: FileSummary) -> AttachedFileView:
+        return cls(id=file.id, name=file.name, size=file.size, content_type=file.content_type)
 
 
 class MessageView(BaseModel):
@@ -30,6 +44,11 @@ class MessageView(BaseModel):
         description="The group's change number of the message's latest change "
         "(creation, edit or deletion); see sync after_change"
     )
+    files: list[AttachedFileView] = Field(
+        description="The attached files that still exist, in the order of file_ids "
+        "(an id without an entry here was deleted by its owner); the group's members "
+        "may read them: GET /api/v1/files/{id} and /content"
+    )
 
     @classmethod
     def of(cls, message: Message) -> MessageView:
@@ -44,6 +63,7 @@ class MessageView(BaseModel):
             file_ids=list(message.file_ids),
             client_id=message.client_id,
             change=message.change,
+            files=[AttachedFileView.of(file) for file in message.files],
         )
 
 
@@ -63,6 +83,10 @@ def message_json(message: Message) -> dict[str, Any]:
         "file_ids": list(message.file_ids),
         "client_id": message.client_id,
         "change": message.change,
+        "files": [
+            {"id": file.id, "name": file.name, "size": file.size, "content_type": file.content_type}
+            for file in message.files
+        ],
     }
 
 

@@ -12,13 +12,19 @@ from gortc.hub.hub import Hub
 from gortc.usecases.accounts import AccountService
 from gortc.usecases.admin import AdminService
 from gortc.usecases.chat import ChatService
+from gortc.usecases.files import FileService
 from gortc.usecases.groups import GroupService
+from gortc.usecases.search import SearchService
+from gortc.usecases.signed_urls import SignedUrlService
 
 CONFIG = web.AppKey("config", Config)
 ACCOUNTS = web.AppKey("accounts", AccountService)
 ADMIN = web.AppKey("admin", AdminService)
 GROUPS = web.AppKey("groups", GroupService)
 CHAT = web.AppKey("chat", ChatService)
+FILES = web.AppKey("files", FileService)
+SIGNED_URLS = web.AppKey("signed_urls", SignedUrlService)
+SEARCH = web.AppKey("search", SearchService)
 HUB = web.AppKey("hub", Hub)
 API_ROUTES = web.AppKey("api_routes", list[ApiRoute])
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gortc.entities.errors import InvalidInput
+from gortc.entities.files import FileSummary
 
 GROUP_NAME_MAX_LENGTH = 100
 MESSAGE_MAX_LENGTH = 4000
@@ -96,6 +97,9 @@ class Message:
     # messages whose ``change`` is above N.
     change: int = 0
     created_change: int = 0
+    # The attached files that still exist, in the order of ``file_ids``; an
+    # id of file_ids without one here was deleted by its owner.
+    files: tuple[FileSummary, ...] = ()
 
     @property
     def is_deleted(self) -> bool:

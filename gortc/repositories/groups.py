@@ -17,6 +17,7 @@ from gortc.entities.groups import (
     Role,
 )
 from gortc.entities.timestamps import from_text, to_text
+from gortc.repositories import message_index
 from gortc.repositories.database import fetch_all, fetch_one
 
 # Unread counts stop here: "999+" is all anyone needs to know.
@@ -76,6 +77,9 @@ class SqliteGroupRepository:
         )
 
     async def delete(self, group_id: str) -> None:
+        # Its messages go by ON DELETE CASCADE, which the search index
+        # cannot see: their entries are taken out first.
+        await message_index.forget_group(self._conn, group_id)
         await self._conn.execute("DELETE FROM groups WHERE id = ?", (group_id,))
 
     async def get_for_user(self, user_id: str, group_id: str) -> MyGroup | None:

@@ -13,7 +13,8 @@ _SESSION_GRACE = timedelta(days=7)
 
 
 async def purge_expired(db: Database, now: datetime) -> int:
-    """Deletes expired revocations, sessions and mailed tokens; returns the count."""
+    """Deletes expired revocations, sessions, mailed tokens and used upload
+    URLs; returns the count."""
     stamp = to_text(now)
     old = to_text(now - _SESSION_GRACE)
     removed = 0
@@ -22,6 +23,8 @@ async def purge_expired(db: Database, now: datetime) -> int:
             ("DELETE FROM revoked_tokens WHERE expires_at <= ?", (stamp,)),
             ("DELETE FROM sessions WHERE expires_at <= ? OR revoked_at <= ?", (old, old)),
             ("DELETE FROM one_time_tokens WHERE expires_at <= ?", (old,)),
+            # Past its expiry a signed upload URL is refused anyway.
+            ("DELETE FROM used_upload_urls WHERE expires_at <= ?", (stamp,)),
         ):
             cursor = await conn.execute(sql, params)
             removed += max(cursor.rowcount, 0)

@@ -13,7 +13,10 @@ import aiosqlite
 
 from gortc.entities.errors import NotFound
 from gortc.entities.groups import Message, NewMessage, StoredMessage
+from gortc.entities.message_search import MessageHit, SearchOrder
+from gortc.entities.query_syntax import Query
 from gortc.entities.timestamps import from_text, to_text
+from gortc.repositories import attachments, message_index
 from gortc.repositories.database import Database, fetch_all, fetch_one
 
 log = logging.getLogger(__name__)
@@ -48,7 +51,10 @@ class SqliteMessageRepository:
         row = await fetch_one(
             self._conn, f"SELECT {_COLUMNS} FROM messages WHERE id = ?", (message_id,)
         )
-        return _message(row) if row else None
+        if row is None:
+            return None
+        [message] = await attachments.with_files(self._conn, [_message(row)])
+        return message
 
     async def before(self, group_id: str, *, before_seq: int | None, limit: int) -> list[Message]:
         rows = await fetch_all(
@@ -57,7 +63,7 @@ class SqliteMessageRepository:
             "AND deleted_at IS NULL ORDER BY seq DESC LIMIT ?",
             (group_id, before_seq if before_seq is not None else 2**62, limit),
         )
-        return [_message(row) for row in rows]
+        return await attachments.with_files(self._conn, [_message(row) for row in rows])
 
     async def after(self, group_id: str, *, after_seq: int, limit: int) -> list[Message]:
         rows = await fetch_all(
@@ -65,7 +71,7 @@ class SqliteMessageRepository:
             f"SELECT {_COLUMNS} FROM messages WHERE group_id = ? AND seq > ? ORDER BY seq LIMIT ?",
             (group_id, after_seq, limit),
         )
-        return [_message(row) for row in rows]
+        return await attachments.with_files(self._conn, [_message(row) for row in rows])
 
     async def changed_after(self, group_id: str, *, after_change: int, limit: int) -> list[Message]:
         # A range scan of messages_by_change.
@@ -75,7 +81,7 @@ class SqliteMessageRepository:
             "ORDER BY change_seq LIMIT ?",
             (group_id, after_change, limit),
         )
-        return [_message(row) for row in rows]
+        return await attachments.with_files(self._conn, [_message(row) for row in rows])
 
     async def update(self, message: Message) -> Message:
         # The number is taken here, in the caller's write transaction, so no
@@ -89,6 +95,10 @@ class SqliteMessageRepository:
         if row is None:
             raise NotFound("no such group", code="group_not_found")
         changed = replace(message, change=int(row[0]))
+        # The search entry follows the body: the old one out before the row
+        # changes (FTS5 needs the indexed values), the new one in after (a
+        # deleted message's is empty, so it matches nothing).
+        await message_index.forget(self._conn, changed.id)
         await self._conn.execute(
             "UPDATE messages SET body = ?, edited_at = ?, deleted_at = ?, change_seq = ? "
             "WHERE id = ?",
@@ -100,7 +110,41 @@ class SqliteMessageRepository:
                 changed.id,
             ),
         )
+        await message_index.add(self._conn, [(changed.id, changed.body)])
         return changed
+
+    async def search(
+        self,
+        user_id: str,
+        query: Query,
+        *,
+        group_id: str | None,
+        order: SearchOrder,
+        below: int | None,
+        offset: int,
+        limit: int,
+    ) -> list[MessageHit]:
+        rows = await message_index.search(
+            self._conn,
+            ", ".join(f"m.{column.strip()}" for column in _COLUMNS.split(",")),
+            user_id=user_id,
+            query=query,
+            group_id=group_id,
+            order=order,
+            below=below,
+            offset=offset,
+            limit=limit,
+        )
+        messages = await attachments.with_files(self._conn, [_message(row) for row in rows])
+        return [
+            MessageHit(
+                message=message,
+                snippet=message_index.public_snippet(row["snippet"]),
+                score=-float(row["rank"]),
+                position=int(row["position"]),
+            )
+            for row, message in zip(rows, messages, strict=True)
+        ]
 
 
 class GroupCommitMessageStore:
@@ -121,6 +165,11 @@ class GroupCommitMessageStore:
     message back, marked not new (one more query per batch, only for drafts
     with a client_id). The batch's transaction is the only writer, so no
     other write can slip in between that look-up and the insert.
+
+    Files a draft carries must be its sender's (one more query per batch,
+    only when a draft carries files; else NotFound ``file_not_found``, and
+    nothing of that draft is stored); they are stored in ``message_files``
+    with one executemany after the messages (see attachments.py).
     """
 
     def __init__(self, db: Database, *, max_batch: int = 1000) -> None:
@@ -170,6 +219,7 @@ class GroupCommitMessageStore:
             NotFound("no such group", code="group_not_found")
         ] * len(drafts)
         rows = []
+        attached: list[tuple[str, str, str, int]] = []  # message_files rows
         async with self._db.write() as conn:
             allowed = await _memberships(conn, drafts)
             accepted = [
@@ -192,6 +242,13 @@ class GroupCommitMessageStore:
                         continue
                     first_of[key] = index
                 fresh.append((index, draft))
+            # Each file must be the sender's, checked in this transaction (a
+            # file deleted meanwhile is caught); one query, only if any has files.
+            owned = await attachments.files_of_senders(conn, [draft for _, draft in fresh])
+            refused = {index for index, draft in fresh if not attachments.owns_all(draft, owned)}
+            for index in refused:
+                results[index] = attachments.file_not_found()
+            fresh = [item for item in fresh if item[0] not in refused]
             fresh.sort(key=lambda item: item[1].group_id)
             by_group = {
                 group_id: sorted(items, key=lambda item: item[0])  # the order they came in
@@ -216,8 +273,10 @@ class GroupCommitMessageStore:
                         client_id=draft.client_id,
                         change=first_change + offset,
                         created_change=first_change + offset,
+                        files=attachments.summaries(draft, owned),
                     )
                     results[index] = StoredMessage(message, is_new=True)
+                    attached.extend(attachments.rows_of(message))
                     rows.append(
                         (
                             message.id,
@@ -238,6 +297,9 @@ class GroupCommitMessageStore:
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
+                # Searchable from the same commit on: (id, body) of each row.
+                await message_index.add(conn, [(row[0], row[4]) for row in rows])
+                await attachments.attach(conn, attached)
         for index, first in repeats:
             earlier = results[first]
             # If the first was refused (its group deleted meanwhile), so is this.
@@ -308,8 +370,10 @@ async def _stored_by_client_id(
             "AND m.client_id = wanted.client_id WHERE m.client_id IS NOT NULL",
             [value for key in chunk for value in key],
         )
+        messages = await attachments.with_files(conn, [_message(row) for row in rows])
         found.update(
-            ((row["group_id"], row["sender_id"], row["client_id"]), _message(row)) for row in rows
+            ((row["group_id"], row["sender_id"], row["client_id"]), message)
+            for row, message in zip(rows, messages, strict=True)
         )
     return found
 

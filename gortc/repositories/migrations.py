@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from gortc.entities.name_search import search_key
+
 _MIGRATION_NAME = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
 
 
@@ -73,6 +75,7 @@ def migrate(path: Path, *, target: int | None = None) -> MigrationResult:
     try:
         conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
         try:
+            _register_functions(conn)
             return _migrate(conn, path, all_migrations, target)
         finally:
             conn.close()
@@ -119,6 +122,14 @@ def _migrate(
         backup.unlink(missing_ok=True)
         backup = None
     return MigrationResult(current, max(current, target), backup)
+
+
+def _register_functions(conn: sqlite3.Connection) -> None:
+    """Python functions that migrations call to fill new tables, where SQL
+    alone cannot compute the values (0006: people's search keys)."""
+    conn.create_function(
+        "gortc_search_key", 1, lambda text: search_key(text or ""), deterministic=True
+    )
 
 
 def _usable_version(conn: sqlite3.Connection, path: Path, latest: int) -> int:

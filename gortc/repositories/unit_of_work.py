@@ -7,8 +7,10 @@ from contextlib import asynccontextmanager
 
 import aiosqlite
 
+from gortc.repositories.attachments import SqliteAttachmentRepository
 from gortc.repositories.blobs import SqliteBlobReferences
 from gortc.repositories.database import Database
+from gortc.repositories.files import SqliteFileRepository
 from gortc.repositories.groups import (
     SqliteGroupRepository,
     SqliteInvitationRepository,
@@ -20,6 +22,7 @@ from gortc.repositories.one_time_tokens import (
     SqliteOneTimeTokenRepository,
 )
 from gortc.repositories.sessions import SqliteRefreshTokenRepository, SqliteSessionRepository
+from gortc.repositories.used_upload_urls import SqliteUsedUploadUrls
 from gortc.repositories.users import SqliteUserRepository
 
 
@@ -35,6 +38,9 @@ class SqliteRepositories:
         self.members = SqliteMemberRepository(conn)
         self.invitations = SqliteInvitationRepository(conn)
         self.messages = SqliteMessageRepository(conn)
+        self.files = SqliteFileRepository(conn)
+        self.attachments = SqliteAttachmentRepository(conn)
+        self.used_upload_urls = SqliteUsedUploadUrls(conn)
 
 
 class SqliteUnitOfWork:

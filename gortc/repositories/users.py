@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import aiosqlite
@@ -9,6 +10,7 @@ import aiosqlite
 from gortc.entities.errors import Conflict
 from gortc.entities.timestamps import from_text, to_text
 from gortc.entities.users import User
+from gortc.repositories import user_index
 from gortc.repositories.database import fetch_all, fetch_one
 
 _COLUMNS = (
@@ -69,6 +71,7 @@ class SqliteUserRepository:
             )
         except sqlite3.IntegrityError as exc:
             raise _conflict(exc) from None
+        await user_index.put(self._conn, user.id, user.username, user.display_name)
 
     async def update(self, user: User) -> None:
         try:
@@ -81,6 +84,24 @@ class SqliteUserRepository:
             )
         except sqlite3.IntegrityError as exc:
             raise _conflict(exc) from None
+        # Names and whether the user is enabled decide the search entry; the
+        # rest of a user changes more often (passwords, pictures) but costs
+        # two statements on one small row here.
+        await user_index.put(self._conn, user.id, user.username, user.display_name)
+
+    async def search_candidates(self, folded_query: str, *, enough: int) -> list[User]:
+        """Enabled users who may match the folded query (see user_index);
+        unranked."""
+        ids = await user_index.candidate_ids(self._conn, folded_query, enough=enough)
+        if not ids:
+            return []
+        rows = await fetch_all(
+            self._conn,
+            f"SELECT {_COLUMNS} FROM users WHERE id IN (SELECT value FROM json_each(?)) "
+            "AND disabled_at IS NULL",
+            (json.dumps(ids),),
+        )
+        return [_user(row) for row in rows]
 
     async def list(self, *, limit: int, after: str | None = None) -> list[User]:
         return [

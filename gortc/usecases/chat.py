@@ -44,6 +44,7 @@ class ChatSettings:
     sync_limit: int = 500
     typing_interval: float = 2.0
     history_max: int = 200
+    max_attachments: int = 10  # files one message may carry
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,14 +97,18 @@ class ChatService:
         Every role may post, so membership is all there is to check, and the
         store checks it inside the transaction that writes the message. Until
         the message is queued there, nothing here suspends, so messages from
-        one client keep the order it sent them in.
+        one client keep the order it sent them in. For the same reason the
+        store, not this method, checks that every file in ``file_ids`` is the
+        sender's (NotFound ``file_not_found`` otherwise; nothing is stored).
+        Sharing a file so gives the group's members read access to it, for
+        as long as the message exists (see FileService.get).
 
         A ``client_id`` this sender already used in this group makes the
         send a repeat (a retry after a lost answer): nothing new is stored or
         told, and the earlier message, as it is now, is returned.
         """
         check_message_body(body)
-        self._check_files(file_ids)
+        file_ids = self._check_files(file_ids)
         await self._limit_sending(user_id)
         return await self._store_and_tell(user_id, group_id, body, file_ids, client_id)
 
@@ -144,10 +149,13 @@ class ChatService:
         """Sends to the direct conversation with ``peer_id``, creating it on
         the first message (only once the message is sure to be accepted)."""
         check_message_body(body)
-        self._check_files(file_ids)
+        file_ids = self._check_files(file_ids)
         if peer_id == user_id:
             raise InvalidInput("a direct message needs another person", code="invalid_peer")
         await self._limit_sending(user_id)
+        if file_ids:
+            # Before the conversation is made; the store checks again.
+            await self._require_own_files(user_id, file_ids)
         group = await self._direct_conversation(user_id, peer_id)
         return await self._store_and_tell(user_id, group.id, body, file_ids, client_id)
 
@@ -212,6 +220,8 @@ class ChatService:
             deleted = await repos.messages.update(
                 replace(message, body="", deleted_at=self._clock.now())
             )
+            # The group's access to the message's files ends with it.
+            await repos.attachments.detach(message_id)
         self._events.to_group(
             group_id, MessageDeleted(group_id, message_id, message.seq, deleted.change)
         )
@@ -316,11 +326,22 @@ class ChatService:
         if wait > 0:
             raise RateLimited("you are sending messages too fast; slow down", retry_after=wait)
 
-    @staticmethod
-    def _check_files(file_ids: tuple[str, ...]) -> None:
-        # Attachments arrive with the file store; until then no id is known.
-        if file_ids:
-            raise NotFound("no such file", code="file_not_found")
+    def _check_files(self, file_ids: tuple[str, ...]) -> tuple[str, ...]:
+        """The ids without repeats, in the order given; at most
+        ``max_attachments`` of them."""
+        unique = tuple(dict.fromkeys(file_ids))
+        if len(unique) > self._settings.max_attachments:
+            raise InvalidInput(
+                f"a message carries at most {self._settings.max_attachments} files",
+                code="too_many_attachments",
+            )
+        return unique
+
+    async def _require_own_files(self, user_id: str, file_ids: tuple[str, ...]) -> None:
+        async with self._uow.reading() as repos:
+            for file_id in file_ids:
+                if await repos.files.get(user_id, file_id) is None:
+                    raise NotFound("no such file", code="file_not_found")
 
 
 def _deletion(message: Message) -> MessageDeleted:

@@ -7,13 +7,14 @@ hand-written fakes.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from gortc.entities.events import Event
+from gortc.entities.files import SearchHit, StoredFile
 from gortc.entities.groups import (
     Group,
     Invitation,
@@ -25,6 +26,8 @@ from gortc.entities.groups import (
     Role,
     StoredMessage,
 )
+from gortc.entities.message_search import MessageHit, SearchOrder
+from gortc.entities.query_syntax import Query
 from gortc.entities.sessions import (
     AccessClaims,
     Invite,
@@ -55,6 +58,13 @@ class UserRepository(Protocol):
 
     async def update(self, user: User) -> None:
         """Replaces every mutable field; raises Conflict on a taken email."""
+        ...
+
+    async def search_candidates(self, folded_query: str, *, enough: int) -> list[User]:
+        """Enabled users whose names may match ``folded_query`` (see
+        entities/name_search.py), in no particular order: a bounded set the
+        caller ranks with ``score_name``. Names merely similar to the query
+        are left out when ``enough`` names contain it."""
         ...
 
     async def list(self, *, limit: int, after: str | None = None) -> list[User]:
@@ -131,6 +141,69 @@ class BlobReferences(Protocol):
         ...
 
     async def is_referenced(self, sha256: str) -> bool: ...
+
+
+class FileRepository(Protocol):
+    """The personal file store. Every method but ``get_readable`` takes the
+    owner: another owner's file is, to it, a file that does not exist."""
+
+    async def add(self, file: StoredFile, text: str | None) -> None:
+        """Stores a file; a searchable one is indexed (name and ``text``) in
+        the same transaction."""
+        ...
+
+    async def get(self, owner_id: str, file_id: str) -> StoredFile | None: ...
+
+    async def get_readable(self, user_id: str, file_id: str) -> StoredFile | None:
+        """The file if ``user_id`` may read it: its owner, or a member of a
+        group in which a message (not deleted) carries it. None otherwise."""
+        ...
+
+    async def rename(
+        self, owner_id: str, file_id: str, name: str, updated_at: datetime
+    ) -> StoredFile | None:
+        """Renames (and re-indexes) a file; None if the owner has no such file."""
+        ...
+
+    async def delete(self, owner_id: str, file_id: str) -> StoredFile | None:
+        """Removes the file and its index entry; returns what was removed."""
+        ...
+
+    async def usage(self, owner_id: str) -> tuple[int, int]:
+        """(bytes, files) the owner stores."""
+        ...
+
+    async def search(
+        self, owner_id: str, query: Query, *, limit: int, offset: int
+    ) -> list[SearchHit]:
+        """The owner's files matching ``query``, best first."""
+        ...
+
+    # Last: below it, "list" in an annotation would mean this method.
+    async def list(
+        self, owner_id: str, *, limit: int, before: str | None = None
+    ) -> list[StoredFile]:
+        """The owner's files newest first, those with id < ``before``."""
+        ...
+
+
+class AttachmentRepository(Protocol):
+    """Files carried by messages (stored with the message by MessageStore)."""
+
+    async def detach(self, message_id: str) -> None:
+        """Forgets the message's files: its group stops having access to them."""
+        ...
+
+
+class UsedUploadUrls(Protocol):
+    """Nonces of signed upload URLs that have stored their file."""
+
+    async def is_used(self, nonce: str) -> bool: ...
+
+    async def use(self, nonce: str, expires_at: datetime) -> bool:
+        """Records the nonce (kept until ``expires_at``); False if it was
+        recorded already (the URL was used)."""
+        ...
 
 
 class GroupRepository(Protocol):
@@ -217,6 +290,22 @@ class MessageRepository(Protocol):
         as stored, with that number."""
         ...
 
+    async def search(
+        self,
+        user_id: str,
+        query: Query,
+        *,
+        group_id: str | None,
+        order: SearchOrder,
+        below: int | None,
+        offset: int,
+        limit: int,
+    ) -> list[MessageHit]:
+        """Undeleted messages matching ``query`` in the groups ``user_id`` is
+        a member of (``group_id`` only, if given). Newest first, positions
+        below ``below``; or by relevance, after ``offset`` hits."""
+        ...
+
 
 class MessageStore(Protocol):
     """Stores new messages; concurrent calls share transactions (group commit)."""
@@ -225,7 +314,9 @@ class MessageStore(Protocol):
         """The stored message with its seq, once committed; or, when the
         sender already stored one with the draft's client_id in that group,
         that one (``is_new`` False). Raises NotFound when the group no longer
-        exists or the sender is not a member."""
+        exists or the sender is not a member, and NotFound (file_not_found)
+        when one of the draft's file_ids is not a file of the sender; the
+        draft's files are stored with it, in the same transaction."""
         ...
 
     async def close(self) -> None:
@@ -298,6 +389,15 @@ class Repositories(Protocol):
     @property
     def messages(self) -> MessageRepository: ...
 
+    @property
+    def files(self) -> FileRepository: ...
+
+    @property
+    def attachments(self) -> AttachmentRepository: ...
+
+    @property
+    def used_upload_urls(self) -> UsedUploadUrls: ...
+
 
 class UnitOfWork(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[Repositories]:
@@ -321,6 +421,19 @@ class PasswordHasher(Protocol):
     async def hash(self, password: str) -> str: ...
 
     async def verify(self, password: str, password_hash: str) -> bool: ...
+
+
+class Signer(Protocol):
+    """Signs short lists of text with a key of the server's (signed URLs)."""
+
+    def sign(self, fields: Sequence[str]) -> str:
+        """A URL-safe signature of the fields, in order; no two different
+        lists share their signing input."""
+        ...
+
+    def verify(self, fields: Sequence[str], signature: str) -> bool:
+        """Whether ``signature`` is ``sign(fields)``, compared in constant time."""
+        ...
 
 
 class AccessTokenCodec(Protocol):
@@ -353,11 +466,46 @@ class RateLimiter(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class StagedBlob:
+    """Bytes written but not yet under their name (see BlobStore.stage)."""
+
+    sha256: str
+    size: int
+    handle: str  # the store's own reference to the staged bytes
+
+
 class BlobStore(Protocol):
     """Bytes on disk (or elsewhere) named by their SHA-256."""
 
     async def put(self, chunks: AsyncIterator[bytes], max_size: int) -> tuple[str, int]:
         """Stores the stream; returns (sha256, size). Raises TooLarge past max_size."""
+        ...
+
+    async def stage(self, chunks: AsyncIterator[bytes], max_size: int) -> StagedBlob:
+        """Writes the stream aside, hashing it; raises TooLarge past max_size.
+        Nothing is visible under the hash until ``promote``: call that in the
+        write transaction that takes the reference, so that deleting an
+        unreferenced blob (also in a write transaction) cannot remove bytes
+        a concurrent upload is about to reference."""
+        ...
+
+    async def promote(self, staged: StagedBlob) -> None:
+        """Puts staged bytes under their hash (identical bytes may be there)."""
+        ...
+
+    async def promote_many(self, staged: Sequence[StagedBlob]) -> None:
+        """``promote`` for several at once."""
+        ...
+
+    async def wait_durable(self, staged: Sequence[StagedBlob]) -> None:
+        """Returns once staged bytes are safely on disk. ``promote`` waits for
+        it too; calling it before the write transaction keeps that wait out
+        of the writer lock."""
+        ...
+
+    async def discard(self, staged: StagedBlob) -> None:
+        """Forgets staged bytes; harmless after promote."""
         ...
 
     async def read(self, sha256: str) -> bytes: ...

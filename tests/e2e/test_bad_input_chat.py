@@ -521,10 +521,8 @@ def specific_cases() -> list[Any]:
             "user_not_found",
             json={"body": "hello?"},
         ),
-        bug(
-            "direct with files",
-            "bug: POST /api/v1/direct/{id}/messages drops file_ids and posts the message "
-            "without its attachment (201)",
+        case(
+            "direct with an unknown file",
             "POST",
             "/api/v1/direct/{bob}/messages",
             404,

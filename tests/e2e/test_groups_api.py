@@ -958,7 +958,7 @@ async def test_a_deleted_message_leaves_history_and_keeps_its_seq(client: TestCl
         )
 
 
-async def test_attachments_are_refused_until_there_is_a_file_store(client: TestClient) -> None:
+async def test_an_unknown_file_cannot_be_attached(client: TestClient) -> None:
     alice = await sign_up(client, "alice")
     gid = (await create_group(client, alice))["id"]
 

@@ -52,7 +52,7 @@ async def test_messages_written_at_version_3_survive_and_get_change_numbers(
     _database_at_version_3(path)
     before = dump_database(path)
 
-    result = migrate(path)
+    result = migrate(path, target=4)
 
     assert (result.from_version, result.to_version) == (3, 4)
     after = dump_database(path)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from gortc.delivery.chat_schemas import MessageView, message_json
+from gortc.entities.files import FileSummary
 from gortc.entities.groups import Message
 
 CREATED = datetime(2026, 11, 21, 9, 30, 15, 123456, tzinfo=UTC)
@@ -29,6 +30,7 @@ CREATED = datetime(2026, 11, 21, 9, 30, 15, 123456, tzinfo=UTC)
             client_id="c-42",
             change=7,
             created_change=2,
+            files=(FileSummary("F2", "plan ü.txt", 12, "text/plain; charset=utf-8"),),
         ),
     ],
 )

@@ -1,0 +1,34 @@
+"""A parsed search query as an SQLite FTS5 MATCH expression.
+
+Only what is built here reaches MATCH: every term is a double-quoted FTS5
+string (inner quotes doubled), so nothing a user typed can act as FTS5
+syntax; the operators, parentheses, ``*`` and column names are ours.
+"""
+
+from __future__ import annotations
+
+from gortc.entities.query_syntax import AnyOf, Query, Term
+
+# The FTS5 columns of the file index (see file_index.py), by query column.
+_FTS_COLUMNS = {"name": "name", "body": "body"}
+
+
+def match_expression(query: Query) -> str:
+    if isinstance(query, Term):
+        return _term(query)
+    if isinstance(query, AnyOf):
+        return "(" + " OR ".join(match_expression(part) for part in query.parts) + ")"
+    expression = "(" + " AND ".join(match_expression(part) for part in query.include) + ")"
+    for excluded in query.exclude:
+        # FTS5's NOT is binary: each exclusion wraps what came before.
+        expression = f"({expression} NOT {match_expression(excluded)})"
+    return expression
+
+
+def _term(term: Term) -> str:
+    quoted = '"' + term.text.replace('"', '""') + '"'
+    if term.prefix:
+        quoted += " *"
+    if term.column is not None:
+        quoted = f"{_FTS_COLUMNS[term.column]} : {quoted}"
+    return quoted
