@@ -19,10 +19,12 @@ def match_expression(query: Query) -> str:
     if isinstance(query, AnyOf):
         return "(" + " OR ".join(match_expression(part) for part in query.parts) + ")"
     expression = "(" + " AND ".join(match_expression(part) for part in query.include) + ")"
-    for excluded in query.exclude:
-        # FTS5's NOT is binary: each exclusion wraps what came before.
-        expression = f"({expression} NOT {match_expression(excluded)})"
-    return expression
+    if not query.exclude:
+        return expression
+    # FTS5's NOT is binary, and a chain of them nests one level per
+    # exclusion: ~100 overflow its parser stack. One NOT of an OR stays flat.
+    excluded = " OR ".join(match_expression(part) for part in query.exclude)
+    return f"({expression} NOT ({excluded}))"
 
 
 def _term(term: Term) -> str:

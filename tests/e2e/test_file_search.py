@@ -169,6 +169,12 @@ HOSTILE = [
     "\u202e budget",
     "\uffff\ufffe",
     "\ue000budget\ue001",
+    # Long chains of each operator: nested NOTs once overflowed FTS5's parser.
+    "budget " + "-a " * 160,
+    "budget " + "NOT b " * 80,
+    "a OR " * 90 + "budget",
+    " ".join(f"w{i}*" for i in range(95)),
+    "(budget " * 8 + ")" * 8 + " -x" * 100,
 ]
 
 # q exactly as it arrives in a URL: NUL, broken UTF-8, surrogates encoded.

@@ -28,18 +28,18 @@ def fts(text: str) -> str | None:
         ("a OR b", '("a" OR "b")'),
         ("a b OR c", '(("a" AND "b") OR "c")'),
         ("a (b OR c)", '("a" AND ("b" OR "c"))'),
-        ("budget -draft", '(("budget") NOT "draft")'),
-        ("budget NOT draft", '(("budget") NOT "draft")'),
-        ('budget -"first draft"', '(("budget") NOT "first draft")'),
-        ("budget -(draft OR old)", '(("budget") NOT ("draft" OR "old"))'),
-        ("budget -draft -old", '((("budget") NOT "draft") NOT "old")'),
+        ("budget -draft", '(("budget") NOT ("draft"))'),
+        ("budget NOT draft", '(("budget") NOT ("draft"))'),
+        ('budget -"first draft"', '(("budget") NOT ("first draft"))'),
+        ("budget -(draft OR old)", '(("budget") NOT (("draft" OR "old")))'),
+        ("budget -draft -old", '(("budget") NOT ("draft" OR "old"))'),
         ("NOT NOT budget", '"budget"'),
         ("name:budget", 'name : "budget"'),
         ("Name:budget", 'name : "budget"'),
         ('body:"quarterly budget"', 'body : "quarterly budget"'),
         ("name:(a OR b)", '(name : "a" OR name : "b")'),
         ("name:(a body:b)", '(name : "a" AND body : "b")'),
-        ("budget -name:draft", '(("budget") NOT name : "draft")'),
+        ("budget -name:draft", '(("budget") NOT (name : "draft"))'),
         # Not operators: lower case, other columns, FTS5's own syntax.
         ("a or b", '("a" AND "or" AND "b")'),
         ("title:budget", '"title:budget"'),
@@ -97,7 +97,7 @@ def test_the_tree_shape() -> None:
 def test_deep_nesting_and_long_chains_cannot_exhaust_the_stack() -> None:
     assert fts("(" * 5000 + "a" + ")" * 5000) == '"a"'
     assert fts("- " * 5000 + "a") == '"a"'
-    assert fts("NOT " * 5001 + "a b") == '(("b") NOT "a")'
+    assert fts("NOT " * 5001 + "a b") == '(("b") NOT ("a"))'
     assert fts("name: " * 3000 + "a") == 'name : "a"'
     long = " OR ".join(f"w{i}" for i in range(2000))
     assert fts(long).count(" OR ") == 1999  # type: ignore[union-attr]
