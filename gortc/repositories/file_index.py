@@ -8,36 +8,42 @@ files), and one table per owner, the fastest (p95 4.0 ms), costs five
 schema rows per user that every connection parses when it opens and again
 after each new user's table (~200 ms at 2,000 users, while the writer holds
 its lock). bench/search/FINDINGS.md measured the middle road used here, its
-design F (p95 4.6 ms, tantivy 3.3; bulk indexing 17-28 MB/s against 8 for
-per-owner tables, because each commit flushes fewer, larger segments):
+design F (p95 4.6 ms against tantivy's 3.3; tables following the data, not
+the users):
 
 - **Shards.** ``file_shard_<n>`` are FTS5 tables with the columns ``otok``
   (the owner token ``u<owner id in lower case>``, weight 0), ``name`` and
-  ``body``. A *shared* shard holds the files of many owners, at most
-  ``ShardLimits.files`` (2,000) of them and ``text_bytes`` (16 MiB) of
-  text; a query there is ``otok:"u…" AND {name body}: (…)``, so it reads
-  only postings of those ~2,000 files. An owner with more than
-  ``own_files`` (1,000) files or ``own_text_bytes`` (8 MiB) has a shard of
-  their own, queried without the token. Tables follow the data (one per
-  ~2,000 files, or per big owner), not the users. ``n`` is the integer key
-  of ``search_shards``; nothing else ever becomes part of a name. The tables
-  are created here, when first needed (not in schema.sql).
-- **Assignment**, ``file_search_owners``: an owner's first searchable file
-  puts them into the newest shared shard if it has room, else into a new
-  one. Only the newest shard takes newcomers; the room left in older ones
-  is for the growth of the owners already there.
-- **Moves** happen inside the write transaction of the upload that would
-  cross a limit, before its file is added: the owner's entries are deleted
-  from their shard and inserted into the new one (a shard of their own past
-  ``own_*``, else the newest shared shard with room, else a new one), and
-  the assignment flips with them. Readers see the old shard until the
-  commit, then the new one, never half. The move is bounded by the own
-  limits: ~0.6-0.8 s for 1,000 files / 5 MB on the benchmark box
-  (bench/search/shard_bench.py), which is why bytes count as well as files
-  (1,000 files of 1 MiB would hold the writer for minutes). A shared shard
-  therefore never exceeds its limits: an owner who grows in a full shard
-  moves on. Shards are never merged or emptied back; an owner who deletes
-  files keeps their shard.
+  ``body``. A *shared* shard holds the files of many owners: at most
+  ``ShardLimits.files`` (2,000) files and ``text_bytes`` (16 MiB) of names
+  and texts; a query there is ``otok:"u…" AND {name body}: (…)``, which
+  reads the postings of those files only. An owner past ``own_files``
+  (1,000) files or ``own_text_bytes`` (8 MiB) has a shard of their own,
+  queried without the token. ``n`` is the integer key of ``search_shards``;
+  nothing else ever becomes part of a name. The tables are created here
+  when first needed, so they are not in schema.sql.
+- **Room.** Each owner in a shared shard holds room there
+  (``file_search_owners.reserved_*``): 4 files and 32 KiB at first, doubled
+  when outgrown; a shard's owners' room together stays within its limits,
+  so a shard never exceeds them however its owners grow. A first file puts
+  its owner into the newest shared shard if that has the room, else into a
+  new one; the room left in older shards is for their owners' growth.
+- **Moves** happen inside the write transaction of the upload that
+  outgrows the room, before its file is added: the owner's entries are
+  deleted from their shard and inserted into the new one (their own past
+  the own limits, else the newest shared shard with the doubled room, else
+  a new one), with the counts and the assignment. Readers see the old shard
+  until the commit, then the new one, never half (a search that looked the
+  shard up just before the commit finds nothing there and looks again).
+  Synchronous because it is
+  short: a move is bounded by the own limits, ~0.3-1.1 s for 1,000 files /
+  5 MB on the shared benchmark box (bench/search/shard_bench.py); that is
+  why bytes count as well as files (1,000 files of 1 MiB would hold the
+  writer for minutes), and why room doubles: an owner moves at 4, 8, 16, …
+  files only, so their files are moved at most about twice (1,000 owners
+  all growing at once: 318 MB moved for 505 MB indexed, SHARDS.md), against
+  a move at nearly every upload if owners grew into a full shard's last
+  free places. Nothing is ever merged back: an owner who deletes files
+  keeps their shard and their room.
 - **External content**: the view ``file_docs (doc_id, otok, name, body)``
   over ``file_texts`` and ``files`` is every shard's content table, so
   ``snippet()`` and ``highlight()`` read the stored text and the index holds
@@ -51,7 +57,8 @@ per-owner tables, because each commit flushes fewer, larger segments):
   ``file_search_owners`` change in the same transaction.
 
 bm25's statistics (document count, lengths, document frequencies) are per
-table, so in a shared shard other owners' files shape the scores of yours.
+table, so in a shared shard other owners' files shape the scores of yours,
+and a score tells how many documents of the shard hold a word.
 
 Every choice about the index (tokenizer, weights, limits, merging) is in
 this module, so the design can change in one place.
@@ -181,7 +188,16 @@ async def _create_table(conn: aiosqlite.Connection, shard_id: int) -> None:
 
 async def _configure(conn: aiosqlite.Connection, table: str) -> None:
     # Stored in the table's configuration: every "ORDER BY rank" uses it.
-    await conn.executemany(f"INSERT INTO {table} ({table}, rank) VALUES (?, ?)", _CONFIG)
+    # Only what differs is written: a configuration write makes every other
+    # connection that has the table open fail its next query on it once
+    # ("SQL logic error", SQLite 3.40.1), so a rebuild must not rewrite
+    # settings that are already right.
+    stored = {
+        row[0]: row[1] for row in await fetch_all(conn, f"SELECT k, v FROM {table}_config", ())
+    }
+    changes = [(key, value) for key, value in _CONFIG if stored.get(key) != value]
+    if changes:
+        await conn.executemany(f"INSERT INTO {table} ({table}, rank) VALUES (?, ?)", changes)
 
 
 async def _new_shard(conn: aiosqlite.Connection, kind: ShardKind, owner_id: str | None) -> int:
@@ -197,11 +213,7 @@ async def _new_shard(conn: aiosqlite.Connection, kind: ShardKind, owner_id: str 
 
 def _room(reserved: int, needed: int, first: int, own: int) -> int:
     """The room for ``needed``: ``first``, doubled until it fits, at most
-    ``own``. Doubling bounds the moves: an owner who outgrows the room left
-    in their shard moves at 4, 8, 16, … files at most, so over a lifetime
-    their files are moved about twice on average, once more to their own
-    shard; without room held for growth, an owner who grows in a full shard
-    moves at every upload (measured: 88 MB moved for 99 MB indexed)."""
+    ``own``. Doubling is what bounds the moves (see the module docstring)."""
     room = max(reserved, first)
     while room < needed:
         room *= 2
@@ -488,17 +500,45 @@ async def search(
     ``match`` is an expression of fts_match.py: it names no column but
     ``name`` and ``body``, and it is confined to those two here as well, so
     no query reaches ``otok``."""
+    shard = await _shard_of(conn, owner_id)
+    while shard is not None:
+        rows = await _match(conn, owner_id, shard, match, marks=marks, limit=limit, offset=offset)
+        if rows:
+            return rows
+        # Each statement reads its own snapshot: had a move committed since
+        # the shard was looked up, the owner's entries are all in the new
+        # one (a move commits whole), so nothing found means look again.
+        moved = await _shard_of(conn, owner_id)
+        if moved == shard:
+            return rows
+        shard = moved
+    return []
+
+
+async def _shard_of(conn: aiosqlite.Connection, owner_id: str) -> tuple[int, str] | None:
     row = await fetch_one(
         conn,
         "SELECT o.shard_id, s.kind FROM file_search_owners AS o "
         "JOIN search_shards AS s ON s.id = o.shard_id WHERE o.owner_id = ?",
         (owner_id,),
     )
-    if row is None:
-        return []
-    table = shard_table(row["shard_id"])
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
+async def _match(
+    conn: aiosqlite.Connection,
+    owner_id: str,
+    shard: tuple[int, str],
+    match: str,
+    *,
+    marks: tuple[str, str],
+    limit: int,
+    offset: int,
+) -> list[sqlite3.Row]:
+    shard_id, kind = shard
+    table = shard_table(shard_id)
     expression = f"{{name body}} : ({match})"
-    if row["kind"] == "shared":
+    if kind == "shared":
         expression = f'otok : "{owner_token(owner_id)}" AND {expression}'
     start, end = marks
     # "ORDER BY rank LIMIT" inside FTS5 picks the best rows before any

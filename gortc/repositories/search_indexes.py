@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import aiosqlite
 
-from gortc.repositories import message_index, user_index
+from gortc.repositories import file_index, message_index, user_index
 from gortc.repositories.database import Database
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -31,9 +31,8 @@ class SearchIndex:
     rebuild: Rebuild  # empties the index and fills it again; returns the rows indexed
 
 
-# The personal file index (repositories/file_index.py) joins this list once
-# it offers a rebuild of the same shape: rebuild(conn, progress) -> int.
 INDEXES = (
+    SearchIndex("files", file_index.rebuild),
     SearchIndex("messages", message_index.rebuild),
     SearchIndex("people", user_index.rebuild),
 )

@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiosqlite
 import pytest
 
 from gortc.entities.files import StoredFile
@@ -383,6 +384,34 @@ def sized(name: str, word: str, size: int) -> tuple[str, str]:
     """A file whose name and text are ``size`` bytes: the word, then dots
     (which the tokenizer skips)."""
     return name, word + "." * (size - len(name) - len(word))
+
+
+async def test_a_search_that_read_the_shard_before_a_move_looks_again(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The shard is read, then searched, in two statements: a move that
+    # commits in between is simulated by an answer from before the move.
+    uow = SqliteUnitOfWork(db)
+    alice = await owner(uow)
+    await store(db, alice, ("a1.txt", "apple"), ("a2.txt", "apple"))
+    await store(db, alice, ("a3.txt", "apple"))  # past own_files: shard 2
+    assert shard_of(db, alice) == 2
+    looked_up = file_index._shard_of
+    answers: list[object] = []
+    stale = [(1, "shared")]  # answered once
+
+    async def before_the_move(conn: aiosqlite.Connection, owner_id: str) -> object:
+        answer = stale.pop() if stale else await looked_up(conn, owner_id)
+        answers.append(answer)
+        return answer
+
+    monkeypatch.setattr(file_index, "_shard_of", before_the_move)
+    assert await found(db, alice, "apple") == ["a1.txt", "a2.txt", "a3.txt"]
+    assert answers == [(1, "shared"), (2, "own")]
+    # Nothing found and no move: one look-up more, then the empty answer.
+    answers.clear()
+    assert await found(db, alice, "banana") == []
+    assert answers == [(2, "own"), (2, "own")]
 
 
 async def test_text_bytes_count_as_well_as_files(db: Database) -> None:

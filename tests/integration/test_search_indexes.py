@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from gortc.app import create_app
@@ -50,6 +51,16 @@ async def test_reindex_rebuilds_emptied_indexes(
             headers=alice,
         )
         assert response.status == 201
+    form = aiohttp.FormData()
+    form.add_field("file", b"notes to rebuild later", filename="todo.txt")
+    response = await client.post("/api/v1/files", data=form, headers=alice)
+    assert response.status == 201
+
+    async def files_found() -> list[str]:
+        response = await client.get("/api/v1/files/search", params={"q": "rebuild"}, headers=alice)
+        body = await response.json()
+        assert response.status == 200, body
+        return [hit["file"]["name"] for hit in body["items"]]
 
     async def found() -> tuple[int, list[str]]:
         messages = await client.get(
@@ -64,20 +75,28 @@ async def test_reindex_rebuilds_emptied_indexes(
         )
 
     assert await found() == (30, ["alice"])
+    assert await files_found() == ["todo.txt"]
     conn = sqlite3.connect(config.database_path)
     with conn:
         conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('delete-all')")
         conn.execute("DELETE FROM users_fts")
+        for (shard,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'file_shard_%' "
+            "AND sql LIKE 'CREATE VIRTUAL TABLE%'"
+        ).fetchall():
+            conn.execute(f"INSERT INTO {shard} ({shard}) VALUES ('delete-all')")
     conn.close()
     assert await found() == (0, [])
+    assert await files_found() == []
 
     outcome = await gortc("reindex", "--data-dir", str(data_dir))
 
     assert_ok(outcome)
     assert await found() == (30, ["alice"])
-    assert "reindexed 30 messages, 2 people" in outcome.stdout
+    assert await files_found() == ["todo.txt"]
+    assert "reindexed 1 files, 30 messages, 2 people" in outcome.stdout
     # A progress bar per index on stderr (a line per tenth, not being a terminal).
-    for name in ("messages", "people"):
+    for name in ("files", "messages", "people"):
         lines = [line for line in outcome.stderr_lines if line.startswith(name)]
         assert lines and "100.0%" in lines[-1], outcome.stderr
     integrity_check(config.database_path)
