@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-
 
 def to_text(moment: datetime) -> str:
     # isoformat, unlike strftime, pads the year to four digits (and is faster:
@@ -16,4 +14,6 @@ def to_text(moment: datetime) -> str:
 
 
 def from_text(text: str) -> datetime:
-    return datetime.strptime(text, _FORMAT).replace(tzinfo=UTC)
+    # Only ever given what to_text wrote; fromisoformat reads it ~7x faster
+    # than strptime, which mattered for lists and search results.
+    return datetime.fromisoformat(text).astimezone(UTC)
