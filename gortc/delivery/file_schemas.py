@@ -121,7 +121,9 @@ class SearchHitView(BaseModel):
     file: FileView
     snippet: str = Field(description=f"A passage of the text around the matches. {_MARKERS}")
     name_highlight: str = Field(description=f"The name. {_MARKERS}")
-    score: float = Field(description="Relevance (bm25, names weigh 10× the text); higher is better")
+    score: float = Field(
+        description="1, 1/2, 1/3 … by position in the whole result (bm25, names weigh 10× the text)"
+    )
 
     @classmethod
     def of(cls, hit: SearchHit) -> SearchHitView:

@@ -28,7 +28,7 @@ _MARKERS = (
 class MessageHitView(BaseModel):
     message: MessageView
     snippet: str = Field(description=f"The message around the matches. {_MARKERS}")
-    score: float = Field(description="Relevance (bm25); higher is better")
+    score: float = Field(description="1, 1/2, 1/3 … by position in the whole result")
 
     @classmethod
     def of(cls, hit: MessageHit) -> MessageHitView:

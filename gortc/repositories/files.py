@@ -18,7 +18,7 @@ from gortc.entities.query_syntax import Query
 from gortc.entities.timestamps import from_text, to_text
 from gortc.repositories import file_index
 from gortc.repositories.database import fetch_all, fetch_one
-from gortc.repositories.fts_match import match_expression
+from gortc.repositories.fts_match import match_expression, order_score
 
 _COLUMNS = (
     "doc_id, id, owner_id, name, size, content_type, sha256, searchable, "
@@ -156,11 +156,11 @@ class SqliteFileRepository:
         return [
             SearchHit(
                 file=files[hit["doc_id"]],
-                score=-float(hit["rank"]),
+                score=order_score(offset + position),
                 name_highlight=hit["name_marked"],
                 snippet=hit["snippet"],
             )
-            for hit in hits
+            for position, hit in enumerate(hits)
             if hit["doc_id"] in files
         ]
 

@@ -34,3 +34,12 @@ def _term(term: Term) -> str:
     if term.column is not None:
         quoted = f"{_FTS_COLUMNS[term.column]} : {quoted}"
     return quoted
+
+
+def order_score(position: int) -> float:
+    """The relevance shown to clients for the hit at ``position`` (0-based,
+    in the whole result): 1, 1/2, 1/3 … bm25's own value is not shown: it
+    depends on how many documents of the table hold each word, and a table
+    holds other people's files (search shards) or other groups' messages,
+    so it would tell a user something about data they cannot see."""
+    return 1.0 / (position + 1)

@@ -18,6 +18,7 @@ from gortc.entities.query_syntax import Query
 from gortc.entities.timestamps import from_text, to_text
 from gortc.repositories import attachments, message_index
 from gortc.repositories.database import Database, fetch_all, fetch_one
+from gortc.repositories.fts_match import order_score
 
 log = logging.getLogger(__name__)
 
@@ -140,10 +141,10 @@ class SqliteMessageRepository:
             MessageHit(
                 message=message,
                 snippet=message_index.public_snippet(row["snippet"]),
-                score=-float(row["rank"]),
+                score=order_score(offset + index),
                 position=int(row["position"]),
             )
-            for row, message in zip(rows, messages, strict=True)
+            for index, (row, message) in enumerate(zip(rows, messages, strict=True))
         ]
 
 

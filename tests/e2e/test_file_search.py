@@ -318,3 +318,20 @@ async def test_owners_sharing_a_search_shard_find_only_their_own_files(
     finally:
         conn.close()
     assert len(shards) == 1
+
+
+async def test_scores_reveal_nothing_about_other_peoples_files(client: TestClient) -> None:
+    # Alice and Bob share a search shard; bm25 would weigh "kiwi" by how
+    # many of the shard's files (Bob's too) contain it.
+    await register(client, "alice")
+    await register(client, "bob")
+    alice = await login(client, "alice")
+    bob = await login(client, "bob")
+    await upload(client, alice, ("fruit.txt", b"kiwi and mango"), ("list.txt", b"kiwi kiwi"))
+    before = await search(client, alice, "kiwi")
+
+    await upload(client, bob, *[(f"k{i}.txt", b"kiwi " * (i + 1)) for i in range(30)])
+    after = await search(client, alice, "kiwi")
+
+    assert [item["score"] for item in before["items"]] == [1.0, 0.5]
+    assert after["items"] == before["items"]
