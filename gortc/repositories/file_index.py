@@ -253,15 +253,15 @@ async def _place(
     return await _new_shard(conn, "shared", None), room_files, room_bytes
 
 
-async def _shard_for_new_file(
-    conn: aiosqlite.Connection, owner_id: str, size: int, limits: ShardLimits
+async def _shard_for_new_files(
+    conn: aiosqlite.Connection, owner_id: str, count: int, size: int, limits: ShardLimits
 ) -> int:
-    """The shard the owner's next file goes to: where they are if their room
-    there holds it or can double; else they move (or, for a first file, are
-    placed) with ``_place``."""
+    """The shard the owner's next ``count`` files (``size`` bytes of text in
+    all) go to: where they are if their room there holds them or can
+    double; else they move (or, for first files, are placed) with ``_place``."""
     current = await _assignment(conn, owner_id)
     if current is None:
-        shard_id, room_files, room_bytes = await _place(conn, owner_id, 1, size, (0, 0), limits)
+        shard_id, room_files, room_bytes = await _place(conn, owner_id, count, size, (0, 0), limits)
         await conn.execute(
             "INSERT INTO file_search_owners (owner_id, shard_id) VALUES (?, ?)",
             (owner_id, shard_id),
@@ -270,7 +270,7 @@ async def _shard_for_new_file(
         return shard_id
     if current.kind == "own":
         return current.shard_id
-    files = current.files + 1
+    files = current.files + count
     text_bytes = current.text_bytes + size
     if files <= current.reserved_files and text_bytes <= current.reserved_bytes:
         return current.shard_id
@@ -392,19 +392,35 @@ async def add(
     limits: ShardLimits = DEFAULT_LIMITS,
 ) -> None:
     """Indexes a new file (inside the caller's write transaction)."""
-    size = _text_bytes(name, body)
-    # Before the text is stored: a move takes every file_texts row of the
-    # owner from the old shard, and this one is not in it.
-    shard_id = await _shard_for_new_file(conn, owner_id, size, limits)
+    await add_many(conn, owner_id, [(doc_id, name, body)], limits=limits)
+
+
+async def add_many(
+    conn: aiosqlite.Connection,
+    owner_id: str,
+    documents: list[tuple[int, str, str]],
+    *,
+    limits: ShardLimits = DEFAULT_LIMITS,
+) -> None:
+    """Indexes an owner's new files, (doc_id, name, body) each, inside the
+    caller's write transaction: one placement and a few statements for the
+    lot, where one upload of many files used to pay them per file."""
+    if not documents:
+        return
+    size = sum(_text_bytes(name, body) for _, name, body in documents)
+    # Before the texts are stored: a move takes every file_texts row of the
+    # owner from the old shard, and these are not in it.
+    shard_id = await _shard_for_new_files(conn, owner_id, len(documents), size, limits)
     table = shard_table(shard_id)
-    await conn.execute(
-        "INSERT INTO file_texts (doc_id, name, body) VALUES (?, ?, ?)", (doc_id, name, body)
+    token = owner_token(owner_id)
+    await conn.executemany(
+        "INSERT INTO file_texts (doc_id, name, body) VALUES (?, ?, ?)", documents
     )
-    await conn.execute(
+    await conn.executemany(
         f"INSERT INTO {table} (rowid, otok, name, body) VALUES (?, ?, ?, ?)",
-        (doc_id, owner_token(owner_id), name, body),
+        [(doc_id, token, name, body) for doc_id, name, body in documents],
     )
-    await _count(conn, owner_id, shard_id, 1, size)
+    await _count(conn, owner_id, shard_id, len(documents), size)
 
 
 async def rename(conn: aiosqlite.Connection, owner_id: str, doc_id: int, name: str) -> None:

@@ -9,6 +9,7 @@ the members of a group read the files its messages carry.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from datetime import datetime
 
 import aiosqlite
@@ -54,35 +55,37 @@ class SqliteFileRepository:
         self._shard_limits = shard_limits
 
     async def add(self, file: StoredFile, text: str | None) -> None:
-        row = await fetch_one(
-            self._conn,
-            "INSERT INTO files (id, owner_id, name, size, content_type, sha256, searchable, "
-            "not_searchable_reason, index_truncated, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING doc_id",
-            (
-                file.id,
-                file.owner_id,
-                file.name,
-                file.size,
-                file.content_type,
-                file.sha256,
-                file.searchable,
-                file.not_searchable_reason,
-                file.index_truncated,
-                to_text(file.created_at),
-                to_text(file.updated_at),
-            ),
-        )
-        assert row is not None
-        if file.searchable:
-            await file_index.add(
+        await self.add_many([(file, text)])
+
+    async def add_many(self, files: Sequence[tuple[StoredFile, str | None]]) -> None:
+        searchable: dict[str, list[tuple[int, str, str]]] = {}
+        for file, text in files:
+            row = await fetch_one(
                 self._conn,
-                file.owner_id,
-                row["doc_id"],
-                file.name,
-                text or "",
-                limits=self._shard_limits,
+                "INSERT INTO files (id, owner_id, name, size, content_type, sha256, searchable, "
+                "not_searchable_reason, index_truncated, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING doc_id",
+                (
+                    file.id,
+                    file.owner_id,
+                    file.name,
+                    file.size,
+                    file.content_type,
+                    file.sha256,
+                    file.searchable,
+                    file.not_searchable_reason,
+                    file.index_truncated,
+                    to_text(file.created_at),
+                    to_text(file.updated_at),
+                ),
             )
+            assert row is not None
+            if file.searchable:
+                searchable.setdefault(file.owner_id, []).append(
+                    (row["doc_id"], file.name, text or "")
+                )
+        for owner_id, documents in searchable.items():
+            await file_index.add_many(self._conn, owner_id, documents, limits=self._shard_limits)
 
     async def get(self, owner_id: str, file_id: str) -> StoredFile | None:
         row = await self._row(owner_id, file_id)

@@ -223,9 +223,11 @@ class FileService:
                     single_use.nonce, single_use.expires_at
                 ):
                     raise url_used()
-                for file, item in zip(files, staged, strict=True):
+                for file in files:
                     await repos.blobs.acquire(file.sha256, file.size)
-                    await repos.files.add(file, item.verdict.text)
+                await repos.files.add_many(
+                    [(file, item.verdict.text) for file, item in zip(files, staged, strict=True)]
+                )
                 # Under the writer lock, with the references taken: a
                 # deletion cannot remove these bytes between now and commit.
                 promoted = True

@@ -152,6 +152,10 @@ class FileRepository(Protocol):
         the same transaction."""
         ...
 
+    async def add_many(self, files: Sequence[tuple[StoredFile, str | None]]) -> None:
+        """``add`` for the files of one upload, indexed together."""
+        ...
+
     async def get(self, owner_id: str, file_id: str) -> StoredFile | None: ...
 
     async def get_readable(self, user_id: str, file_id: str) -> StoredFile | None:
