@@ -76,9 +76,7 @@ async def store(
     stored = [make_file(owner_id, name) for name, _ in files]
     async with db.write() as conn:
         repo = SqliteFileRepository(conn, shard_limits=limits)
-        await repo.add_many(
-            [(file, text) for file, (_, text) in zip(stored, files, strict=True)]
-        )
+        await repo.add_many([(file, text) for file, (_, text) in zip(stored, files, strict=True)])
     return stored
 
 
