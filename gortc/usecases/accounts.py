@@ -397,26 +397,41 @@ class AccountService:
                 "the picture must be a PNG, JPEG or WebP image", code="unsupported_image"
             )
         user = await self.get_user(user_id)
-        sha256, size = await self._blobs.put(_single_chunk(data), AVATAR_MAX_BYTES)
+        # The same protocol as the file store (usecases/files.py): the bytes
+        # are staged, and put under their hash inside the transaction that
+        # takes the reference, so that no deletion of identical, momentarily
+        # unreferenced bytes (an avatar or a file) can remove them meanwhile.
+        staged = await self._blobs.stage(_single_chunk(data), AVATAR_MAX_BYTES)
         updated = replace(
-            user, avatar_sha256=sha256, avatar_type=media_type, updated_at=self._clock.now()
+            user,
+            avatar_sha256=staged.sha256,
+            avatar_type=media_type,
+            updated_at=self._clock.now(),
         )
+        promoted = False
         try:
+            await self._blobs.wait_durable([staged])
             async with self._uow.transaction() as repos:
-                await repos.blobs.acquire(sha256, size)
+                await repos.blobs.acquire(staged.sha256, staged.size)
                 await repos.users.update(updated)
                 orphan = user.avatar_sha256 and await repos.blobs.release(user.avatar_sha256)
+                promoted = True
+                await self._blobs.promote(staged)
         except BaseException:
-            await self._delete_if_unreferenced(sha256)
+            if promoted:  # the commit failed after the bytes were put in place
+                await self._collect_garbage(staged.sha256)
             raise
+        finally:
+            await self._blobs.discard(staged)
         if orphan and user.avatar_sha256:
-            await self._blobs.delete(user.avatar_sha256)
+            await self._collect_garbage(user.avatar_sha256)
         return updated
 
-    async def _delete_if_unreferenced(self, sha256: str) -> None:
-        # The bytes were written before the transaction that failed; they
-        # go unless someone else's identical picture already uses them.
-        async with self._uow.reading() as repos:
+    async def _collect_garbage(self, sha256: str) -> None:
+        # In a write transaction, where every promote happens: an upload of
+        # the same bytes either took its reference first (they stay) or
+        # will put them back afterwards.
+        async with self._uow.transaction() as repos:
             if not await repos.blobs.is_referenced(sha256):
                 await self._blobs.delete(sha256)
 
@@ -430,7 +445,7 @@ class AccountService:
             )
             orphan = await repos.blobs.release(user.avatar_sha256)
         if orphan:
-            await self._blobs.delete(user.avatar_sha256)
+            await self._collect_garbage(user.avatar_sha256)
 
     async def avatar(self, user_id: str) -> tuple[str, str]:
         """(path of the bytes, media type) of a user's picture."""

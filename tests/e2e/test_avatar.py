@@ -103,3 +103,35 @@ async def test_replacing_and_removing_the_avatar_frees_the_old_bytes(
     user_id = (await (await client.get("/api/v1/users/me", headers=bearer(tokens))).json())["id"]
     gone = await client.get(f"/api/v1/users/{user_id}/avatar", headers=bearer(tokens))
     assert gone.status == 404
+
+
+async def test_a_picture_both_avatar_and_file_survives_removing_either(
+    client: TestClient,
+) -> None:
+    # One blob, two references: removing the avatar must not take the
+    # stored file's bytes, nor deleting the file the avatar's.
+    from tests.e2e.file_client import upload
+
+    await register(client, "alice")
+    tokens = await login(client, "alice")
+    png = tiny_png()
+    response = await client.put(
+        "/api/v1/users/me/avatar", data=form(png, "me.png", "image/png"), headers=bearer(tokens)
+    )
+    assert response.status == 200
+    avatar_url = (await response.json())["avatar_url"]
+    [stored] = await upload(client, tokens, ("me.png", png))
+
+    removed = await client.delete("/api/v1/users/me/avatar", headers=bearer(tokens))
+    assert removed.status == 204
+    content = await client.get(stored["content_url"], headers=bearer(tokens))
+    assert content.status == 200 and await content.read() == png
+
+    response = await client.put(
+        "/api/v1/users/me/avatar", data=form(png, "me.png", "image/png"), headers=bearer(tokens)
+    )
+    avatar_url = (await response.json())["avatar_url"]
+    deleted = await client.delete(f"/api/v1/files/{stored['id']}", headers=bearer(tokens))
+    assert deleted.status == 204
+    picture = await client.get(avatar_url, headers=bearer(tokens))
+    assert picture.status == 200 and await picture.read() == png

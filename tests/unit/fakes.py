@@ -8,7 +8,7 @@ reference-counted blobs), so the use cases can be driven without I/O.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -19,7 +19,7 @@ from gortc.entities.sessions import Invite, OneTimePurpose, OneTimeToken, Refres
 from gortc.entities.users import User
 from gortc.usecases.accounts import AccountService, AccountSettings
 from gortc.usecases.admin import AdminService
-from gortc.usecases.ports import MailMessage
+from gortc.usecases.ports import MailMessage, StagedBlob
 
 # Before any wall-clock time the tests run at: pyjwt compares a token's
 # "iat" with the system clock, whatever clock issued it.
@@ -341,6 +341,7 @@ class FakeRateLimiter:
 class FakeBlobStore:
     def __init__(self) -> None:
         self.blobs: dict[str, bytes] = {}
+        self.staged: dict[str, bytes] = {}  # by handle, until promoted or discarded
 
     async def put(self, chunks: AsyncIterator[bytes], max_size: int) -> tuple[str, int]:
         data = b""
@@ -351,6 +352,29 @@ class FakeBlobStore:
         sha256 = hashlib.sha256(data).hexdigest()
         self.blobs[sha256] = data
         return sha256, len(data)
+
+    async def stage(self, chunks: AsyncIterator[bytes], max_size: int) -> StagedBlob:
+        data = b""
+        async for chunk in chunks:
+            data += chunk
+            if len(data) > max_size:
+                raise TooLarge(f"the upload exceeds {max_size} bytes")
+        handle = f"{len(self.staged):032x}"
+        self.staged[handle] = data
+        return StagedBlob(hashlib.sha256(data).hexdigest(), len(data), handle)
+
+    async def wait_durable(self, staged: Sequence[StagedBlob]) -> None:
+        return None
+
+    async def promote(self, staged: StagedBlob) -> None:
+        self.blobs[staged.sha256] = self.staged[staged.handle]
+
+    async def promote_many(self, staged: Sequence[StagedBlob]) -> None:
+        for item in staged:
+            await self.promote(item)
+
+    async def discard(self, staged: StagedBlob) -> None:
+        self.staged.pop(staged.handle, None)
 
     async def read(self, sha256: str) -> bytes:
         return self.blobs[sha256]
