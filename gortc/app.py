@@ -104,11 +104,15 @@ class Core:
     search: SearchService
     files: FileService
     signed_urls: SignedUrlService
+    blob_store: DiskBlobStore
 
     async def open(self) -> None:
         """Raises SchemaError when the database cannot be used."""
         await self.database.open()
         await self.hub.start()
+        removed = await self.blob_store.remove_stale_staged()
+        if removed:
+            log.info("removed %d uploads left unfinished by an earlier crash", removed)
 
     async def close(self) -> None:
         """Closes the sockets, lets messages being stored finish, then the rest."""
@@ -248,6 +252,7 @@ def build_core(config: Config) -> Core:
             clock=clock,
             settings=SignedUrlSettings(lifetime_seconds=config.files.signed_url_seconds),
         ),
+        blob_store=blob_store,
     )
 
 

@@ -7,6 +7,7 @@ import hashlib
 import os
 import re
 import secrets
+import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -77,6 +78,12 @@ class DiskBlobStore:
             await asyncio.gather(sync, return_exceptions=True)  # a thread cannot be stopped
         await asyncio.to_thread(self._staged_path(staged).unlink, missing_ok=True)
 
+    async def remove_stale_staged(self, older_than_seconds: float = 86_400.0) -> int:
+        """Deletes staged bytes left behind by a crash; returns how many.
+        Only old ones: other instances sharing this directory may be in the
+        middle of uploads."""
+        return await asyncio.to_thread(_remove_older_than, self._incoming, older_than_seconds)
+
     def _staged_path(self, staged: StagedBlob) -> Path:
         if not _HANDLE.fullmatch(staged.handle):  # never a path from elsewhere
             raise ValueError("not a handle of this store")
@@ -114,3 +121,15 @@ def _move_all(moves: list[tuple[Path, Path]]) -> None:
         except FileNotFoundError:  # the first blob of its directory
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(source, target)
+
+
+def _remove_older_than(directory: Path, seconds: float) -> int:
+    if not directory.is_dir():
+        return 0
+    cutoff = time.time() - seconds
+    removed = 0
+    for entry in directory.iterdir():
+        if _HANDLE.fullmatch(entry.name) and entry.stat().st_mtime < cutoff:
+            entry.unlink(missing_ok=True)
+            removed += 1
+    return removed
