@@ -13,25 +13,29 @@ from gortc.entities.query_syntax import AnyOf, Query, Term
 _FTS_COLUMNS = {"name": "name", "body": "body"}
 
 
-def match_expression(query: Query) -> str:
+def match_expression(query: Query, *, columns: bool = True) -> str:
+    """``columns=False`` for a one-column index (messages): the parser's
+    ``name:``/``body:`` filters are dropped and their words searched."""
     if isinstance(query, Term):
-        return _term(query)
+        return _term(query, columns)
     if isinstance(query, AnyOf):
-        return "(" + " OR ".join(match_expression(part) for part in query.parts) + ")"
-    expression = "(" + " AND ".join(match_expression(part) for part in query.include) + ")"
+        return "(" + " OR ".join(match_expression(p, columns=columns) for p in query.parts) + ")"
+    expression = (
+        "(" + " AND ".join(match_expression(p, columns=columns) for p in query.include) + ")"
+    )
     if not query.exclude:
         return expression
     # FTS5's NOT is binary, and a chain of them nests one level per
     # exclusion: ~100 overflow its parser stack. One NOT of an OR stays flat.
-    excluded = " OR ".join(match_expression(part) for part in query.exclude)
+    excluded = " OR ".join(match_expression(p, columns=columns) for p in query.exclude)
     return f"({expression} NOT ({excluded}))"
 
 
-def _term(term: Term) -> str:
+def _term(term: Term, columns: bool) -> str:
     quoted = '"' + term.text.replace('"', '""') + '"'
     if term.prefix:
         quoted += " *"
-    if term.column is not None:
+    if columns and term.column is not None:
         quoted = f"{_FTS_COLUMNS[term.column]} : {quoted}"
     return quoted
 

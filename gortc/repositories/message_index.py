@@ -37,8 +37,9 @@ import aiosqlite
 
 from gortc.entities.files import HIGHLIGHT_END, HIGHLIGHT_START
 from gortc.entities.message_search import SearchOrder
-from gortc.entities.query_syntax import AnyOf, Query, Term
+from gortc.entities.query_syntax import Query
 from gortc.repositories.database import fetch_all, fetch_one
+from gortc.repositories.fts_match import match_expression
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -138,7 +139,8 @@ async def search(
     hits."""
     conditions = ["messages_fts MATCH ?", "m.deleted_at IS NULL"]
     params: list[object] = [_MARK_START, _MARK_END, _ELLIPSIS, _SNIPPET_TOKENS, user_id]
-    params.append(match_expression(query))
+    # One column: the parser's name:/body: filters are dropped.
+    params.append(match_expression(query, columns=False))
     if group_id is not None:
         conditions.append("m.group_id = ?")
         params.append(group_id)
@@ -169,25 +171,3 @@ def public_snippet(raw: str) -> str:
     become U+FFFD first, so that every marker in a hit is a real one."""
     cleaned = raw.replace(HIGHLIGHT_START, _REPLACEMENT).replace(HIGHLIGHT_END, _REPLACEMENT)
     return cleaned.replace(_MARK_START, HIGHLIGHT_START).replace(_MARK_END, HIGHLIGHT_END)
-
-
-def match_expression(query: Query) -> str:
-    """The FTS5 MATCH expression of a parsed query. Only this reaches MATCH:
-    every term is a double-quoted FTS5 string (inner quotes doubled), so
-    nothing typed can act as FTS5 syntax.
-
-    Unlike the file index's (repositories/fts_match.py): messages have one
-    column, so the parser's ``name:``/``body:`` filters are ignored (their
-    words are searched), and all exclusions of a group are one ``NOT (a OR
-    b …)``, since a chain of FTS5 NOTs nests one level per exclusion and
-    FTS5's parser gives up at about a hundred."""
-    if isinstance(query, Term):
-        quoted = '"' + query.text.replace('"', '""') + '"'
-        return quoted + " *" if query.prefix else quoted
-    if isinstance(query, AnyOf):
-        return "(" + " OR ".join(match_expression(part) for part in query.parts) + ")"
-    expression = "(" + " AND ".join(match_expression(part) for part in query.include) + ")"
-    if not query.exclude:
-        return expression
-    excluded = " OR ".join(match_expression(part) for part in query.exclude)
-    return f"({expression} NOT ({excluded}))"

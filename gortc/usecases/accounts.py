@@ -38,6 +38,7 @@ from gortc.entities.users import (
     normalize_email,
     normalize_username,
 )
+from gortc.usecases.blob_garbage import delete_unreferenced
 from gortc.usecases.ports import (
     AccessTokenCodec,
     BlobStore,
@@ -428,12 +429,7 @@ class AccountService:
         return updated
 
     async def _collect_garbage(self, sha256: str) -> None:
-        # In a write transaction, where every promote happens: an upload of
-        # the same bytes either took its reference first (they stay) or
-        # will put them back afterwards.
-        async with self._uow.transaction() as repos:
-            if not await repos.blobs.is_referenced(sha256):
-                await self._blobs.delete(sha256)
+        await delete_unreferenced(self._uow, self._blobs, [sha256])
 
     async def remove_avatar(self, user_id: str) -> None:
         user = await self.get_user(user_id)

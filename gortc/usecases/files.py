@@ -35,6 +35,7 @@ from gortc.entities.text_content import (
     TextVerdict,
     extension_of,
 )
+from gortc.usecases.blob_garbage import delete_unreferenced
 from gortc.usecases.ports import BlobStore, Clock, StagedBlob, UnitOfWork
 
 MAX_QUERY_CHARS = 500
@@ -259,13 +260,7 @@ class FileService:
             await self._collect_garbage([file.sha256])
 
     async def _collect_garbage(self, hashes: Iterable[str]) -> None:
-        # In a write transaction, like every promote: an upload of the same
-        # bytes either took its reference before (the bytes stay) or will
-        # put them back after.
-        async with self._uow.transaction() as repos:
-            for sha256 in set(hashes):
-                if not await repos.blobs.is_referenced(sha256):
-                    await self._blobs.delete(sha256)
+        await delete_unreferenced(self._uow, self._blobs, hashes)
 
     # -- reading --------------------------------------------------------------
 
