@@ -20,8 +20,10 @@ from aiohttp_session import session_middleware
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 from gortc.adapters.blob_store import DiskBlobStore
+from gortc.adapters.call_placement import LocalCallPlacement
 from gortc.adapters.clock import SystemClock
 from gortc.adapters.hmac_signer import HmacSigner
+from gortc.adapters.ice_servers import ConfiguredIceServers
 from gortc.adapters.jwt_tokens import JwtAccessTokens
 from gortc.adapters.mail import LogMailer, SmtpMailer
 from gortc.adapters.passwords import BcryptPasswordHasher
@@ -31,6 +33,7 @@ from gortc.config import Config
 from gortc.delivery import (
     accounts,
     admin,
+    calls,
     files,
     groups,
     messages,
@@ -45,6 +48,7 @@ from gortc.delivery.keys import (
     ACCOUNTS,
     ADMIN,
     API_ROUTES,
+    CALLS,
     CHAT,
     CONFIG,
     FILES,
@@ -68,10 +72,11 @@ from gortc.repositories.revoked_tokens import SqliteRevokedTokenStore
 from gortc.repositories.unit_of_work import SqliteUnitOfWork
 from gortc.usecases.accounts import AccountService, AccountSettings
 from gortc.usecases.admin import AdminService
+from gortc.usecases.calls import CallService, CallSettings
 from gortc.usecases.chat import ChatService, ChatSettings
 from gortc.usecases.files import FileService, FileSettings
 from gortc.usecases.groups import GroupService
-from gortc.usecases.ports import Mailer, RevokedTokenStore
+from gortc.usecases.ports import CallPlacement, Mailer, RevokedTokenStore
 from gortc.usecases.search import SearchService
 from gortc.usecases.signed_urls import SignedUrlService, SignedUrlSettings
 
@@ -105,6 +110,7 @@ class Core:
     files: FileService
     signed_urls: SignedUrlService
     blob_store: DiskBlobStore
+    calls: CallService
 
     async def open(self) -> None:
         """Raises SchemaError when the database cannot be used."""
@@ -115,7 +121,9 @@ class Core:
             log.info("removed %d uploads left unfinished by an earlier crash", removed)
 
     async def close(self) -> None:
-        """Closes the sockets, lets messages being stored finish, then the rest."""
+        """Ends the calls, closes the sockets, lets messages being stored
+        finish, then the rest."""
+        await self.calls.close()
         await self.hub.close()
         await self.message_store.close()
         await self.database.close()
@@ -141,8 +149,10 @@ def build_core(config: Config) -> Core:
     hasher = BcryptPasswordHasher(config.auth.bcrypt_rounds)
     backplane: Backplane = LocalBackplane()
     presence: PresenceRegistry = LocalPresence()
+    placement: CallPlacement = LocalCallPlacement()
     if config.redis.url:
         # Imported only when configured, like the Redis client itself.
+        from gortc.adapters.redis_call_placement import RedisCallPlacement
         from gortc.hub.redis_backplane import RedisBackplane
         from gortc.hub.redis_presence import RedisPresence
 
@@ -151,6 +161,12 @@ def build_core(config: Config) -> Core:
         redis_backplane = RedisBackplane(config.redis.url)
         backplane = redis_backplane
         presence = RedisPresence(config.redis.url, instance_id=redis_backplane.instance_id)
+        placement = RedisCallPlacement(
+            config.redis.url,
+            instance_id=redis_backplane.instance_id,
+            ws_url=_websocket_url(config.public_url),
+            pin_seconds=config.rtc.call_pin_seconds,
+        )
     hub = Hub(
         backplane,
         encode_event,
@@ -253,7 +269,48 @@ def build_core(config: Config) -> Core:
             settings=SignedUrlSettings(lifetime_seconds=config.files.signed_url_seconds),
         ),
         blob_store=blob_store,
+        calls=_call_service(config, uow, hub, placement),
     )
+
+
+def _call_service(
+    config: Config, uow: SqliteUnitOfWork, hub: Hub, placement: CallPlacement
+) -> CallService:
+    # Imported here, like the Redis parts: aiortc and PyAV are the heaviest
+    # imports of the package.
+    from gortc.media.sfu import AiortcSfu, SfuSettings
+
+    rtc = config.rtc
+    return CallService(
+        uow=uow,
+        router=AiortcSfu(
+            SfuSettings(
+                stun_urls=tuple(rtc.stun_urls),
+                host_addresses=tuple(rtc.host_addresses),
+                keyframe_interval=rtc.keyframe_interval_seconds,
+                answer_timeout=rtc.answer_timeout_seconds,
+                transcode=rtc.forwarding == "transcode",
+            )
+        ),
+        placement=placement,
+        ice_servers=ConfiguredIceServers(
+            stun_urls=rtc.stun_urls,
+            turn_urls=rtc.turn_urls,
+            turn_username=rtc.turn_username,
+            turn_password=rtc.turn_password,
+            turn_secret=rtc.turn_secret,
+            credential_seconds=rtc.turn_credential_seconds,
+        ),
+        events=hub,
+        settings=CallSettings(max_participants=rtc.max_participants),
+    )
+
+
+def _websocket_url(public_url: str) -> str:
+    """Where clients of this instance open their WebSocket."""
+    if public_url.startswith("https://"):
+        return "wss://" + public_url.removeprefix("https://") + "/api/v1/ws"
+    return "ws://" + public_url.removeprefix("http://") + "/api/v1/ws"
 
 
 def _redis_client(url: str) -> redis.Redis:
@@ -283,6 +340,7 @@ def create_app(config: Config) -> web.Application:
     app[HUB] = core.hub
     app[GROUPS] = core.groups
     app[CHAT] = core.chat
+    app[CALLS] = core.calls
     app[SEARCH] = core.search
     app[FILES] = core.files
     app[SIGNED_URLS] = core.signed_urls
@@ -296,6 +354,7 @@ def create_app(config: Config) -> web.Application:
         + messages.ROUTES
         + files.ROUTES
         + signed_urls.ROUTES
+        + calls.ROUTES
         + websocket.ROUTES
     )
     app[API_ROUTES] = routes

@@ -190,6 +190,68 @@ class FilesConfig(_Section):
     )
 
 
+class RtcConfig(_Section):
+    host_addresses: list[str] = Field(
+        default_factory=list,
+        description="Addresses the SFU gathers ICE host candidates on; empty: every interface.",
+    )
+    stun_urls: list[str] = Field(
+        default_factory=list,
+        description="STUN servers (stun:host:port) given to clients and used by the SFU.",
+    )
+    turn_urls: list[str] = Field(
+        default_factory=list,
+        description="TURN servers (turn:host:port?transport=udp) given to clients.",
+    )
+    turn_username: str = Field("", description="Fixed TURN user name (when turn_secret is empty).")
+    turn_password: str = Field("", description="Fixed TURN password (when turn_secret is empty).")
+    turn_secret: str = Field(
+        "",
+        description="Shared secret of the TURN server's REST credentials (coturn "
+        "static-auth-secret): each client gets its own expiring user name and password.",
+    )
+    turn_credential_seconds: int = Field(
+        86400, ge=60, description="Lifetime of TURN credentials made from turn_secret."
+    )
+    max_participants: int = Field(8, ge=2, le=64, description="Participants one call may have.")
+    keyframe_interval_seconds: float = Field(
+        1.0,
+        ge=0.1,
+        le=30,
+        description="Fewest seconds between two keyframe requests to one publisher.",
+    )
+    answer_timeout_seconds: float = Field(
+        10.0, gt=0, description="How long a participant has to answer the server's offer."
+    )
+    forwarding: Literal["passthrough", "transcode"] = Field(
+        "passthrough",
+        description="passthrough forwards encoded media; transcode decodes and re-encodes "
+        "every track (slow: for comparison in benchmarks only).",
+    )
+    call_pin_seconds: float = Field(
+        30.0,
+        ge=3,
+        description="With Redis: how long a call stays pinned to an instance that stopped "
+        "renewing it (the instance renews it every third of this).",
+    )
+
+    @field_validator("stun_urls")
+    @classmethod
+    def _stun_scheme(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not url.startswith(("stun:", "stuns:")):
+                raise ValueError(f"{url!r} must start with stun: or stuns:")
+        return value
+
+    @field_validator("turn_urls")
+    @classmethod
+    def _turn_scheme(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not url.startswith(("turn:", "turns:")):
+                raise ValueError(f"{url!r} must start with turn: or turns:")
+        return value
+
+
 class RedisConfig(_Section):
     url: str = Field("", description="redis:// URL; empty: no Redis, everything in-process.")
 
@@ -206,6 +268,7 @@ class Config(BaseModel):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)  # type: ignore[arg-type]
     hub: HubConfig = Field(default_factory=HubConfig)  # type: ignore[arg-type]
     files: FilesConfig = Field(default_factory=FilesConfig)  # type: ignore[arg-type]
+    rtc: RtcConfig = Field(default_factory=RtcConfig)  # type: ignore[arg-type]
     redis: RedisConfig = Field(default_factory=RedisConfig)  # type: ignore[arg-type]
 
     @property

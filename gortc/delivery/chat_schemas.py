@@ -338,13 +338,3 @@ class ReadFrame(Request):
     group_id: Id
     seq: int = Field(ge=0, le=MAX_SEQ)
     client_id: ClientId | None = None
-
-
-ClientFrame = Annotated[
-    SendFrame | EditFrame | DeleteFrame | SyncFrame | TypingFrame | ReadFrame,
-    Field(discriminator="type"),
-]
-
-
-class ClientFrameEnvelope(BaseModel):
-    frame: ClientFrame

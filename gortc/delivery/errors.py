@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gortc.entities.calls import HostedElsewhere
 from gortc.entities.errors import (
     Conflict,
     DomainError,
@@ -27,6 +28,7 @@ STATUS_OF: dict[type[DomainError], int] = {
     Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
+    HostedElsewhere: 421,
     TooLarge: 413,
     UnsupportedMediaType: 415,
     RateLimited: 429,

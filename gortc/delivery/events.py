@@ -12,7 +12,9 @@ from gortc.delivery.chat_schemas import (
     MemberOut,
     message_json,
 )
+from gortc.entities.calls import CallParticipant
 from gortc.entities.events import (
+    CallChanged,
     Event,
     GroupJoined,
     GroupLeft,
@@ -89,7 +91,21 @@ def event_body(event: Event) -> dict[str, Any]:
                 "online": list(online),
                 "offline": list(offline),
             }
+        case CallChanged(group_id=group_id, participants=participants):
+            return {
+                "type": "call.participants",
+                "group_id": group_id,
+                "participants": [participant_json(p) for p in participants],
+            }
     raise TypeError(f"no wire form for {type(event).__name__}")
+
+
+def participant_json(participant: CallParticipant) -> dict[str, Any]:
+    return {
+        "user_id": participant.user_id,
+        "audio_muted": participant.audio_muted,
+        "video_muted": participant.video_muted,
+    }
 
 
 def encode_event(event: Event) -> bytes:

@@ -11,6 +11,7 @@ from gortc.delivery.routing import ApiRoute
 from gortc.hub.hub import Hub
 from gortc.usecases.accounts import AccountService
 from gortc.usecases.admin import AdminService
+from gortc.usecases.calls import CallService
 from gortc.usecases.chat import ChatService
 from gortc.usecases.files import FileService
 from gortc.usecases.groups import GroupService
@@ -22,6 +23,7 @@ ACCOUNTS = web.AppKey("accounts", AccountService)
 ADMIN = web.AppKey("admin", AdminService)
 GROUPS = web.AppKey("groups", GroupService)
 CHAT = web.AppKey("chat", ChatService)
+CALLS = web.AppKey("calls", CallService)
 FILES = web.AppKey("files", FileService)
 SIGNED_URLS = web.AppKey("signed_urls", SignedUrlService)
 SEARCH = web.AppKey("search", SearchService)

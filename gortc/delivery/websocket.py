@@ -5,15 +5,21 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import WSMsgType, web
-from pydantic import TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from gortc.delivery.auth import Principal, allowed_origins, authenticate
 from gortc.delivery.bodies import describe_validation_error
+from gortc.delivery.calls import (
+    CallAnswerFrame,
+    CallJoinFrame,
+    CallLeaveFrame,
+    CallMuteFrame,
+    ConnectionSignals,
+)
 from gortc.delivery.chat_schemas import (
-    ClientFrame,
     DeleteFrame,
     EditFrame,
     ReadFrame,
@@ -24,8 +30,9 @@ from gortc.delivery.chat_schemas import (
 )
 from gortc.delivery.errors import status_of
 from gortc.delivery.events import encode_event, encode_frame
-from gortc.delivery.keys import CHAT, CONFIG, GROUPS, HUB
+from gortc.delivery.keys import CALLS, CHAT, CONFIG, GROUPS, HUB
 from gortc.delivery.routing import ApiRoute
+from gortc.entities.calls import HostedElsewhere, MediaKind
 from gortc.entities.errors import DomainError, Forbidden, RateLimited, Unauthenticated
 from gortc.entities.ids import new_id
 from gortc.hub.connection import CLOSE_SESSION_ENDED, Connection, QueueLimits
@@ -35,7 +42,22 @@ from gortc.usecases.accounts import AccountService
 
 log = logging.getLogger(__name__)
 
-_FRAMES: TypeAdapter[Any] = TypeAdapter(ClientFrame)
+_FRAMES: TypeAdapter[Any] = TypeAdapter(
+    Annotated[
+        SendFrame
+        | EditFrame
+        | DeleteFrame
+        | SyncFrame
+        | TypingFrame
+        | ReadFrame
+        | CallJoinFrame
+        | CallAnswerFrame
+        | CallMuteFrame
+        | CallLeaveFrame,
+        Field(discriminator="type"),
+    ]
+)
+_CALL_FRAMES = (CallJoinFrame, CallAnswerFrame, CallMuteFrame, CallLeaveFrame)
 # Sends one connection may have waiting for their commit; past this the
 # socket is not read until some are acknowledged (backpressure, not errors).
 MAX_SENDS_IN_FLIGHT = 256
@@ -50,6 +72,10 @@ class _Session:
         self._connection = connection
         self._in_flight = asyncio.Semaphore(MAX_SENDS_IN_FLIGHT)
         self._tasks: set[asyncio.Task[None]] = set()
+        self.signals = ConnectionSignals(connection)
+        # Call frames take a while (a join gathers ICE candidates), so they
+        # run beside the chat frames, but one after another, in order.
+        self._call_turn = asyncio.Lock()
 
     def reply(self, body: dict[str, Any]) -> None:
         self._connection.send(text_frame(encode_frame(body)))
@@ -58,6 +84,8 @@ class _Session:
         body: dict[str, Any] = {"type": "error", "code": error.code, "message": error.message}
         if isinstance(error, RateLimited):
             body["retry_after"] = round(error.retry_after, 3)
+        if isinstance(error, HostedElsewhere):
+            body["ws_url"] = error.ws_url
         if client_id is not None:
             body["client_id"] = client_id
         body["status"] = status_of(error)
@@ -100,6 +128,11 @@ class _Session:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             return
+        if isinstance(frame, _CALL_FRAMES):
+            call_task = asyncio.create_task(self._call(frame))
+            self._tasks.add(call_task)
+            call_task.add_done_callback(self._tasks.discard)
+            return
         try:
             await self._dispatch(frame)
         except DomainError as exc:
@@ -126,6 +159,29 @@ class _Session:
             )
         finally:
             self._in_flight.release()
+
+    async def _call(self, frame: Any) -> None:
+        calls = self._app[CALLS]
+        user_id = self._principal.user_id
+        async with self._call_turn:
+            try:
+                match frame:
+                    case CallJoinFrame():
+                        await calls.join(user_id, frame.group_id, frame.sdp, self.signals)
+                    case CallAnswerFrame():
+                        await calls.answer(user_id, frame.group_id, frame.sdp, self.signals)
+                    case CallMuteFrame():
+                        await calls.mute(
+                            user_id,
+                            frame.group_id,
+                            MediaKind(frame.kind),
+                            frame.muted,
+                            self.signals,
+                        )
+                    case CallLeaveFrame():
+                        await calls.leave(user_id, frame.group_id, self.signals)
+            except DomainError as exc:
+                self.error(exc, frame.client_id)
 
     async def _dispatch(self, frame: Any) -> None:
         chat = self._app[CHAT]
@@ -162,6 +218,7 @@ class _Session:
         nobody, but stored all the same)."""
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._app[CALLS].connection_closed(self.signals)
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:

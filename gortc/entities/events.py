@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gortc.entities.calls import CallParticipant
 from gortc.entities.groups import Group, Invitation, MemberView, Message, MyGroup
 
 
@@ -86,6 +87,15 @@ class PresenceChanged:
     offline: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class CallChanged:
+    """Who is in the group's call now (empty: the call is over), told to
+    every member, in the call or not."""
+
+    group_id: str
+    participants: tuple[CallParticipant, ...]
+
+
 Event = (
     MessageCreated
     | MessageUpdated
@@ -100,4 +110,5 @@ Event = (
     | UserTyping
     | ReadMarkerMoved
     | PresenceChanged
+    | CallChanged
 )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from gortc.entities.calls import CallParticipant, EndReason, IceServer, MediaKind, TrackInfo
 from gortc.entities.events import Event
 from gortc.entities.files import SearchHit, StoredFile
 from gortc.entities.groups import (
@@ -519,3 +520,101 @@ class BlobStore(Protocol):
         ...
 
     async def delete(self, sha256: str) -> None: ...
+
+
+# -- calls --------------------------------------------------------------------
+
+
+class CallSignals(Protocol):
+    """One participant's signaling channel (their WebSocket): what the call
+    service tells that client about its call."""
+
+    def answer(self, group_id: str, sdp: str, ice_servers: Sequence[IceServer]) -> None:
+        """The server's answer to the client's call.join offer."""
+        ...
+
+    def offer(self, group_id: str, sdp: str, tracks: Sequence[TrackInfo]) -> None:
+        """A new offer from the server (others' tracks came or went)."""
+        ...
+
+    def ended(self, group_id: str, reason: EndReason) -> None:
+        """The client is no longer in the call."""
+        ...
+
+
+class MediaSessionEvents(Protocol):
+    """What a media router tells the call service about one participant."""
+
+    def offer(self, sdp: str, tracks: Sequence[TrackInfo]) -> None:
+        """Send this offer to the participant; answer() brings the reply."""
+        ...
+
+    def failed(self, reason: EndReason) -> None:
+        """The participant's media path broke (ICE failed, no answer in time)."""
+        ...
+
+
+class MediaRouter(Protocol):
+    """The SFU: one media session per participant of a room, each one's
+    tracks forwarded to all the others without re-encoding."""
+
+    async def join(
+        self, room_id: str, participant_id: str, offer_sdp: str, events: MediaSessionEvents
+    ) -> str:
+        """Accepts the participant's offer (its own tracks) and returns the
+        answer. Raises InvalidInput (invalid_sdp) for an unusable offer.
+        Nothing is forwarded until start()."""
+        ...
+
+    def start(self, room_id: str, participant_id: str) -> None:
+        """Begins forwarding between the participant and the rest of the
+        room (offers follow through the events). Call it once the client has
+        the answer."""
+        ...
+
+    async def answer(self, room_id: str, participant_id: str, sdp: str) -> None:
+        """The participant's answer to the last offer. Raises InvalidInput
+        (invalid_sdp), or Conflict (no_offer_pending) when no offer waits."""
+        ...
+
+    def set_muted(self, room_id: str, participant_id: str, kind: MediaKind, muted: bool) -> None:
+        """Stops (or resumes) forwarding the participant's tracks of a kind."""
+        ...
+
+    async def leave(self, room_id: str, participant_id: str) -> None:
+        """Closes the participant's session; harmless if there is none."""
+        ...
+
+    async def close(self) -> None:
+        """Closes every session."""
+        ...
+
+
+class CallPlacement(Protocol):
+    """Which server instance hosts each group's call (one per group)."""
+
+    async def claim(self, group_id: str) -> str | None:
+        """None when this instance hosts the call (now or already); else the
+        WebSocket URL of the instance that does."""
+        ...
+
+    async def release(self, group_id: str) -> None:
+        """The call is over here."""
+        ...
+
+    async def publish(self, group_id: str, participants: Sequence[CallParticipant]) -> None:
+        """Records who is in a call hosted here, for the other instances."""
+        ...
+
+    async def participants(self, group_id: str) -> tuple[CallParticipant, ...] | None:
+        """Who is in a call hosted elsewhere (None: no call known)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class IceServerSource(Protocol):
+    def servers_for(self, user_id: str) -> list[IceServer]:
+        """The STUN/TURN servers this user's client should use (TURN
+        credentials may be made per user)."""
+        ...

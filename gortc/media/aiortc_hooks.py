@@ -1,0 +1,178 @@
+"""Every use of aiortc's and aioice's private parts, in one place.
+
+aiortc decodes every frame it receives and encodes every frame it sends. A
+forwarding SFU needs neither, and aiortc has no public way to skip them, so
+this module reaches into the version it was written for (see
+docs/sfu-research.md for the reading of its source):
+
+- the receiver hands each depacketised frame to its decoder thread through a
+  queue; :func:`tap_encoded_frames` swaps that queue for one that hands the
+  frames to us instead (nothing is decoded, and the receiver keeps its RTCP
+  receiver reports, NACKs and jitter buffer);
+- a subscriber's PLI/FIR only sets a flag the sender reads when it encodes;
+  :func:`on_keyframe_request` sends it to us, and :func:`request_keyframe`
+  asks the publisher for one;
+- the stream id in the SDP's msid is the connection's, not the track's;
+  :func:`set_stream_id` makes it the publisher's, so a client can tell whose
+  track is whose;
+- aioice leaves 127.0.0.1 out of its host candidates and offers no setting
+  for the addresses to gather on; :func:`use_host_addresses` gives it some.
+
+:func:`check_aiortc` runs when the SFU is built: on any other aiortc version,
+or if a part used here is missing, it raises instead of letting a call fail
+in some quieter way.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import inspect
+import queue
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import aioice.ice
+from aiortc import RTCRtpCodecParameters, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc.codecs.h264 import H264Encoder
+from aiortc.codecs.opus import OpusEncoder
+from aiortc.codecs.vpx import Vp8Encoder
+from aiortc.jitterbuffer import JitterFrame
+
+AIORTC_VERSION = "1.16.0"
+AIOICE_VERSION = "0.13.0"
+
+FrameSink = Callable[[RTCRtpCodecParameters, JitterFrame], None]
+
+
+class IncompatibleAiortc(RuntimeError):
+    """The installed aiortc is not the one the forwarding path was written for."""
+
+
+def check_aiortc(aiortc_version: str | None = None, aioice_version: str | None = None) -> None:
+    """Raises IncompatibleAiortc unless the installed versions and every
+    private part this module uses are what it was written against."""
+    found = {
+        "aiortc": aiortc_version or importlib.metadata.version("aiortc"),
+        "aioice": aioice_version or importlib.metadata.version("aioice"),
+    }
+    wanted = {"aiortc": AIORTC_VERSION, "aioice": AIOICE_VERSION}
+    for package, version in found.items():
+        if version != wanted[package]:
+            raise IncompatibleAiortc(
+                f"gortc.media forwards media through {package} {wanted[package]}'s internals "
+                f"and {package} {version} is installed: pin {package}=={wanted[package]}, "
+                "or re-check gortc/media/aiortc_hooks.py against the new version and its tests"
+            )
+    problems = [
+        name
+        for name, present in (
+            (
+                "RTCRtpSender._send_keyframe",
+                callable(getattr(RTCRtpSender, "_send_keyframe", None)),
+            ),
+            (
+                "RTCRtpReceiver._send_rtcp_pli",
+                callable(getattr(RTCRtpReceiver, "_send_rtcp_pli", None)),
+            ),
+            ("Vp8Encoder.pack", callable(getattr(Vp8Encoder, "pack", None))),
+            ("H264Encoder.pack", callable(getattr(H264Encoder, "pack", None))),
+            ("OpusEncoder.pack", callable(getattr(OpusEncoder, "pack", None))),
+            (
+                "aioice.ice.get_host_addresses",
+                callable(getattr(aioice.ice, "get_host_addresses", None)),
+            ),
+            (
+                "RTCRtpReceiver._handle_rtp_packet hands frames to __decoder_queue.put",
+                "self.__decoder_queue.put((codec, encoded_frame))"
+                in inspect.getsource(RTCRtpReceiver._handle_rtp_packet),
+            ),
+            (
+                "RTCRtpSender._next_encoded_frame packs what is not a Frame",
+                "self.__encoder.pack(data)" in inspect.getsource(RTCRtpSender._next_encoded_frame),
+            ),
+        )
+        if not present
+    ]
+    if problems:
+        raise IncompatibleAiortc("aiortc internals changed: " + ", ".join(problems))
+
+
+class _FrameTap(queue.Queue[Any]):
+    """Stands in for a receiver's decoder queue: frames go to the sink, and
+    only the stop marker (None) reaches the decoder thread, so that thread
+    idles and still exits when the receiver stops."""
+
+    def __init__(self, sink: FrameSink) -> None:
+        super().__init__()
+        self._sink = sink
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        if item is None:
+            super().put(None, block, timeout)
+            return
+        codec, frame = item
+        self._sink(codec, frame)
+
+
+def tap_encoded_frames(receiver: RTCRtpReceiver, sink: FrameSink) -> None:
+    """From now on, the receiver's depacketised frames go to ``sink`` (on the
+    event loop, in order) instead of its decoder. Call it before the receiver
+    starts, i.e. from the peer connection's ``track`` event."""
+    if getattr(receiver, "_RTCRtpReceiver__started", True):
+        raise IncompatibleAiortc("the receiver started before its frames could be tapped")
+    if not isinstance(getattr(receiver, "_RTCRtpReceiver__decoder_queue", None), queue.Queue):
+        raise IncompatibleAiortc("RTCRtpReceiver has no decoder queue to tap")
+    receiver._RTCRtpReceiver__decoder_queue = _FrameTap(sink)  # type: ignore[attr-defined]
+
+
+def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
+    """Calls ``callback`` when the subscriber behind ``sender`` sends a PLI
+    or FIR (aiortc calls ``self._send_keyframe()``, so the instance
+    attribute wins over the method)."""
+    sender._send_keyframe = callback  # type: ignore[method-assign]
+
+
+def active_ssrcs(receiver: RTCRtpReceiver) -> list[int]:
+    """The SSRCs the receiver heard from in the last 10 s (public API, named
+    here because it is what :func:`request_keyframe` addresses)."""
+    return [source.source for source in receiver.getSynchronizationSources()]
+
+
+async def request_keyframe(receiver: RTCRtpReceiver) -> bool:
+    """Sends a PLI to the publisher behind ``receiver``; False when nothing
+    has been received yet (there is nobody to address)."""
+    ssrcs = active_ssrcs(receiver)
+    for ssrc in ssrcs:
+        await receiver._send_rtcp_pli(ssrc)
+    return bool(ssrcs)
+
+
+def set_stream_id(sender: RTCRtpSender, stream_id: str) -> None:
+    """The msid stream id the SDP gives this sender's track."""
+    sender._stream_id = stream_id
+
+
+def negotiated_codec(transceiver: RTCRtpTransceiver) -> RTCRtpCodecParameters | None:
+    """The codec the last negotiation settled on for the transceiver (the
+    first of its codecs), or None before any."""
+    codecs: list[RTCRtpCodecParameters] = transceiver._codecs
+    return codecs[0] if codecs else None
+
+
+def use_host_addresses(addresses: Sequence[str]) -> None:
+    """Makes every ICE agent in this process gather host candidates on
+    exactly ``addresses`` (empty: aioice's own choice, every interface but
+    loopback). Process-wide, as aioice reads a module function: one gortc
+    server runs per process."""
+    chosen = list(addresses)
+    if not chosen:
+        aioice.ice.get_host_addresses = _AIOICE_HOST_ADDRESSES
+        return
+
+    def configured(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        return [a for a in chosen if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
+
+    aioice.ice.get_host_addresses = configured
+
+
+_AIOICE_HOST_ADDRESSES = aioice.ice.get_host_addresses
