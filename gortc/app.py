@@ -55,6 +55,7 @@ from gortc.delivery.keys import (
     GROUPS,
     HEALTH_PROBES,
     HUB,
+    MEDIA_ROUTER,
     OPENAPI_JSON,
     SEARCH,
     SIGNED_URLS,
@@ -76,7 +77,7 @@ from gortc.usecases.calls import CallService, CallSettings
 from gortc.usecases.chat import ChatService, ChatSettings
 from gortc.usecases.files import FileService, FileSettings
 from gortc.usecases.groups import GroupService
-from gortc.usecases.ports import CallPlacement, Mailer, RevokedTokenStore
+from gortc.usecases.ports import CallPlacement, Mailer, MediaRouter, RevokedTokenStore
 from gortc.usecases.search import SearchService
 from gortc.usecases.signed_urls import SignedUrlService, SignedUrlSettings
 
@@ -111,6 +112,7 @@ class Core:
     signed_urls: SignedUrlService
     blob_store: DiskBlobStore
     calls: CallService
+    media_router: MediaRouter
 
     async def open(self) -> None:
         """Raises SchemaError when the database cannot be used."""
@@ -188,6 +190,7 @@ def build_core(config: Config) -> Core:
         else LogMailer()
     )
     limits = config.limits
+    media_router = _media_router(config)
     # One store for every kind of blob: identical bytes are kept once.
     blob_store = DiskBlobStore(config.data_path / "blobs")
     account_service = AccountService(
@@ -269,40 +272,44 @@ def build_core(config: Config) -> Core:
             settings=SignedUrlSettings(lifetime_seconds=config.files.signed_url_seconds),
         ),
         blob_store=blob_store,
-        calls=_call_service(config, uow, hub, placement),
+        calls=CallService(
+            uow=uow,
+            router=media_router,
+            placement=placement,
+            ice_servers=_ice_servers(config),
+            events=hub,
+            settings=CallSettings(max_participants=config.rtc.max_participants),
+        ),
+        media_router=media_router,
     )
 
 
-def _call_service(
-    config: Config, uow: SqliteUnitOfWork, hub: Hub, placement: CallPlacement
-) -> CallService:
+def _media_router(config: Config) -> MediaRouter:
     # Imported here, like the Redis parts: aiortc and PyAV are the heaviest
     # imports of the package.
     from gortc.media.sfu import AiortcSfu, SfuSettings
 
     rtc = config.rtc
-    return CallService(
-        uow=uow,
-        router=AiortcSfu(
-            SfuSettings(
-                stun_urls=tuple(rtc.stun_urls),
-                host_addresses=tuple(rtc.host_addresses),
-                keyframe_interval=rtc.keyframe_interval_seconds,
-                answer_timeout=rtc.answer_timeout_seconds,
-                transcode=rtc.forwarding == "transcode",
-            )
-        ),
-        placement=placement,
-        ice_servers=ConfiguredIceServers(
-            stun_urls=rtc.stun_urls,
-            turn_urls=rtc.turn_urls,
-            turn_username=rtc.turn_username,
-            turn_password=rtc.turn_password,
-            turn_secret=rtc.turn_secret,
-            credential_seconds=rtc.turn_credential_seconds,
-        ),
-        events=hub,
-        settings=CallSettings(max_participants=rtc.max_participants),
+    return AiortcSfu(
+        SfuSettings(
+            stun_urls=tuple(rtc.stun_urls),
+            host_addresses=tuple(rtc.host_addresses),
+            keyframe_interval=rtc.keyframe_interval_seconds,
+            answer_timeout=rtc.answer_timeout_seconds,
+            transcode=rtc.forwarding == "transcode",
+        )
+    )
+
+
+def _ice_servers(config: Config) -> ConfiguredIceServers:
+    rtc = config.rtc
+    return ConfiguredIceServers(
+        stun_urls=rtc.stun_urls,
+        turn_urls=rtc.turn_urls,
+        turn_username=rtc.turn_username,
+        turn_password=rtc.turn_password,
+        turn_secret=rtc.turn_secret,
+        credential_seconds=rtc.turn_credential_seconds,
     )
 
 
@@ -341,6 +348,7 @@ def create_app(config: Config) -> web.Application:
     app[GROUPS] = core.groups
     app[CHAT] = core.chat
     app[CALLS] = core.calls
+    app[MEDIA_ROUTER] = core.media_router
     app[SEARCH] = core.search
     app[FILES] = core.files
     app[SIGNED_URLS] = core.signed_urls

@@ -15,6 +15,7 @@ from gortc.usecases.calls import CallService
 from gortc.usecases.chat import ChatService
 from gortc.usecases.files import FileService
 from gortc.usecases.groups import GroupService
+from gortc.usecases.ports import MediaRouter
 from gortc.usecases.search import SearchService
 from gortc.usecases.signed_urls import SignedUrlService
 
@@ -24,6 +25,7 @@ ADMIN = web.AppKey("admin", AdminService)
 GROUPS = web.AppKey("groups", GroupService)
 CHAT = web.AppKey("chat", ChatService)
 CALLS = web.AppKey("calls", CallService)
+MEDIA_ROUTER = web.AppKey("media_router", MediaRouter)
 FILES = web.AppKey("files", FileService)
 SIGNED_URLS = web.AppKey("signed_urls", SignedUrlService)
 SEARCH = web.AppKey("search", SearchService)

@@ -55,13 +55,15 @@ def is_keyframe(mime_type: str, data: bytes) -> bool:
 
 class ForwardedTrack(MediaStreamTrack):
     """The track a subscriber's sender reads: a bounded queue of encoded
-    packets from one source."""
+    packets from one source at a time. It lives as long as its SDP section,
+    which carries another publisher's track after the first one left (so a
+    long call does not pile up sections, and the sender's loop goes on)."""
 
-    def __init__(self, kind: str, track_id: str, on_keyframe_needed: Callable[[], None]) -> None:
+    def __init__(self, kind: str, track_id: str) -> None:
         super().__init__()
         self.kind = kind
         self._id = track_id
-        self._on_keyframe_needed = on_keyframe_needed
+        self._on_keyframe_needed: Callable[[], None] | None = None
         self._limit = VIDEO_QUEUE_FRAMES if kind == "video" else AUDIO_QUEUE_FRAMES
         self._queue: asyncio.Queue[av.Packet | None] = asyncio.Queue()
         self.waiting_for_keyframe = kind == "video"
@@ -92,7 +94,19 @@ class ForwardedTrack(MediaStreamTrack):
         if self.kind != "video":
             return
         self.waiting_for_keyframe = True
-        self._on_keyframe_needed()
+        if self._on_keyframe_needed is not None:
+            self._on_keyframe_needed()
+
+    def connect(self, on_keyframe_needed: Callable[[], None]) -> None:
+        """Frames now come from a (new) source: they start at a keyframe."""
+        self._on_keyframe_needed = on_keyframe_needed
+        self.waiting_for_keyframe = self.kind == "video"
+
+    def disconnect(self) -> None:
+        """The source is gone: what it left waiting is of no use."""
+        self._on_keyframe_needed = None
+        while not self._queue.empty():
+            self._queue.get_nowait()
 
     async def recv(self) -> av.Packet:
         packet = await self._queue.get()
@@ -154,18 +168,16 @@ class Source:
         for sink in self._sinks:
             sink.push(packet, keyframe)
 
-    def subscribe(self, track_id: str) -> ForwardedTrack:
-        """A new subscriber's track; it starts at the next keyframe, which
-        is asked for now."""
-        sink = ForwardedTrack(self.kind, track_id, self.ask_for_keyframe)
+    def subscribe(self, sink: ForwardedTrack) -> None:
+        """Forwards to ``sink`` from the next keyframe on, which is asked for now."""
+        sink.connect(self.ask_for_keyframe)
         self._sinks.add(sink)
         if self.kind == "video":
             self.ask_for_keyframe()
-        return sink
 
     def unsubscribe(self, sink: ForwardedTrack) -> None:
         self._sinks.discard(sink)
-        sink.stop()
+        sink.disconnect()
 
     @property
     def subscribers(self) -> int:

@@ -251,7 +251,8 @@ class AiortcSfu:
 
     def _add_subscriptions(self, peer: _Peer) -> int:
         """A send-only section for each started participant's forwardable
-        source the peer does not receive yet; returns how many were added."""
+        source the peer does not receive yet (an inactive section of the
+        same kind and codec if there is one); returns how many."""
         room = next((r for r in self._rooms.values() if r.get(peer.id) is peer), {})
         have = {id(s.source) for s in peer.subscriptions if s.source is not None}
         added = 0
@@ -261,12 +262,34 @@ class AiortcSfu:
             for source in other.sources.values():
                 if source.codec is None or id(source) in have:
                     continue
-                transceiver = peer.pc.addTransceiver(source.kind, direction="sendonly")
-                _prefer_codec(transceiver, source)
-                aiortc_hooks.set_stream_id(transceiver.sender, other.id)
-                peer.subscriptions.append(_Subscription(transceiver, other.id, source.kind, source))
+                subscription = self._free_section(peer, source)
+                if subscription is None:
+                    transceiver = peer.pc.addTransceiver(source.kind, direction="sendonly")
+                    _prefer_codec(transceiver, source)
+                    subscription = _Subscription(transceiver, other.id, source.kind, source)
+                    peer.subscriptions.append(subscription)
+                else:
+                    subscription.transceiver.direction = "sendonly"
+                    subscription.publisher_id = other.id
+                    subscription.source = source
+                aiortc_hooks.set_stream_id(subscription.transceiver.sender, other.id)
                 added += 1
         return added
+
+    def _free_section(self, peer: _Peer, source: Source) -> _Subscription | None:
+        if self._relay is not None:
+            return None  # relayed tracks cannot be switched to another source
+        for subscription in peer.subscriptions:
+            codec = aiortc_hooks.negotiated_codec(subscription.transceiver)
+            if (
+                subscription.source is None
+                and subscription.kind == source.kind
+                and isinstance(subscription.track, ForwardedTrack)
+                and codec is not None
+                and codec.mimeType.lower() == source.mime_type
+            ):
+                return subscription
+        return None
 
     def _attach(self, peer: _Peer, subscription: _Subscription) -> None:
         """Starts the frames of a newly negotiated section, if the subscriber
@@ -285,31 +308,36 @@ class AiortcSfu:
             )
             return
         sender: RTCRtpSender = subscription.transceiver.sender
-        track: MediaStreamTrack
         if self._relay is not None:
             remote = next(
                 t.receiver.track
                 for t, s in self._peer_of(source).sources.items()
                 if s is source and t.receiver.track is not None
             )
-            track = self._relay.subscribe(remote)
+            subscription.track = self._relay.subscribe(remote)
+            sender.replaceTrack(subscription.track)
         else:
-            track = source.subscribe(f"{source.publisher_id}-{source.kind}-{id(source):x}")
+            if not isinstance(subscription.track, ForwardedTrack):
+                subscription.track = ForwardedTrack(
+                    source.kind, f"{source.kind}-{subscription.transceiver.mid}"
+                )
+                sender.replaceTrack(subscription.track)
+            source.subscribe(subscription.track)
             aiortc_hooks.on_keyframe_request(sender, source.ask_for_keyframe)
-        sender.replaceTrack(track)
-        subscription.track = track
         subscription.attached = True
 
-    def _deactivate(self, subscription: _Subscription) -> None:
+    def _deactivate(self, subscription: _Subscription, *, for_good: bool = False) -> None:
+        """The section's publisher left: it goes inactive (and may carry
+        another publisher's track later), or, ``for_good``, it stops."""
         source, track = subscription.source, subscription.track
         if isinstance(track, ForwardedTrack) and source is not None:
             source.unsubscribe(track)
-        elif track is not None:
-            track.stop()
-        subscription.transceiver.sender.replaceTrack(None)
+        if for_good or not isinstance(track, ForwardedTrack):
+            if track is not None:
+                track.stop()
+            subscription.track = None
         subscription.transceiver.direction = "inactive"
         subscription.source = None
-        subscription.track = None
         subscription.attached = False
 
     def _peer_of(self, source: Source) -> _Peer:
@@ -336,11 +364,13 @@ class AiortcSfu:
             with contextlib.suppress(asyncio.CancelledError):
                 await peer.negotiation
         for subscription in peer.subscriptions:
-            self._deactivate(subscription)
+            self._deactivate(subscription, for_good=True)
         for source in peer.sources.values():
             await source.close()
         try:
-            await peer.pc.close()
+            # Shielded: aiortc shares one future among concurrent close()
+            # calls, and a cancelled waiter would cancel it for all of them.
+            await asyncio.shield(peer.pc.close())
         except Exception:  # a half-dead connection must not keep the others waiting
             log.exception("closing %s's connection failed", peer.id)
 
@@ -365,7 +395,9 @@ def _prefer_codec(transceiver: RTCRtpTransceiver, source: Source) -> None:
 
 def _description(sdp: str, kind: str) -> RTCSessionDescription:
     if not sdp.strip():
-        raise ValueError("the SDP is empty")
+        raise ValueError("it is empty")
+    if not any(line.startswith(("m=audio ", "m=video ")) for line in sdp.splitlines()):
+        raise ValueError("it has no audio or video section (m=audio / m=video)")
     return RTCSessionDescription(sdp=sdp, type=kind)
 
 

@@ -173,8 +173,8 @@ class CallService:
 
     async def close(self) -> None:
         """Ends every call hosted here (the server is stopping)."""
-        for task in list(self._tasks):
-            task.cancel()
+        if self._tasks:  # departures under way: short, and they tell the others
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         for call in list(self._calls.values()):
             for participation in list(call.members.values()):
                 await self._drop(participation, EndReason.SERVER_SHUTDOWN)

@@ -126,9 +126,10 @@ class CallPeer:
         if audio:
             self.pc.addTransceiver(AudioStreamTrack(), direction="sendrecv")
         await self.pc.setLocalDescription(await self.pc.createOffer())
+        mark = len(self.frames)
         await self.send(type="call.join", group_id=group_id, sdp=self.pc.localDescription.sdp)
         # The read loop applies the answer (before any offer that follows it).
-        return await self.wait_for("call.answer", "error")
+        return await self.wait_for("call.answer", "error", after=mark)
 
     async def send(self, **frame: Any) -> None:
         assert self.ws is not None

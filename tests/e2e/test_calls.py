@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import itertools
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -9,8 +13,14 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from aiortc import RTCPeerConnection
+from aiortc.codecs.h264 import H264Encoder
+from aiortc.codecs.opus import OpusEncoder
+from aiortc.codecs.vpx import Vp8Encoder
 
 from gortc.app import create_app
+from gortc.delivery.keys import MEDIA_ROUTER
+from gortc.media.forwarding import ForwardedTrack
 from tests.conftest import ClientFactory, bearer, login, make_config, register
 from tests.e2e.call_peer import CallPeer
 
@@ -106,7 +116,7 @@ async def test_a_late_joiner_gets_video_within_two_seconds(
     # Long past ann's first keyframe: ben's decoder needs a new one, which
     # only a keyframe request relayed to ann's encoder brings this soon.
     await peers["ann"].wait_until(lambda: peers["ann"].pc.connectionState == "connected")
-    await _sleep(3.0)
+    await asyncio.sleep(3.0)
     joined_at = time.monotonic()
     await peers["ben"].join(group_id, luma=LUMAS["ben"])
     ben = peers["ben"]
@@ -116,9 +126,320 @@ async def test_a_late_joiner_gets_video_within_two_seconds(
     assert first - joined_at < 2.0
     lumas = ben.received[(peers["ann"].user_id, "video")].lumas
     assert abs(lumas[0] - shown(LUMAS["ann"])) < 6  # the first frame shown is a whole picture
+    # ann's encoder was asked, and not flooded: at most one request a second.
+    requests = peers["ann"].video.keyframe_requests if peers["ann"].video else []
+    assert requests
+    assert all(b - a >= 0.9 for a, b in itertools.pairwise(requests))
 
 
-async def _sleep(seconds: float) -> None:
-    import asyncio
+async def test_muting_stops_forwarding_and_everyone_sees_the_badge(
+    call_app: TestClient, closing: list[CallPeer]
+) -> None:
+    group_id, peers = await group_with(call_app, "ann", "ben")
+    closing.extend(peers.values())
+    ann, ben = peers["ann"], peers["ben"]
+    await ann.join(group_id, luma=LUMAS["ann"])
+    await ben.join(group_id, luma=LUMAS["ben"])
+    await ben.wait_until(lambda: ben.frames_from(ann.user_id, "video") > 5)
+    await ben.wait_until(lambda: ben.frames_from(ann.user_id, "audio") > 5)
 
-    await asyncio.sleep(seconds)
+    await ann.send(type="call.mute", group_id=group_id, kind="audio", muted=True)
+    await ann.send(type="call.mute", group_id=group_id, kind="video", muted=True)
+
+    def ann_state() -> dict[str, Any] | None:
+        roster = ben.participants() or []
+        return next((p for p in roster if p["user_id"] == ann.user_id), None)
+
+    await ben.wait_until(lambda: (ann_state() or {}).get("video_muted") is True)
+    assert ann_state() == {"user_id": ann.user_id, "audio_muted": True, "video_muted": True}
+    video, audio = await settled(ben, ann.user_id)
+    await asyncio.sleep(1.0)
+    assert ben.frames_from(ann.user_id, "video") == video
+    assert ben.frames_from(ann.user_id, "audio") == audio
+    assert ann.frames_from(ben.user_id, "video") > 0  # the other direction goes on
+
+    asked_before = len(ann.video.keyframe_requests) if ann.video else 0
+    await ann.send(type="call.mute", group_id=group_id, kind="video", muted=False)
+    await ben.wait_until(lambda: ben.frames_from(ann.user_id, "video") > video + 5)
+    assert ann.video is not None
+    assert len(ann.video.keyframe_requests) > asked_before  # resumed with a keyframe
+    assert ben.frames_from(ann.user_id, "audio") == audio  # audio is still muted
+    assert (ann_state() or {}).get("video_muted") is False
+
+
+async def test_leaving_tells_everyone_and_frees_the_connection(
+    call_app: TestClient, closing: list[CallPeer]
+) -> None:
+    group_id, peers = await group_with(call_app, "ann", "ben", "cat")
+    closing.extend(peers.values())
+    for name, peer in peers.items():
+        await peer.join(group_id, luma=LUMAS[name])
+    ann, ben, cat = peers["ann"], peers["ben"], peers["cat"]
+    await ann.wait_until(lambda: ann.frames_from(ben.user_id, "video") > 0)
+    mark = len(ben.frames)
+
+    await ben.send(type="call.leave", group_id=group_id)
+    ended = await ben.wait_for("call.ended", after=mark)
+    assert ended == {"type": "call.ended", "group_id": group_id, "reason": "left"}
+    await ann.wait_until(
+        lambda: (
+            sorted(p["user_id"] for p in ann.participants() or [])
+            == sorted([ann.user_id, cat.user_id])
+        )
+    )
+    # ann's connection is renegotiated without ben's tracks.
+    await ann.wait_until(lambda: {t["user_id"] for t in last_offer(ann)["tracks"]} == {cat.user_id})
+    from_ben, _ = await settled(ann, ben.user_id)
+    await asyncio.sleep(0.5)
+    assert ann.frames_from(ben.user_id, "video") == from_ben
+    assert ann.frames_from(cat.user_id, "video") > 0
+    assert len(router_of(call_app).peer_connections()) == 2
+
+    # Ben can come back, and is seen again.
+    await ben.close()
+    closing.remove(ben)
+    user = {"id": ben.user_id}
+    again = CallPeer(call_app, user, ben.tokens)
+    closing.append(again)
+    await again.connect()
+    await again.join(group_id, luma=LUMAS["ben"])
+    await ann.wait_until(lambda: ann.frames_from(ben.user_id, "video") > from_ben + 5)
+
+
+async def test_a_dropped_connection_leaves_the_call(
+    call_app: TestClient, closing: list[CallPeer]
+) -> None:
+    group_id, peers = await group_with(call_app, "ann", "ben", "cat")
+    closing.extend(peers.values())
+    for name, peer in peers.items():
+        await peer.join(group_id, luma=LUMAS[name])
+    ann, ben, cat = peers["ann"], peers["ben"], peers["cat"]
+    await ann.wait_until(lambda: ann.frames_from(cat.user_id, "video") > 0)
+
+    await cat.close(abruptly=True)  # no call.leave, no WebSocket close, no goodbye
+    closing.remove(cat)
+    for peer in (ann, ben):
+        await peer.wait_until(
+            lambda peer=peer: cat.user_id not in {p["user_id"] for p in peer.participants() or []}
+        )
+    await ann.wait_until(lambda: len(router_of(call_app).peer_connections()) == 2)
+    # The others carry on.
+    seen = ann.frames_from(ben.user_id, "video")
+    await ann.wait_until(lambda: ann.frames_from(ben.user_id, "video") > seen + 10)
+
+
+async def test_a_failed_media_connection_ends_the_participation(
+    call_app: TestClient, closing: list[CallPeer]
+) -> None:
+    group_id, peers = await group_with(call_app, "ann", "ben")
+    closing.extend(peers.values())
+    ann, ben = peers["ann"], peers["ben"]
+    await ann.join(group_id, luma=LUMAS["ann"])
+    await ben.join(group_id, luma=LUMAS["ben"])
+    await ann.wait_until(lambda: ann.frames_from(ben.user_id, "video") > 0)
+    mark = len(ben.frames)
+
+    await ben.pc.close()  # the media goes; the WebSocket stays
+    ended = await ben.wait_for("call.ended", after=mark)
+    assert ended["reason"] == "connection_failed"
+    await ann.wait_until(lambda: [p["user_id"] for p in ann.participants() or []] == [ann.user_id])
+
+
+async def test_outsiders_cannot_join_and_change_nothing(
+    call_app: TestClient, closing: list[CallPeer]
+) -> None:
+    group_id, peers = await group_with(call_app, "ann", "ben")
+    closing.extend(peers.values())
+    outsider_user = await register(call_app, "eve")
+    outsider = CallPeer(call_app, outsider_user, await login(call_app, "eve"))
+    closing.append(outsider)
+    await outsider.connect()
+    await peers["ann"].join(group_id, luma=LUMAS["ann"])
+
+    reply = await outsider.join(group_id)
+    assert reply["type"] == "error"
+    assert (reply["status"], reply["code"]) == (404, "group_not_found")
+    await asyncio.sleep(0.3)
+    assert [p["user_id"] for p in peers["ann"].participants() or []] == [peers["ann"].user_id]
+    assert len(router_of(call_app).peer_connections()) == 1
+    response = await call_app.get(
+        f"/api/v1/groups/{group_id}/call", headers=bearer(outsider.tokens)
+    )
+    assert response.status == 404
+
+
+async def test_a_full_call_refuses_one_more(call_app: TestClient, closing: list[CallPeer]) -> None:
+    group_id, peers = await group_with(call_app, "ann", "ben", "cat", "dan")
+    closing.extend(peers.values())
+    for name in ("ann", "ben", "cat"):
+        await peers[name].join(group_id, luma=LUMAS[name])
+    reply = await peers["dan"].join(group_id)
+    assert (reply["type"], reply["status"], reply["code"]) == ("error", 409, "call_full")
+    response = await call_app.get(
+        f"/api/v1/groups/{group_id}/call", headers=bearer(peers["dan"].tokens)
+    )
+    body = await response.json()
+    assert len(body["participants"]) == 3
+    assert peers["dan"].user_id not in {p["user_id"] for p in body["participants"]}
+
+
+@pytest.mark.parametrize(
+    ("sdp", "problem"),
+    [
+        ("v=0\r\nthis is not a session description\r\n", "invalid_sdp"),
+        ("   ", "invalid_sdp"),
+    ],
+)
+async def test_a_bad_offer_is_refused_and_leaves_no_call(
+    call_app: TestClient, closing: list[CallPeer], sdp: str, problem: str
+) -> None:
+    group_id, peers = await group_with(call_app, "ann")
+    closing.extend(peers.values())
+    ann = peers["ann"]
+    await ann.send(type="call.join", group_id=group_id, sdp=sdp)
+    reply = await ann.wait_for("error")
+    assert (reply["status"], reply["code"]) == (400, problem)
+    response = await call_app.get(f"/api/v1/groups/{group_id}/call", headers=bearer(ann.tokens))
+    assert (await response.json())["participants"] == []
+    assert router_of(call_app).peer_connections() == []
+    # The socket still works, and a good offer then joins.
+    reply = await ann.join(group_id)
+    assert reply["type"] == "call.answer", reply
+
+
+async def test_call_frames_out_of_turn_get_clear_errors(
+    call_app: TestClient, closing: list[CallPeer]
+) -> None:
+    group_id, peers = await group_with(call_app, "ann")
+    closing.extend(peers.values())
+    ann = peers["ann"]
+    for frame in (
+        {"type": "call.answer", "group_id": group_id, "sdp": "v=0"},
+        {"type": "call.mute", "group_id": group_id, "kind": "audio", "muted": True},
+        {"type": "call.leave", "group_id": group_id},
+    ):
+        mark = len(ann.frames)
+        await ann.send(**frame)
+        reply = await ann.wait_for("error", after=mark)
+        assert (reply["status"], reply["code"]) == (409, "not_in_call"), frame
+    mark = len(ann.frames)
+    await ann.send(type="call.mute", group_id=group_id, kind="screen", muted=True)
+    reply = await ann.wait_for("error", after=mark)
+    assert (reply["status"], reply["code"]) == (400, "invalid_frame")
+    await ann.join(group_id)
+    mark = len(ann.frames)
+    await ann.send(type="call.answer", group_id=group_id, sdp="v=0")  # no offer is waiting
+    reply = await ann.wait_for("error", after=mark)
+    assert (reply["status"], reply["code"]) == (409, "no_offer_pending")
+
+
+def last_offer(peer: CallPeer) -> dict[str, Any]:
+    offers = [f for f in peer.frames if f["type"] == "call.offer"]
+    return offers[-1] if offers else {"tracks": []}
+
+
+async def settled(peer: CallPeer, user_id: str) -> tuple[int, int]:
+    """Waits (bounded) until no more video or audio from ``user_id`` reaches
+    ``peer`` (what was already on its way has arrived); the counts then."""
+    counts = (-1, -1)
+    for _ in range(40):
+        now = (peer.frames_from(user_id, "video"), peer.frames_from(user_id, "audio"))
+        if now == counts:
+            return now
+        counts = now
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"{user_id}'s media kept arriving: {counts}")
+
+
+def router_of(client: TestClient) -> Any:
+    return client.app[MEDIA_ROUTER]
+
+
+async def test_the_server_forwards_without_encoding(
+    call_app: TestClient, closing: list[CallPeer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The peers here encode their video with PyAV themselves, so any call
+    of aiortc's video encoders in this process would be the server's; audio
+    is encoded by the peers with aiortc's Opus encoder, so the server's
+    senders are told apart by their encoder objects."""
+    encoded: dict[str, list[int]] = {"vp8": [], "h264": [], "opus": []}
+    packed: dict[str, list[int]] = {"vp8": [], "h264": [], "opus": []}
+    for name, cls in (("vp8", Vp8Encoder), ("h264", H264Encoder), ("opus", OpusEncoder)):
+        monkeypatch.setattr(cls, "encode", _counting(cls.encode, encoded[name]))
+        monkeypatch.setattr(cls, "pack", _counting(cls.pack, packed[name]))
+    group_id, peers = await group_with(call_app, "ann", "ben", "cat")
+    closing.extend(peers.values())
+    for name, peer in peers.items():
+        await peer.join(group_id, luma=LUMAS[name])
+    for peer in peers.values():
+        await peer.wait_until(
+            lambda peer=peer: all(
+                peer.frames_from(o.user_id, "video") >= 30 for o in peers.values() if o is not peer
+            ),
+            timeout=15,
+        )
+    server_encoders = {
+        id(encoder)
+        for pc in router_of(call_app).peer_connections()
+        for transceiver in pc.getTransceivers()
+        if (encoder := getattr(transceiver.sender, "_RTCRtpSender__encoder", None)) is not None
+    }
+    assert len(server_encoders) == 12  # 3 subscribers × 2 others × (video, audio)
+    assert encoded["vp8"] == [] and encoded["h264"] == []  # no video encode at all
+    assert not server_encoders & set(encoded["opus"])  # and no audio encode by the server
+    assert len([e for e in packed["vp8"] if e in server_encoders]) >= 6 * 30
+    assert len([e for e in packed["opus"] if e in server_encoders]) > 0
+
+
+def _counting(method: Any, calls: list[int]) -> Any:
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(id(self))
+        return method(self, *args, **kwargs)
+
+    return counted
+
+
+async def test_many_joins_and_leaves_leave_nothing_behind(
+    call_app: TestClient, closing: list[CallPeer]
+) -> None:
+    group_id, peers = await group_with(call_app, "ann", "ben")
+    closing.append(peers["ann"])
+    ann = peers["ann"]
+    await ann.join(group_id, luma=LUMAS["ann"])
+    ben_user, ben_tokens = {"id": peers["ben"].user_id}, peers["ben"].tokens
+    await peers["ben"].close()
+
+    async def cycle(how: str) -> None:
+        ben = CallPeer(call_app, ben_user, ben_tokens)
+        await ben.connect()
+        try:
+            await ben.join(group_id, luma=LUMAS["ben"])
+            await ben.wait_until(lambda: ben.frames_from(ann.user_id, "video") > 0)
+            await ann.wait_until(
+                lambda: {t["user_id"] for t in last_offer(ann)["tracks"]} == {ben.user_id}
+            )
+            if how == "leave":
+                await ben.send(type="call.leave", group_id=group_id)
+                await ben.wait_for("call.ended")
+        finally:
+            await ben.close(abruptly=how == "drop")
+        await ann.wait_until(lambda: len(router_of(call_app).peer_connections()) == 1)
+
+    await cycle("leave")  # the first cycle's imports and caches are not a leak
+    gc.collect()
+    threads = threading.active_count()
+    connections = _live(RTCPeerConnection)
+    for how in ("leave", "drop", "close") * 2:
+        await cycle(how)
+    await ann.wait_until(lambda: threading.active_count() <= threads, timeout=10)
+    gc.collect()
+    assert _live(RTCPeerConnection) <= connections
+    assert _live(ForwardedTrack) <= 2  # ann's two sections, waiting for the next one
+    # ann's connection reuses the sections of those who left: 2 of her own, 2 for others.
+    (server_side,) = router_of(call_app).peer_connections()
+    assert len(server_side.getTransceivers()) == 4
+    assert [p["user_id"] for p in ann.participants() or []] == [ann.user_id]
+
+
+def _live(kind: type) -> int:
+    return sum(1 for o in gc.get_objects() if isinstance(o, kind))
