@@ -251,6 +251,15 @@ def build_core(config: Config) -> Core:
             max_files_per_upload=config.files.max_files_per_upload,
         ),
     )
+    calls = CallService(
+        uow=uow,
+        router=media_router,
+        placement=placement,
+        ice_servers=_ice_servers(config),
+        events=hub,
+        settings=CallSettings(max_participants=config.rtc.max_participants),
+    )
+    hub.on_group_left(calls.member_left)
     return Core(
         config=config,
         secret=secret,
@@ -272,14 +281,7 @@ def build_core(config: Config) -> Core:
             settings=SignedUrlSettings(lifetime_seconds=config.files.signed_url_seconds),
         ),
         blob_store=blob_store,
-        calls=CallService(
-            uow=uow,
-            router=media_router,
-            placement=placement,
-            ice_servers=_ice_servers(config),
-            events=hub,
-            settings=CallSettings(max_participants=config.rtc.max_participants),
-        ),
+        calls=calls,
         media_router=media_router,
     )
 

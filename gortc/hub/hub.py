@@ -73,6 +73,7 @@ class Hub:
         self._by_user: dict[str, set[Connection]] = defaultdict(set)
         self._by_topic: dict[str, set[Connection]] = defaultdict(set)
         self._departures: set[asyncio.Future[None]] = set()
+        self._group_left_listeners: list[Callable[[str, str], None]] = []
 
     async def start(self) -> None:
         await self._backplane.start(self._deliver)
@@ -224,6 +225,11 @@ class Hub:
     def end_user(self, user_id: str) -> None:
         self._control("end_user", user_id=user_id)
 
+    def on_group_left(self, listener: Callable[[str, str], None]) -> None:
+        """Calls ``listener(user_id, group_id)`` on every instance when a user
+        leaves a group or is removed from it (e.g. to end their call there)."""
+        self._group_left_listeners.append(listener)
+
     def _control(self, op: str, **fields: str) -> None:
         self._backplane.publish(CONTROL_TOPIC, json.dumps({"op": op, **fields}).encode())
 
@@ -255,6 +261,9 @@ class Hub:
                     self._subscribe(connection, topic)
                 else:
                     self._unsubscribe(connection, topic)
+            if op == "leave":
+                for listener in self._group_left_listeners:
+                    listener(order["user_id"], order["group_id"])
             if op == "join" and connections:
                 # The group was not in the user's topics when they came online:
                 # its members learn it now. Every instance holding one of the

@@ -156,6 +156,13 @@ class CallService:
                 if participation.signals is signals:
                     await self._drop(participation, EndReason.CONNECTION_CLOSED)
 
+    def member_left(self, user_id: str, group_id: str) -> None:
+        """Someone left the group or was removed: they leave its call too."""
+        call = self._calls.get(group_id)
+        participation = call.members.get(user_id) if call else None
+        if participation is not None:
+            self.drop_later(participation, EndReason.REMOVED_FROM_GROUP)
+
     async def participants(self, user_id: str, group_id: str) -> tuple[CallParticipant, ...]:
         """Who is in the group's call, wherever it is hosted (empty: none)."""
         async with self._uow.reading() as repos:

@@ -443,3 +443,23 @@ async def test_many_joins_and_leaves_leave_nothing_behind(
 
 def _live(kind: type) -> int:
     return sum(1 for o in gc.get_objects() if isinstance(o, kind))
+
+
+async def test_someone_removed_from_the_group_is_removed_from_its_call(
+    call_app: TestClient, closing: list[CallPeer]
+) -> None:
+    group_id, peers = await group_with(call_app, "ann", "ben")
+    closing.extend(peers.values())
+    ann, ben = peers["ann"], peers["ben"]
+    await ann.join(group_id, luma=LUMAS["ann"])
+    await ben.join(group_id, luma=LUMAS["ben"])
+    await ben.wait_until(lambda: ben.frames_from(ann.user_id, "video") > 0)
+    mark = len(ben.frames)
+    response = await call_app.delete(
+        f"/api/v1/groups/{group_id}/members/{ben.user_id}", headers=bearer(ann.tokens)
+    )
+    assert response.status == 204
+    ended = await ben.wait_for("call.ended", after=mark)
+    assert ended["reason"] == "removed_from_group"
+    await ann.wait_until(lambda: [p["user_id"] for p in ann.participants() or []] == [ann.user_id])
+    assert len(router_of(call_app).peer_connections()) == 1
