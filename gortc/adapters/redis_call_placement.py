@@ -25,10 +25,19 @@ from gortc.hub.redis_support import client_from_url
 log = logging.getLogger(__name__)
 
 _PREFIX = "gortc:call:"
-# Renews or deletes a pin only while it is still this instance's.
+# Each touches a pin (KEYS[1]) and its roster (KEYS[2]) only while the pin
+# is this instance's (ARGV[1]). Renewing also re-creates a pin that is gone
+# (Redis was down or restarted while the call went on here).
 _RENEW = (
+    "local pin = redis.call('GET', KEYS[1]) "
+    "if pin == ARGV[1] then redis.call('PEXPIRE', KEYS[2], ARGV[2]) "
+    "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end "
+    "if not pin then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end "
+    "return 0"
+)
+_PUBLISH = (
     "if redis.call('GET', KEYS[1]) == ARGV[1] then "
-    "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
+    "return redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2]) end return 0"
 )
 _RELEASE = (
     "if redis.call('GET', KEYS[1]) == ARGV[1] then "
@@ -48,18 +57,20 @@ class RedisCallPlacement:
     async def claim(self, group_id: str) -> str | None:
         key = _PREFIX + group_id
         try:
-            if await self._redis.set(key, self._pin, nx=True, px=self._pin_ms):
-                self._hosting(group_id)
-                return None
-            current = await self._redis.get(key)
+            current = None
+            for _ in range(3):  # a pin may expire between the two commands
+                if await self._redis.set(key, self._pin, nx=True, px=self._pin_ms):
+                    self._hosting(group_id)
+                    return None
+                current = await self._redis.get(key)
+                if current is not None:
+                    break
         except RedisError as exc:
             log.warning("call placement unavailable (%s): hosting %s here", exc, group_id)
             self._hosting(group_id)
             return None
         if current is None or _text(current) == self._pin:
-            # Expired meanwhile, or ours from before: host it (again).
-            with contextlib.suppress(RedisError):
-                await self._redis.set(key, self._pin, px=self._pin_ms)
+            # Ours from before (or Redis keeps dropping it): host it.
             self._hosting(group_id)
             return None
         try:
@@ -78,7 +89,10 @@ class RedisCallPlacement:
         body = json.dumps(
             [[p.user_id, p.audio_muted, p.video_muted] for p in participants], separators=(",", ":")
         )
-        await self._redis.set(_PREFIX + group_id + ":participants", body, px=self._pin_ms)
+        key = _PREFIX + group_id
+        await self._redis.eval(
+            _PUBLISH, 2, key, key + ":participants", self._pin, self._pin_ms, body
+        )
 
     async def participants(self, group_id: str) -> tuple[CallParticipant, ...] | None:
         try:
@@ -110,8 +124,9 @@ class RedisCallPlacement:
             for group_id in list(self._hosted):
                 key = _PREFIX + group_id
                 try:
-                    await self._redis.eval(_RENEW, 1, key, self._pin, self._pin_ms)
-                    await self._redis.pexpire(key + ":participants", self._pin_ms)
+                    await self._redis.eval(
+                        _RENEW, 2, key, key + ":participants", self._pin, self._pin_ms
+                    )
                 except RedisError as exc:
                     log.warning("could not renew the pin of call %s: %s", group_id, exc)
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from gortc.adapters.jwt_tokens import JwtAccessTokens
 from gortc.entities.errors import Conflict, TooLarge, Unavailable
+from gortc.entities.groups import Group, Member
 from gortc.entities.sessions import Invite, OneTimePurpose, OneTimeToken, RefreshToken, Session
 from gortc.entities.users import User
 from gortc.usecases.accounts import AccountService, AccountSettings
@@ -49,6 +50,8 @@ class FakeTables:
     one_time_tokens: dict[str, OneTimeToken] = field(default_factory=dict)
     invites: dict[str, Invite] = field(default_factory=dict)
     blobs: dict[str, tuple[int, int]] = field(default_factory=dict)  # sha256 -> (size, refs)
+    groups: dict[str, Group] = field(default_factory=dict)
+    members: dict[tuple[str, str], Member] = field(default_factory=dict)  # (group, user)
 
     def snapshot(self) -> FakeTables:
         return FakeTables(
@@ -58,10 +61,21 @@ class FakeTables:
             one_time_tokens=dict(self.one_time_tokens),
             invites=dict(self.invites),
             blobs=dict(self.blobs),
+            groups=dict(self.groups),
+            members=dict(self.members),
         )
 
     def restore(self, saved: FakeTables) -> None:
-        for name in ("users", "sessions", "refresh_tokens", "one_time_tokens", "invites", "blobs"):
+        for name in (
+            "users",
+            "sessions",
+            "refresh_tokens",
+            "one_time_tokens",
+            "invites",
+            "blobs",
+            "groups",
+            "members",
+        ):
             table = getattr(self, name)
             table.clear()
             table.update(getattr(saved, name))
@@ -244,6 +258,41 @@ class FakeBlobReferences:
         return sha256 in self._tables.blobs
 
 
+class FakeGroupRepository:
+    """The part of GroupRepository the call service uses."""
+
+    def __init__(self, tables: FakeTables) -> None:
+        self._tables = tables
+
+    async def add(self, group: Group, direct_key: str | None = None) -> None:
+        self._tables.groups[group.id] = group
+
+    async def get(self, group_id: str) -> Group | None:
+        return self._tables.groups.get(group_id)
+
+
+class FakeMemberRepository:
+    """The part of MemberRepository the call service uses."""
+
+    def __init__(self, tables: FakeTables) -> None:
+        self._tables = tables
+
+    async def get(self, group_id: str, user_id: str) -> Member | None:
+        return self._tables.members.get((group_id, user_id))
+
+    async def add(self, member: Member) -> None:
+        key = (member.group_id, member.user_id)
+        if key in self._tables.members:
+            raise Conflict("that user is a member already", code="already_member")
+        self._tables.members[key] = member
+
+    async def remove(self, group_id: str, user_id: str) -> None:
+        self._tables.members.pop((group_id, user_id), None)
+
+    async def user_ids(self, group_id: str) -> list[str]:
+        return sorted(user for group, user in self._tables.members if group == group_id)
+
+
 class FakeRepositories:
     def __init__(self, tables: FakeTables) -> None:
         self.users = FakeUserRepository(tables)
@@ -252,6 +301,8 @@ class FakeRepositories:
         self.one_time_tokens = FakeOneTimeTokenRepository(tables)
         self.invites = FakeInviteRepository(tables)
         self.blobs = FakeBlobReferences(tables)
+        self.groups = FakeGroupRepository(tables)
+        self.members = FakeMemberRepository(tables)
 
 
 class FakeUnitOfWork:
