@@ -3,6 +3,10 @@
 // REST; everything live (and what is sent) goes over the WebSocket.
 
 import { api, cacheUser, getUser } from "./api.js";
+import {
+  callCount, callSocketDown, callSocketReady, forgetCallGroup, initCalls, onCallFrame,
+  renameCallGroup, showCallGroup, startCalls, stopCalls,
+} from "./call.js";
 import { ChatSocket } from "./socket.js";
 import { $, el, formValues, notify, randomId, timeElement } from "./ui.js";
 
@@ -110,6 +114,18 @@ export function initChat(options) {
   document.addEventListener("visibilitychange", () => maybeMarkRead());
   window.addEventListener("focus", () => maybeMarkRead());
   window.addEventListener("online", () => state?.socket?.reconnectNow());
+  initCalls({
+    send: (frame) => Boolean(state?.socket?.send(frame)),
+    withName, initials, colourOf,
+    callTitleOf: (groupId) => {
+      const group = state?.groups.get(groupId);
+      if (!group) return "Call";
+      return group.kind === "direct" ? `Call with ${groupTitle(group)}` : `Call in #${group.name}`;
+    },
+    onRosterChange: () => {
+      if (state) renderGroups();
+    },
+  });
 }
 
 export async function startChat(me) {
@@ -121,6 +137,7 @@ export async function startChat(me) {
   stopChat();
   state = freshState(me);
   rememberUser(me);
+  startCalls(me);
   const socket = new ChatSocket({
     onOpen: onSocketReady,
     onFrame: onFrame,
@@ -148,6 +165,7 @@ export async function startChat(me) {
 
 export function stopChat() {
   if (!state) return;
+  stopCalls(); // while the socket can still say so
   state.socket?.stop();
   for (const timers of state.typing.values()) for (const timer of timers.values()) clearTimeout(timer);
   for (const timer of state.refreshTimers.values()) clearTimeout(timer);
@@ -188,6 +206,7 @@ function onSocketReady() {
   if (conv && state.generation > 1) loadMembers(conv).catch(() => {});
   else if (conv) renderMembers(); // my own dot
   maybeMarkRead();
+  callSocketReady();
 }
 
 function onSocketDown() {
@@ -201,6 +220,7 @@ function onSocketDown() {
   for (const groupId of [...state.typing.keys()]) clearTyping(groupId);
   state.syncing.clear();
   if (state.conv) renderMembers();
+  callSocketDown();
 }
 
 async function onSocketRetry(attempt) {
@@ -229,6 +249,7 @@ function startSync(groupId) {
 }
 
 function onFrame(frame) {
+  if (onCallFrame(frame)) return undefined;
   switch (frame.type) {
     case "message.ack": return onAck(frame);
     case "message.created": return onMessageCreated(frame.message);
@@ -328,6 +349,13 @@ function renderGroups() {
         "aria-label": `${group.unread} unread`,
       })
       : null;
+    const inCall = callCount(group.id);
+    const call = inCall > 0
+      ? el("span", {
+        className: "call-pill", text: String(inCall),
+        title: `Call in progress · ${inCall}`, "aria-label": `call in progress, ${inCall} in it`,
+      })
+      : null;
     return el("li", {},
       el("button", {
         type: "button",
@@ -335,7 +363,7 @@ function renderGroups() {
         dataset: { id: group.id },
         "aria-current": selected ? "true" : null,
         onclick: () => selectGroup(group.id),
-      }, marker, el("span", { className: "name", text: groupTitle(group) }), badge));
+      }, marker, el("span", { className: "name", text: groupTitle(group) }), call, badge));
   };
   const plain = groups.filter((g) => g.kind !== "direct");
   const direct = groups.filter((g) => g.kind === "direct");
@@ -405,6 +433,7 @@ function onGroupUpdated(info) {
   if (!group) return;
   Object.assign(group, { name: info.name, owner_id: info.owner_id });
   renderGroups();
+  renameCallGroup(info.id);
   if (state.conv?.groupId === info.id) renderConversationHeader();
 }
 
@@ -418,6 +447,7 @@ function onGroupLeft(groupId) {
 
 function forgetGroup(groupId) {
   state.groups.delete(groupId);
+  forgetCallGroup(groupId);
   clearTyping(groupId);
   for (const [clientId, pending] of state.pending) {
     if (pending.groupId === groupId) state.pending.delete(clientId);
@@ -471,6 +501,7 @@ function selectGroup(groupId) {
   };
   renderConversation();
   renderGroups();
+  showCallGroup(groupId);
   const conv = state.conv;
   loadMembers(conv).catch((error) => notify(error.message, "error"));
   loadHistory(conv).catch((error) => notify(error.message, "error"));

@@ -16,7 +16,11 @@ docs/sfu-research.md for the reading of its source):
   :func:`set_stream_id` makes it the publisher's, so a client can tell whose
   track is whose;
 - aioice leaves 127.0.0.1 out of its host candidates and offers no setting
-  for the addresses to gather on; :func:`use_host_addresses` gives it some.
+  for the addresses to gather on; :func:`use_host_addresses` gives it some;
+- ``createOffer`` numbers every section's payload types and header
+  extensions from aiortc's own tables, even the sections the client offered
+  and numbered first, which browsers refuse; :func:`offer_numbering` makes it
+  use the client's numbers.
 
 :func:`check_aiortc` runs when the SFU is built: on any other aiortc version,
 or if a part used here is missing, it raises instead of letting a call fail
@@ -25,18 +29,30 @@ in some quieter way.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import importlib.metadata
 import inspect
 import queue
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import aioice.ice
-from aiortc import RTCRtpCodecParameters, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+import aiortc.rtcpeerconnection
+from aiortc import (
+    RTCPeerConnection,
+    RTCRtpCodecParameters,
+    RTCRtpReceiver,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+    sdp,
+)
+from aiortc.codecs import CODECS, HEADER_EXTENSIONS, is_rtx
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.codecs.opus import OpusEncoder
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters
 
 AIORTC_VERSION = "1.16.0"
 AIOICE_VERSION = "0.13.0"
@@ -85,6 +101,10 @@ def check_aiortc(aiortc_version: str | None = None, aioice_version: str | None =
                 "RTCRtpReceiver._handle_rtp_packet hands frames to __decoder_queue.put",
                 "self.__decoder_queue.put((codec, encoded_frame))"
                 in inspect.getsource(RTCRtpReceiver._handle_rtp_packet),
+            ),
+            (
+                "RTCPeerConnection.createOffer reads CODECS and HEADER_EXTENSIONS without awaiting",
+                _reads_tables_at_once(inspect.getsource(RTCPeerConnection.createOffer)),
             ),
             (
                 "RTCRtpSender._next_encoded_frame packs what is not a Frame",
@@ -176,3 +196,92 @@ def use_host_addresses(addresses: Sequence[str]) -> None:
 
 
 _AIOICE_HOST_ADDRESSES = aioice.ice.get_host_addresses
+
+
+# -- offering in the client's numbering ---------------------------------------
+
+Numbering = tuple[
+    dict[str, list[RTCRtpCodecParameters]], dict[str, list[RTCRtpHeaderExtensionParameters]]
+]
+_DYNAMIC_PAYLOAD_TYPES = range(96, 128)
+_EXTENSION_IDS = range(1, 15)
+
+
+def numbering_of(offer_sdp: str) -> Numbering:
+    """aiortc's codecs and header extensions, numbered as the client's offer
+    numbers them; those the client did not offer get numbers it does not use
+    (in a BUNDLE, a payload type or extension id must keep one meaning
+    across all sections). Browsers refuse an offer that renumbers what they
+    numbered: Chrome says "RTP extension ID reassignment not supported" and
+    drops packets whose payload type changed meaning."""
+    description = sdp.SessionDescription.parse(offer_sdp)
+    kinds = ("audio", "video")
+    codecs: dict[str, list[RTCRtpCodecParameters]] = {kind: [] for kind in kinds}
+    extensions: dict[str, list[RTCRtpHeaderExtensionParameters]] = {kind: [] for kind in kinds}
+    taken_types: set[int] = set()
+    taken_ids: dict[int, str] = {}
+    for media in description.media:
+        taken_types.update(c.payloadType for c in media.rtp.codecs if c.payloadType is not None)
+        taken_ids.update((x.id, x.uri) for x in media.rtp.headerExtensions)
+        if media.kind not in codecs:
+            continue
+        for codec in aiortc.rtcpeerconnection.find_common_codecs(
+            CODECS[media.kind], media.rtp.codecs
+        ):
+            if all(c.payloadType != codec.payloadType for c in codecs[media.kind]):
+                codecs[media.kind].append(codec)
+        for extension in aiortc.rtcpeerconnection.find_common_header_extensions(
+            HEADER_EXTENSIONS[media.kind], media.rtp.headerExtensions
+        ):
+            if all(x.uri != extension.uri for x in extensions[media.kind]):
+                extensions[media.kind].append(extension)
+    free_types = (pt for pt in _DYNAMIC_PAYLOAD_TYPES if pt not in taken_types)
+    for kind in kinds:
+        renumbered: dict[int | None, int] = {}
+        for codec in CODECS[kind]:
+            if is_rtx(codec):
+                base = codec.parameters.get("apt")
+                if base in renumbered:
+                    extra = copy.deepcopy(codec)
+                    extra.payloadType = next(free_types)
+                    extra.parameters = {**codec.parameters, "apt": renumbered[base]}
+                    codecs[kind].append(extra)
+                continue
+            if any(aiortc.rtcpeerconnection.is_codec_compatible(codec, c) for c in codecs[kind]):
+                continue
+            extra = copy.deepcopy(codec)
+            if codec.payloadType in _DYNAMIC_PAYLOAD_TYPES:
+                extra.payloadType = next(free_types)
+            renumbered[codec.payloadType] = extra.payloadType  # type: ignore[assignment]
+            codecs[kind].append(extra)
+        by_uri = {uri: ext_id for ext_id, uri in taken_ids.items()}
+        free_ids = (i for i in _EXTENSION_IDS if i not in taken_ids)
+        for extension in HEADER_EXTENSIONS[kind]:
+            if any(x.uri == extension.uri for x in extensions[kind]):
+                continue
+            ext_id = by_uri.get(extension.uri)
+            if ext_id is None:
+                ext_id = next(free_ids)
+                taken_ids[ext_id] = extension.uri
+                by_uri[extension.uri] = ext_id
+            extensions[kind].append(RTCRtpHeaderExtensionParameters(id=ext_id, uri=extension.uri))
+    return codecs, extensions
+
+
+@contextlib.contextmanager
+def offer_numbering(numbering: Numbering) -> Iterator[None]:
+    """Around ``await pc.createOffer()``: aiortc reads its tables there
+    without awaiting anything (check_aiortc makes sure), so no other task
+    sees them swapped."""
+    module = aiortc.rtcpeerconnection
+    saved = module.CODECS, module.HEADER_EXTENSIONS
+    module.CODECS, module.HEADER_EXTENSIONS = numbering
+    try:
+        yield
+    finally:
+        module.CODECS, module.HEADER_EXTENSIONS = saved
+
+
+def _reads_tables_at_once(source: str) -> bool:
+    body = source.split('"""', 2)[-1]
+    return "await " not in body and "CODECS[" in body and "HEADER_EXTENSIONS[" in body

@@ -76,6 +76,9 @@ class _Peer:
     negotiation: asyncio.Task[None] | None = None
     answer_timer: asyncio.TimerHandle | None = None
     closed: bool = False
+    # Payload types and extension ids as the client numbered them (offers
+    # must keep them).
+    numbering: aiortc_hooks.Numbering | None = None
 
 
 class AiortcSfu:
@@ -118,6 +121,7 @@ class AiortcSfu:
 
         try:
             await pc.setRemoteDescription(_description(offer_sdp, "offer"))
+            peer.numbering = aiortc_hooks.numbering_of(offer_sdp)
             await pc.setLocalDescription(await pc.createAnswer())
         except Conflict:
             raise
@@ -236,7 +240,10 @@ class AiortcSfu:
             if not added and not peer.sections_changed:
                 return
             peer.sections_changed = False
-            await peer.pc.setLocalDescription(await peer.pc.createOffer())
+            assert peer.numbering is not None
+            with aiortc_hooks.offer_numbering(peer.numbering):
+                offer = await peer.pc.createOffer()
+            await peer.pc.setLocalDescription(offer)
             if peer.closed:
                 return
             peer.awaiting_answer = True

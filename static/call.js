@@ -1,0 +1,401 @@
+// Group calls: who is in each group's call (for everyone, in the call or
+// not), and the one call this tab takes part in. The signalling runs over
+// the chat's WebSocket (call.* frames); the media over a CallPeer; the
+// tiles are drawn by a CallStage.
+
+import { api } from "./api.js";
+import { openLocalMedia } from "./call-media.js";
+import { CallPeer } from "./call-peer.js";
+import { CallStage } from "./call-stage.js";
+import { $, notify } from "./ui.js";
+
+// The server answers a join within a second or two; past this something
+// is wrong and the person should not stare at "Joining…" forever.
+const ANSWER_WAIT_MS = 15000;
+
+const ENDED = {
+  left: "",
+  connection_closed: "",
+  connection_failed: "The call's connection failed: your media stopped reaching the server. Join again to reconnect.",
+  joined_elsewhere: "You joined this call from another tab or device, so it ended here.",
+  removed_from_group: "You are no longer a member of this group, so you left its call.",
+  server_shutdown: "The server is restarting, so the call ended. Join again in a moment.",
+  no_answer: "The call ended: this browser did not answer the server in time.",
+};
+
+const REFUSED = {
+  call_full: "This call is full: nobody else can join it right now.",
+  call_ended: "The call ended just as you were joining. Join again to start a new one.",
+  not_allowed: "You are not allowed to join calls in this group.",
+  call_elsewhere: "This call is hosted by another gortc server, which this connection cannot reach. Reload the page and try again.",
+  group_not_found: "You are not a member of this group, so you cannot join its call.",
+  invalid_sdp: "The server could not use this browser's call setup. Reload the page, or try another browser.",
+  not_in_call: "You are no longer in the call.",
+};
+
+let ctx = null; // what the chat lends us: send, names, titles, onRosterChange
+let me = null;
+let stage = null;
+const rosters = new Map(); // group id → [{user_id, audio_muted, video_muted}], non-empty
+let shownGroupId = null; // the conversation on screen
+let call = null; // the call this tab is in, or is joining
+
+// options: send(frame) → bool, withName, initials, colourOf,
+// callTitleOf(groupId) ("Call in #Project"), onRosterChange() (the group
+// list shows the counts)
+export function initCalls(options) {
+  ctx = options;
+  stage = new CallStage(options);
+  $("#call-join").addEventListener("click", () => {
+    if (shownGroupId) join(shownGroupId);
+  });
+  $("#call-mic").addEventListener("click", () => toggle("audio"));
+  $("#call-camera").addEventListener("click", () => toggle("video"));
+  $("#call-leave").addEventListener("click", () => leave());
+  // Closing the tab: the others see us go now, not when the server notices.
+  window.addEventListener("pagehide", () => leave());
+}
+
+export function startCalls(user) {
+  me = user;
+}
+
+// Signing out: leave the call, forget what we knew.
+export function stopCalls() {
+  leave();
+  rosters.clear();
+  shownGroupId = null;
+  me = null;
+}
+
+export function callCount(groupId) {
+  return rosters.get(groupId)?.length || 0;
+}
+
+// -- what the chat tells us -------------------------------------------------
+
+// The conversation now on screen (null for none): its header shows the
+// call in progress and the join button. Asks the server who is in its call,
+// so a call already going shows without waiting for a change.
+export function showCallGroup(groupId) {
+  shownGroupId = groupId;
+  renderHeader();
+  if (groupId) refreshRoster(groupId);
+}
+
+export function forgetCallGroup(groupId) {
+  if (rosters.delete(groupId)) ctx.onRosterChange();
+  if (groupId === shownGroupId) showCallGroup(null);
+}
+
+export function renameCallGroup(groupId) {
+  if (call?.groupId === groupId) stage.setTitle(callTitle(groupId));
+}
+
+export function callSocketDown() {
+  // Calls may start and end unseen while we are away: forget them, and
+  // ask again once back (see callSocketReady).
+  rosters.clear();
+  ctx.onRosterChange();
+  renderHeader();
+  if (!call) return;
+  // The server ends a participant whose connection is gone; we keep the
+  // camera and microphone and join again as soon as it is back.
+  call.peer?.close();
+  call.peer = null;
+  call.phase = "reconnecting";
+  clearTimeout(call.answerTimer);
+  stage.setRemoteMedia(new Map());
+  stage.setParticipants([]);
+  stage.setStatus("Connection to the server lost. Rejoining when it is back…");
+}
+
+export function callSocketReady() {
+  if (shownGroupId) refreshRoster(shownGroupId);
+  if (call?.phase === "reconnecting") connect(call);
+}
+
+// → true when the frame was about calls (handled here).
+export function onCallFrame(frame) {
+  switch (frame.type) {
+    case "call.participants": onParticipants(frame); return true;
+    case "call.answer": onAnswer(frame); return true;
+    case "call.offer": onOffer(frame); return true;
+    case "call.ended": onEnded(frame); return true;
+    case "error": return onError(frame);
+    default: return false;
+  }
+}
+
+// -- who is in a call ---------------------------------------------------------
+
+async function refreshRoster(groupId) {
+  try {
+    const answer = await api("GET", `/api/v1/groups/${encodeURIComponent(groupId)}/call`);
+    setRoster(groupId, answer.participants || []);
+  } catch {
+    // Not a member any more, or offline: the group list and the socket say so.
+  }
+}
+
+function onParticipants({ group_id: groupId, participants = [] }) {
+  setRoster(groupId, participants);
+}
+
+function setRoster(groupId, participants) {
+  if (participants.length) rosters.set(groupId, participants);
+  else rosters.delete(groupId);
+  ctx.onRosterChange();
+  if (groupId === shownGroupId) renderHeader();
+  if (call?.groupId === groupId && call.phase === "in") showParticipants();
+}
+
+function showParticipants() {
+  const others = (rosters.get(call.groupId) || []).filter((p) => p.user_id !== me?.id);
+  stage.setParticipants(others);
+  if (call.peer) call.peer.publishRemote();
+}
+
+function renderHeader() {
+  const count = shownGroupId ? callCount(shownGroupId) : 0;
+  const here = Boolean(call) && call.groupId === shownGroupId;
+  const status = $("#call-status");
+  status.hidden = count === 0;
+  status.textContent = here ? `In the call · ${count}` : `Call in progress · ${count}`;
+  const join = $("#call-join");
+  join.hidden = !shownGroupId || here;
+  join.title = call && !here ? `This leaves your call: ${callTitle(call.groupId)}` : "";
+}
+
+// -- joining and leaving ------------------------------------------------------
+
+async function join(groupId) {
+  if (call?.groupId === groupId) return;
+  if (call) leave();
+  const mine = {
+    groupId,
+    phase: "starting", // → joining → in; reconnecting after the socket drops
+    media: null,
+    peer: null,
+    audioMuted: false,
+    videoMuted: false,
+    chain: Promise.resolve(), // server frames, one at a time, in order
+    answerTimer: null,
+  };
+  call = mine;
+  $("#call-join").disabled = true;
+  stage.open(callTitle(groupId), me.id);
+  stage.setLocal(null, mine);
+  stage.setStatus("Starting your camera and microphone…");
+  renderHeader();
+  renderControls();
+  try {
+    mine.media = await openLocalMedia();
+  } finally {
+    $("#call-join").disabled = false;
+  }
+  if (call !== mine) {
+    stopTracks(mine.media);
+    return;
+  }
+  if (mine.media.notice) notify(mine.media.notice, "error");
+  stage.setLocal(mine.media.stream, mine);
+  renderControls();
+  await connect(mine);
+}
+
+// Offers our media to the server: on joining, and again after the socket
+// came back.
+async function connect(mine) {
+  mine.phase = "joining";
+  stage.setStatus("Joining…");
+  let iceServers = [];
+  try {
+    iceServers = (await api("GET", "/api/v1/calls/ice-servers")).ice_servers || [];
+  } catch (error) {
+    if (call === mine) end(`Could not join the call: ${error.message}`);
+    return;
+  }
+  if (call !== mine || mine.phase !== "joining") return;
+  const peer = new CallPeer(iceServers, mine.media.stream, {
+    onRemote: (byUser) => {
+      if (call === mine && mine.peer === peer) stage.setRemoteMedia(byUser);
+    },
+    onConnectionState: (state) => {
+      if (call === mine && mine.peer === peer) onConnectionState(state);
+    },
+  });
+  mine.peer = peer;
+  let sdp;
+  try {
+    sdp = await peer.createOffer();
+  } catch (error) {
+    if (call === mine) end(`This browser could not set up the call: ${error.message}`);
+    return;
+  }
+  if (call !== mine || mine.peer !== peer) return;
+  if (!ctx.send(callFrame("call.join", mine.groupId, { sdp }))) {
+    // The socket is down: callSocketReady joins when it is back.
+    callSocketDown();
+    return;
+  }
+  mine.answerTimer = setTimeout(() => {
+    if (call === mine && mine.phase === "joining") {
+      ctx.send(callFrame("call.leave", mine.groupId));
+      end("The server did not answer: could not join the call. Try again.");
+    }
+  }, ANSWER_WAIT_MS);
+}
+
+function onAnswer({ group_id: groupId, sdp }) {
+  const mine = call;
+  if (mine?.groupId !== groupId || mine.phase !== "joining") return;
+  clearTimeout(mine.answerTimer);
+  const peer = mine.peer;
+  serially(mine, async () => {
+    await peer.acceptAnswer(sdp);
+    if (call !== mine || mine.peer !== peer) return;
+    mine.phase = "in";
+    stage.setStatus(peer.pc.connectionState === "connected" ? "" : "Connecting…");
+    // Muted (or without the device) before the server knew us: tell it
+    // now, so the others see the badge or the placeholder.
+    if (isMuted(mine, "audio")) sendMute(mine, "audio");
+    if (isMuted(mine, "video")) sendMute(mine, "video");
+    showParticipants();
+    renderHeader();
+  });
+}
+
+function onOffer({ group_id: groupId, sdp, tracks }) {
+  const mine = call;
+  if (mine?.groupId !== groupId || !mine.peer) return;
+  const peer = mine.peer;
+  // Queued behind the answer to our join, which the server sends first.
+  serially(mine, async () => {
+    const answer = await peer.answerOffer(sdp, tracks);
+    if (call !== mine || mine.peer !== peer) return;
+    ctx.send(callFrame("call.answer", groupId, { sdp: answer }));
+  });
+}
+
+function onEnded({ group_id: groupId, reason }) {
+  if (call?.groupId !== groupId) return;
+  const text = reason in ENDED ? ENDED[reason] : `The call ended (${reason}).`;
+  end(text);
+}
+
+function onError(frame) {
+  const [type, groupId] = (frame.client_id || "").split(" ");
+  if (!type.startsWith("call.")) return false;
+  // Leaving cannot fail in a way that matters (we are gone either way), and
+  // an error about a call since left is old news.
+  if (type === "call.leave" || !call || groupId !== call.groupId) return true;
+  const code = frame.code || "";
+  // A refused join left nothing to leave; a refused answer or mute did.
+  if (call.phase === "in") ctx.send(callFrame("call.leave", call.groupId));
+  end(REFUSED[code] || `The call could not go on: ${frame.message || code}.`);
+  return true;
+}
+
+// A client→server call frame. The server echoes client_id in its errors:
+// this one names the frame and the group, so a refusal is told apart from
+// the chat's and matched to the call it is about.
+function callFrame(type, groupId, fields = {}) {
+  return { type, group_id: groupId, ...fields, client_id: `${type} ${groupId}` };
+}
+
+function onConnectionState(state) {
+  if (call.phase !== "in" && call.phase !== "joining") return;
+  if (state === "connected") stage.setStatus("");
+  else if (state === "disconnected") stage.setStatus("The connection is unsteady. Trying to recover…");
+  else if (state === "failed") {
+    ctx.send(callFrame("call.leave", call.groupId));
+    end("The call's connection failed: no media could get through to the server. "
+      + "A firewall may block it. Join again to retry.");
+  } else if (call.phase === "in") stage.setStatus("Connecting…");
+}
+
+// Our own choice: tell the server, drop everything at once.
+function leave() {
+  if (!call) return;
+  if (call.phase === "joining" || call.phase === "in") ctx.send(callFrame("call.leave", call.groupId));
+  end("");
+}
+
+// The call is over for this tab: the camera light goes off.
+function end(message) {
+  const mine = call;
+  if (!mine) return;
+  call = null;
+  clearTimeout(mine.answerTimer);
+  mine.peer?.close();
+  stopTracks(mine.media);
+  stage.close();
+  renderHeader();
+  if (message) notify(message, "error");
+}
+
+function stopTracks(media) {
+  for (const track of media?.stream?.getTracks() || []) track.stop();
+}
+
+// Server frames change the connection's state one after another; a
+// failure ends the call rather than leaving it half set up.
+function serially(mine, step) {
+  mine.chain = mine.chain.then(step).catch((error) => {
+    if (call === mine) {
+      ctx.send(callFrame("call.leave", mine.groupId));
+      end(`The call could not go on: ${error.message}`);
+    }
+  });
+}
+
+// -- microphone and camera ----------------------------------------------------
+
+// Muting keeps the track (unmuting is then instant) but sends silence or
+// black; the server tells the others, who show a badge or a placeholder.
+function toggle(kind) {
+  const mine = call;
+  const track = trackOf(mine, kind);
+  if (!track) return;
+  const key = kind === "audio" ? "audioMuted" : "videoMuted";
+  mine[key] = !mine[key];
+  track.enabled = !mine[key];
+  if (mine.phase === "in") sendMute(mine, kind);
+  stage.setLocal(mine.media.stream, mine);
+  renderControls();
+}
+
+function sendMute(mine, kind) {
+  ctx.send(callFrame("call.mute", mine.groupId, { kind, muted: isMuted(mine, kind) }));
+}
+
+// A device we do not have is as good as muted, for the others.
+function isMuted(mine, kind) {
+  return (kind === "audio" ? mine.audioMuted : mine.videoMuted) || !trackOf(mine, kind);
+}
+
+function trackOf(mine, kind) {
+  const stream = mine?.media?.stream;
+  if (!stream) return null;
+  return (kind === "audio" ? stream.getAudioTracks() : stream.getVideoTracks())[0] || null;
+}
+
+function renderControls() {
+  const mic = $("#call-mic");
+  const camera = $("#call-camera");
+  const audio = trackOf(call, "audio");
+  const video = trackOf(call, "video");
+  mic.disabled = !audio;
+  camera.disabled = !video;
+  mic.textContent = call?.audioMuted ? "Unmute" : "Mute";
+  camera.textContent = call?.videoMuted ? "Start camera" : "Stop camera";
+  mic.setAttribute("aria-pressed", String(Boolean(call?.audioMuted)));
+  camera.setAttribute("aria-pressed", String(Boolean(call?.videoMuted)));
+  mic.title = audio ? "" : "No microphone in this call";
+  camera.title = video ? "" : "No camera in this call";
+}
+
+function callTitle(groupId) {
+  return ctx.callTitleOf(groupId);
+}
