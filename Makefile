@@ -1,6 +1,6 @@
 PYTHON ?= python
 
-.PHONY: install test lint typecheck check bench bench-startup bench-auth bench-fanout bench-persist bench-search run
+.PHONY: install test lint typecheck check bench bench-startup bench-auth bench-fanout bench-persist bench-search bench-calls run
 
 install:
 	$(PYTHON) -m pip install -e '.[test]'
@@ -20,7 +20,7 @@ check: lint typecheck test
 run:
 	$(PYTHON) -m gortc serve
 
-bench: bench-startup bench-auth bench-persist bench-fanout bench-search
+bench: bench-startup bench-auth bench-persist bench-fanout bench-search bench-calls
 
 bench-startup:
 	$(PYTHON) bench/startup.py
@@ -42,3 +42,10 @@ bench-persist:
 bench-search:
 	$(PYTHON) -m pip install --quiet tantivy
 	$(PYTHON) bench/search_bench.py
+
+# Group video calls: gortc's SFU against Janus's VideoRoom, same bots, same run
+# (VP8 360p, calls of 2, 4 and 6; about three minutes). Needs Debian's janus
+# and a C compiler (apt-get install -y janus gcc); every codec and resolution:
+# python bench/calls_bench.py --all (about nine minutes).
+bench-calls:
+	$(PYTHON) bench/calls_bench.py
