@@ -104,7 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         if args.command == "serve":
-            return asyncio.run(_run_server(config, started))
+            with asyncio.Runner(loop_factory=_loop_factory(config)) as runner:
+                return runner.run(_run_server(config, started))
         if args.command == "migrate":
             return _migrate(config)
         if args.command == "reindex":
@@ -314,3 +315,11 @@ _OPERATIONS: dict[tuple[str, str], Callable[[Any, argparse.Namespace], Awaitable
 }
 
 __all__ = ["latest_version", "main"]
+
+
+def _loop_factory(config: Config) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    if config.server.event_loop == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop
+    return None

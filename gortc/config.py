@@ -55,6 +55,10 @@ class ServerConfig(_Section):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Logging threshold."
     )
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        "uvloop",
+        description="The event loop gortc serve runs on: uvloop (faster) or asyncio's own.",
+    )
 
     @field_validator("trusted_origins")
     @classmethod

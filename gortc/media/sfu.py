@@ -86,6 +86,7 @@ class AiortcSfu:
 
     def __init__(self, settings: SfuSettings) -> None:
         aiortc_hooks.check_aiortc()
+        aiortc_hooks.use_fast_clock()
         if settings.host_addresses:
             aiortc_hooks.use_host_addresses(settings.host_addresses)
         self._settings = settings

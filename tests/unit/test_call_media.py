@@ -460,3 +460,15 @@ def test_turn_with_a_shared_secret_gives_each_user_expiring_credentials() -> Non
     now[0] += 60
     (later,) = servers.servers_for("ann")
     assert later.username == "1700003660:ann" and later.credential != ann.credential
+
+
+def test_the_fast_clock_tells_the_same_time_as_aiortc_s() -> None:
+    import aiortc.clock
+
+    from gortc.media import aiortc_hooks
+
+    slow_ntp = aiortc.clock.datetime_to_ntp(aiortc.clock.current_datetime())
+    fast_ntp = aiortc_hooks._ntp_now()
+    assert abs(fast_ntp - slow_ntp) < (1 << 32) // 100  # within 10 ms
+    slow_ms = int((aiortc.clock.current_datetime() - aiortc.clock.NTP_EPOCH).total_seconds() * 1000)
+    assert abs(aiortc_hooks._ms_now() - slow_ms) < 10
