@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import gc
+import hashlib
+import hmac
 import itertools
 import threading
 import time
@@ -469,3 +472,34 @@ async def test_someone_removed_from_the_group_is_removed_from_its_call(
     assert ended["reason"] == "removed_from_group"
     await ann.wait_until(lambda: [p["user_id"] for p in ann.participants() or []] == [ann.user_id])
     assert len(router_of(call_app).peer_connections()) == 1
+
+
+async def test_clients_are_told_the_ice_servers_with_their_own_turn_credentials(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    secret = "shared-with-coturn"
+    config = make_config(
+        tmp_path / "data",
+        rtc={
+            "host_addresses": ["127.0.0.1"],
+            "stun_urls": ["stun:stun.example.org:3478"],
+            "turn_urls": ["turn:turn.example.org:3478?transport=udp"],
+            "turn_secret": secret,
+            "turn_credential_seconds": 600,
+        },
+    )
+    client = await aiohttp_client(create_app(config))
+    user = await register(client, "ann")
+    tokens = await login(client, "ann")
+    response = await client.get("/api/v1/calls/ice-servers", headers=bearer(tokens))
+    assert response.status == 200
+    stun, turn = (await response.json())["ice_servers"]
+    assert stun == {"urls": ["stun:stun.example.org:3478"], "username": None, "credential": None}
+    assert turn["urls"] == ["turn:turn.example.org:3478?transport=udp"]
+    expiry, user_id = turn["username"].split(":")
+    assert user_id == user["id"]
+    assert 0 < int(expiry) - time.time() <= 600
+    digest = hmac.new(secret.encode(), turn["username"].encode(), hashlib.sha1).digest()
+    assert turn["credential"] == base64.b64encode(digest).decode()
+    unauthenticated = await client.get("/api/v1/calls/ice-servers")
+    assert unauthenticated.status == 401
