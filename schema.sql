@@ -258,3 +258,14 @@ CREATE TABLE used_upload_urls (
     nonce      TEXT PRIMARY KEY,
     expires_at TEXT NOT NULL
 ) WITHOUT ROWID;
+
+-- Each user's stream key, never the key itself: it is an HMAC (server
+-- secret) of user_id and nonce; key_hash (SHA-256 of the key) finds its
+-- owner when OBS presents it. A new nonce retires the old key.
+CREATE TABLE stream_keys (
+    user_id    TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    nonce      TEXT NOT NULL,
+    key_hash   TEXT NOT NULL UNIQUE,
+    title      TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL
+) WITHOUT ROWID;

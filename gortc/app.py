@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp_session import session_middleware
@@ -25,6 +26,7 @@ from gortc.adapters.clock import SystemClock
 from gortc.adapters.hmac_signer import HmacSigner
 from gortc.adapters.ice_servers import ConfiguredIceServers
 from gortc.adapters.jwt_tokens import JwtAccessTokens
+from gortc.adapters.live_registry import LocalLiveRegistry
 from gortc.adapters.mail import LogMailer, SmtpMailer
 from gortc.adapters.passwords import BcryptPasswordHasher
 from gortc.adapters.rate_limit import MemoryRateLimiter
@@ -36,6 +38,7 @@ from gortc.delivery import (
     calls,
     files,
     groups,
+    live,
     messages,
     search,
     signed_urls,
@@ -55,6 +58,7 @@ from gortc.delivery.keys import (
     GROUPS,
     HEALTH_PROBES,
     HUB,
+    LIVE,
     MEDIA_ROUTER,
     OPENAPI_JSON,
     SEARCH,
@@ -77,7 +81,14 @@ from gortc.usecases.calls import CallService, CallSettings
 from gortc.usecases.chat import ChatService, ChatSettings
 from gortc.usecases.files import FileService, FileSettings
 from gortc.usecases.groups import GroupService
-from gortc.usecases.ports import CallPlacement, Mailer, MediaRouter, RevokedTokenStore
+from gortc.usecases.live import LiveService, LiveSettings
+from gortc.usecases.ports import (
+    CallPlacement,
+    LiveRegistry,
+    Mailer,
+    MediaRouter,
+    RevokedTokenStore,
+)
 from gortc.usecases.search import SearchService
 from gortc.usecases.signed_urls import SignedUrlService, SignedUrlSettings
 
@@ -90,6 +101,8 @@ SESSION_COOKIE = "gortc_session"
 # The label of the key that signs file URLs (derive_key): used for nothing
 # else, so a signed URL is never a valid token or cookie, nor the reverse.
 SIGNED_URL_KEY = "files/signed-urls v1"
+# The label of the key stream keys are made with (derive_key).
+STREAM_KEY_KEY = "live/stream-keys v1"
 _PURGE_INTERVAL_SECONDS = 3600.0
 
 
@@ -113,6 +126,8 @@ class Core:
     blob_store: DiskBlobStore
     calls: CallService
     media_router: MediaRouter
+    live: LiveService
+    live_registry: LiveRegistry
 
     async def open(self) -> None:
         """Raises SchemaError when the database cannot be used."""
@@ -126,6 +141,7 @@ class Core:
         """Ends the calls, closes the sockets, lets messages being stored
         finish, then the rest."""
         await self.calls.close()
+        await self.live_registry.close()
         await self.hub.close()
         await self.message_store.close()
         await self.database.close()
@@ -152,9 +168,11 @@ def build_core(config: Config) -> Core:
     backplane: Backplane = LocalBackplane()
     presence: PresenceRegistry = LocalPresence()
     placement: CallPlacement = LocalCallPlacement()
+    live_registry: LiveRegistry = LocalLiveRegistry()
     if config.redis.url:
         # Imported only when configured, like the Redis client itself.
         from gortc.adapters.redis_call_placement import RedisCallPlacement
+        from gortc.adapters.redis_live_registry import RedisLiveRegistry
         from gortc.hub.redis_backplane import RedisBackplane
         from gortc.hub.redis_presence import RedisPresence
 
@@ -163,6 +181,9 @@ def build_core(config: Config) -> Core:
         redis_backplane = RedisBackplane(config.redis.url)
         backplane = redis_backplane
         presence = RedisPresence(config.redis.url, instance_id=redis_backplane.instance_id)
+        live_registry = RedisLiveRegistry(
+            config.redis.url, ttl_seconds=config.live.room_ttl_seconds
+        )
         placement = RedisCallPlacement(
             config.redis.url,
             instance_id=redis_backplane.instance_id,
@@ -283,6 +304,20 @@ def build_core(config: Config) -> Core:
         blob_store=blob_store,
         calls=calls,
         media_router=media_router,
+        live=LiveService(
+            uow=uow,
+            signer=HmacSigner(derive_key(secret, STREAM_KEY_KEY)),
+            registry=live_registry,
+            events=hub,
+            clock=clock,
+            settings=LiveSettings(
+                rtmp_url=_rtmp_url(config),
+                # One instance serves its streams at relative URLs; with
+                # several, a room's HLS is on the instance that ingests it.
+                instance=config.public_url if config.redis.url else "",
+            ),
+        ),
+        live_registry=live_registry,
     )
 
 
@@ -313,6 +348,14 @@ def _ice_servers(config: Config) -> ConfiguredIceServers:
         turn_secret=rtc.turn_secret,
         credential_seconds=rtc.turn_credential_seconds,
     )
+
+
+def _rtmp_url(config: Config) -> str:
+    """The ingest URL streamers paste into OBS (without their key)."""
+    if config.live.rtmp_public_url:
+        return config.live.rtmp_public_url.rstrip("/")
+    host = urlsplit(config.public_url).hostname or config.server.host
+    return f"rtmp://{host}:{config.live.rtmp_port}/live"
 
 
 def _websocket_url(public_url: str) -> str:
@@ -351,6 +394,7 @@ def create_app(config: Config) -> web.Application:
     app[CHAT] = core.chat
     app[CALLS] = core.calls
     app[MEDIA_ROUTER] = core.media_router
+    app[LIVE] = core.live
     app[SEARCH] = core.search
     app[FILES] = core.files
     app[SIGNED_URLS] = core.signed_urls
@@ -365,6 +409,7 @@ def create_app(config: Config) -> web.Application:
         + files.ROUTES
         + signed_urls.ROUTES
         + calls.ROUTES
+        + live.ROUTES
         + websocket.ROUTES
     )
     app[API_ROUTES] = routes

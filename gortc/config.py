@@ -256,6 +256,37 @@ class RtcConfig(_Section):
         return value
 
 
+class LiveConfig(_Section):
+    enabled: bool = Field(True, description="Accept live streams (RTMP ingest, HLS playback).")
+    rtmp_host: str = Field(
+        "", description="Address the RTMP ingest listens on; empty: server.host's."
+    )
+    rtmp_port: int = Field(
+        1935, ge=0, le=65535, description="TCP port of the RTMP ingest (0 picks a free one)."
+    )
+    rtmp_public_url: str = Field(
+        "",
+        description="The ingest URL shown to streamers (rtmp://host:port/live); "
+        "empty: built from server.public_url's host and rtmp_port.",
+    )
+    segment_seconds: float = Field(
+        1.0, ge=0.5, le=10, description="Target HLS segment length (cut at keyframes)."
+    )
+    playlist_segments: int = Field(
+        6, ge=2, le=60, description="Segments in the sliding live playlist; older are deleted."
+    )
+    stall_seconds: float = Field(
+        10.0, gt=0, description="A publisher sending nothing this long is cut off."
+    )
+    max_publishers: int = Field(50, ge=1, description="Streams ingested at once, at most.")
+    room_ttl_seconds: float = Field(
+        30.0,
+        ge=3,
+        description="With Redis: how long a live room stays listed after its instance stops "
+        "renewing it (it renews every third of this).",
+    )
+
+
 class RedisConfig(_Section):
     url: str = Field("", description="redis:// URL; empty: no Redis, everything in-process.")
 
@@ -273,6 +304,7 @@ class Config(BaseModel):
     hub: HubConfig = Field(default_factory=HubConfig)  # type: ignore[arg-type]
     files: FilesConfig = Field(default_factory=FilesConfig)  # type: ignore[arg-type]
     rtc: RtcConfig = Field(default_factory=RtcConfig)  # type: ignore[arg-type]
+    live: LiveConfig = Field(default_factory=LiveConfig)  # type: ignore[arg-type]
     redis: RedisConfig = Field(default_factory=RedisConfig)  # type: ignore[arg-type]
 
     @property

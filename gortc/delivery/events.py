@@ -20,6 +20,8 @@ from gortc.entities.events import (
     GroupLeft,
     GroupUpdated,
     InvitationCreated,
+    LiveEnded,
+    LiveStarted,
     MemberJoined,
     MemberLeft,
     MemberUpdated,
@@ -30,6 +32,8 @@ from gortc.entities.events import (
     ReadMarkerMoved,
     UserTyping,
 )
+from gortc.entities.live import LiveRoom
+from gortc.entities.timestamps import to_text
 
 
 def event_body(event: Event) -> dict[str, Any]:
@@ -97,6 +101,10 @@ def event_body(event: Event) -> dict[str, Any]:
                 "group_id": group_id,
                 "participants": [participant_json(p) for p in participants],
             }
+        case LiveStarted(room=room):
+            return {"type": "live.started", "room": live_room_json(room)}
+        case LiveEnded(room_id=room_id, reason=reason):
+            return {"type": "live.ended", "room_id": room_id, "reason": reason}
     raise TypeError(f"no wire form for {type(event).__name__}")
 
 
@@ -105,6 +113,18 @@ def participant_json(participant: CallParticipant) -> dict[str, Any]:
         "user_id": participant.user_id,
         "audio_muted": participant.audio_muted,
         "video_muted": participant.video_muted,
+    }
+
+
+def live_room_json(room: LiveRoom) -> dict[str, Any]:
+    return {
+        "id": room.id,
+        "user_id": room.user_id,
+        "username": room.username,
+        "title": room.title,
+        "started_at": to_text(room.started_at),
+        "viewers": room.viewers,
+        "hls_url": f"{room.instance}/live/{room.id}/index.m3u8",
     }
 
 

@@ -15,6 +15,7 @@ from gortc.usecases.calls import CallService
 from gortc.usecases.chat import ChatService
 from gortc.usecases.files import FileService
 from gortc.usecases.groups import GroupService
+from gortc.usecases.live import LiveService
 from gortc.usecases.ports import MediaRouter
 from gortc.usecases.search import SearchService
 from gortc.usecases.signed_urls import SignedUrlService
@@ -26,6 +27,7 @@ GROUPS = web.AppKey("groups", GroupService)
 CHAT = web.AppKey("chat", ChatService)
 CALLS = web.AppKey("calls", CallService)
 MEDIA_ROUTER = web.AppKey("media_router", MediaRouter)
+LIVE = web.AppKey("live", LiveService)
 FILES = web.AppKey("files", FileService)
 SIGNED_URLS = web.AppKey("signed_urls", SignedUrlService)
 SEARCH = web.AppKey("search", SearchService)

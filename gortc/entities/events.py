@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from gortc.entities.calls import CallParticipant
 from gortc.entities.groups import Group, Invitation, MemberView, Message, MyGroup
+from gortc.entities.live import LiveRoom
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,17 @@ class CallChanged:
     participants: tuple[CallParticipant, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class LiveStarted:
+    room: LiveRoom
+
+
+@dataclass(frozen=True, slots=True)
+class LiveEnded:
+    room_id: str
+    reason: str
+
+
 Event = (
     MessageCreated
     | MessageUpdated
@@ -111,4 +123,6 @@ Event = (
     | ReadMarkerMoved
     | PresenceChanged
     | CallChanged
+    | LiveStarted
+    | LiveEnded
 )

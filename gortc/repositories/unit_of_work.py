@@ -22,6 +22,7 @@ from gortc.repositories.one_time_tokens import (
     SqliteOneTimeTokenRepository,
 )
 from gortc.repositories.sessions import SqliteRefreshTokenRepository, SqliteSessionRepository
+from gortc.repositories.stream_keys import SqliteStreamKeyRepository
 from gortc.repositories.used_upload_urls import SqliteUsedUploadUrls
 from gortc.repositories.users import SqliteUserRepository
 
@@ -41,6 +42,7 @@ class SqliteRepositories:
         self.files = SqliteFileRepository(conn)
         self.attachments = SqliteAttachmentRepository(conn)
         self.used_upload_urls = SqliteUsedUploadUrls(conn)
+        self.stream_keys = SqliteStreamKeyRepository(conn)
 
 
 class SqliteUnitOfWork:

@@ -27,6 +27,7 @@ from gortc.entities.groups import (
     Role,
     StoredMessage,
 )
+from gortc.entities.live import LiveRoom, StreamKeyRecord
 from gortc.entities.message_search import MessageHit, SearchOrder
 from gortc.entities.query_syntax import Query
 from gortc.entities.sessions import (
@@ -350,6 +351,10 @@ class EventPublisher(Protocol):
         """Closes every connection of the user."""
         ...
 
+    def to_everyone(self, event: Event) -> None:
+        """Every connected client (e.g. a stream going live)."""
+        ...
+
 
 class PresenceQuery(Protocol):
     """Who is connected now (on any instance)."""
@@ -359,6 +364,20 @@ class PresenceQuery(Protocol):
         raises: when the shared registry is unreachable, the answer is what
         this instance knows."""
         ...
+
+
+class StreamKeyRepository(Protocol):
+    async def get(self, user_id: str) -> StreamKeyRecord | None: ...
+
+    async def owner_of(self, key_hash: str) -> StreamKeyRecord | None:
+        """The record whose current key hashes to ``key_hash``."""
+        ...
+
+    async def put(self, user_id: str, nonce: str, key_hash: str, now: datetime) -> None:
+        """Replaces the user's key (the old one stops matching at once)."""
+        ...
+
+    async def set_title(self, user_id: str, title: str) -> bool: ...
 
 
 class Repositories(Protocol):
@@ -402,6 +421,9 @@ class Repositories(Protocol):
 
     @property
     def used_upload_urls(self) -> UsedUploadUrls: ...
+
+    @property
+    def stream_keys(self) -> StreamKeyRepository: ...
 
 
 class UnitOfWork(Protocol):
@@ -618,3 +640,26 @@ class IceServerSource(Protocol):
         """The STUN/TURN servers this user's client should use (TURN
         credentials may be made per user)."""
         ...
+
+
+# -- live streaming -----------------------------------------------------------
+
+
+class LiveRegistry(Protocol):
+    """The streams live now, on every instance."""
+
+    async def add(self, room: LiveRoom) -> bool:
+        """False when that room is already live (one publisher per key)."""
+        ...
+
+    async def remove(self, room_id: str) -> None: ...
+
+    async def get(self, room_id: str) -> LiveRoom | None: ...
+
+    async def rooms(self) -> list[LiveRoom]:
+        """Oldest first."""
+        ...
+
+    async def set_viewers(self, room_id: str, viewers: int) -> None: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,176 @@
+"""Live streaming over HTTP: the streamer's key, the live rooms, and the
+HLS playlists and segments viewers play."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from gortc.delivery.auth import authenticate
+from gortc.delivery.bodies import json_response, read_json
+from gortc.delivery.events import live_room_json
+from gortc.delivery.keys import CONFIG, LIVE
+from gortc.delivery.routing import ApiRoute
+from gortc.delivery.schemas import Request, Timestamp
+from gortc.entities.errors import NotFound
+from gortc.entities.live import TITLE_MAX
+from gortc.usecases.live import StreamKey, check_room_id
+
+# What the packager writes: the playlist and numbered segments.
+_HLS_FILE = re.compile(r"^(index\.m3u8|seg_\d{1,9}\.(ts|m4s)|init\.mp4)$")
+_CONTENT_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".ts": "video/mp2t",
+    ".m4s": "video/iso.segment",
+    ".mp4": "video/mp4",
+}
+
+
+class LiveRoomView(BaseModel):
+    id: str = Field(description="The room: its streamer's user id")
+    user_id: str
+    username: str
+    title: str
+    started_at: Timestamp
+    viewers: int = Field(description="People who fetched the playlist in the last 10 s")
+    hls_url: str = Field(description="The HLS playlist (hls.js, Safari's <video>)")
+
+
+class LiveRoomList(BaseModel):
+    items: list[LiveRoomView]
+
+
+class StreamKeyView(BaseModel):
+    stream_key: str = Field(description="Secret: whoever has it can stream as you")
+    rtmp_url: str = Field(description="The whole ingest URL, key included")
+    server_url: str = Field(description="OBS: Settings > Stream > Server")
+    title: str = Field(description="Your live room's title")
+
+    @classmethod
+    def of(cls, key: StreamKey) -> StreamKeyView:
+        return cls(
+            stream_key=key.stream_key,
+            rtmp_url=key.rtmp_url,
+            server_url=key.server_url,
+            title=key.title,
+        )
+
+
+class SetTitle(Request):
+    title: str = Field(max_length=TITLE_MAX * 4)
+
+
+async def list_live(request: web.Request) -> web.Response:
+    await authenticate(request)
+    rooms = await request.app[LIVE].rooms()
+    return json_response(
+        LiveRoomList(items=[LiveRoomView.model_validate(live_room_json(r)) for r in rooms])
+    )
+
+
+async def get_key(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    return json_response(StreamKeyView.of(await request.app[LIVE].stream_key(principal.user_id)))
+
+
+async def new_key(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    key = await request.app[LIVE].new_stream_key(principal.user_id)
+    return json_response(StreamKeyView.of(key))
+
+
+async def set_title(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    body = await read_json(request, SetTitle)
+    key = await request.app[LIVE].set_title(principal.user_id, body.title)
+    return json_response(StreamKeyView.of(key))
+
+
+async def hls_file(request: web.Request) -> web.StreamResponse:
+    """A room's playlist or segment, from the packager's directory."""
+    principal = await authenticate(request, allow_query_token=True)
+    room_id = check_room_id(request.match_info["room_id"])
+    name = request.match_info["name"]
+    if not _HLS_FILE.match(name):
+        raise NotFound("no such file in a live room", code="not_found")
+    path = hls_directory(request.app[CONFIG].data_path, room_id) / name
+    is_playlist = name.endswith(".m3u8")
+    live_here = is_playlist and request.app[LIVE].watching(room_id, principal.user_id)
+    if is_playlist and not live_here and not path.is_file():
+        # (A finished stream's last playlist, with its end marker, stays on
+        # disk for players that catch up.)
+        raise NotFound("nobody is live there", code="not_live")
+    if not path.is_file():
+        raise NotFound("that segment is gone (the playlist has newer ones)", code="not_found")
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": _CONTENT_TYPES[Path(name).suffix],
+            # The playlist changes every segment; a segment never changes.
+            "Cache-Control": "no-cache" if is_playlist else "private, max-age=3600, immutable",
+        },
+    )
+
+
+def hls_directory(data_path: Path, room_id: str) -> Path:
+    return data_path / "live" / room_id
+
+
+ROUTES = [
+    ApiRoute(
+        "GET",
+        "/api/v1/live",
+        list_live,
+        "The live rooms",
+        "live",
+        response=LiveRoomList,
+        description="Oldest stream first. live.started and live.ended arrive over the "
+        "WebSocket as streams begin and end.",
+    ),
+    ApiRoute(
+        "GET",
+        "/api/v1/live/key",
+        get_key,
+        "My stream key and ingest URL",
+        "live",
+        response=StreamKeyView,
+        description="Made on first asking. Paste server_url and stream_key into OBS "
+        "(Settings > Stream, Service: Custom).",
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/live/key",
+        new_key,
+        "Replace my stream key",
+        "live",
+        response=StreamKeyView,
+        description="The old key is refused from now on.",
+    ),
+    ApiRoute(
+        "PUT",
+        "/api/v1/live/title",
+        set_title,
+        "Set my live room's title",
+        "live",
+        request=SetTitle,
+        response=StreamKeyView,
+        errors=(400,),
+        description=f"At most {TITLE_MAX} characters; spaces are collapsed. Used from "
+        "the next time you go live.",
+    ),
+    ApiRoute(
+        "GET",
+        "/live/{room_id}/{name}",
+        hls_file,
+        "A live room's HLS playlist or segment",
+        "live",
+        response_content_type="application/vnd.apple.mpegurl",
+        errors=(401, 404),
+        query=(("access_token", "string", "For players that cannot send headers"),),
+        description="index.m3u8 (no-cache, changes every segment) and the segments it "
+        "lists (cacheable). The playlist ends with #EXT-X-ENDLIST when the stream ends.",
+    ),
+]

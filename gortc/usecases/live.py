@@ -1,0 +1,169 @@
+"""Live streaming: stream keys, who is live, and who is watching.
+
+A streamer's key is shown to them alone and can be replaced at any moment
+(the old one stops working for new publishes at once). The media side
+(RTMP/WHIP ingest, HLS packaging) calls :meth:`LiveService.start` when a
+publisher presents a key and :meth:`LiveService.end` when it stops; the
+room is announced to everyone connected (``live.started``/``live.ended``).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gortc.entities.errors import InvalidInput, NotFound, Unauthenticated
+from gortc.entities.events import LiveEnded, LiveStarted
+from gortc.entities.live import LiveRoom, already_live, clean_title
+from gortc.entities.opaque_tokens import hash_opaque_token
+from gortc.usecases.ports import Clock, EventPublisher, LiveRegistry, Signer, UnitOfWork
+
+KEY_PREFIX = "live_"
+# A viewer counts while they fetched the playlist this recently (players
+# fetch it every segment, i.e. every 1–2 s).
+VIEWER_SECONDS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class LiveSettings:
+    rtmp_url: str  # rtmp://host:port/live, the URL without the key
+    instance: str = ""  # this instance's public URL (where its HLS is served)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamKey:
+    stream_key: str
+    rtmp_url: str  # with the key: paste as OBS's server + key, or as a whole URL
+    server_url: str  # without it: OBS's "Server" field
+    title: str
+
+
+class LiveService:
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWork,
+        signer: Signer,
+        registry: LiveRegistry,
+        events: EventPublisher,
+        clock: Clock,
+        settings: LiveSettings,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._uow = uow
+        self._signer = signer
+        self._registry = registry
+        self._events = events
+        self._clock = clock
+        self._settings = settings
+        self._monotonic = monotonic
+        # room id -> viewer -> when last seen (rooms ingested here)
+        self._viewers: dict[str, dict[str, float]] = {}
+
+    # -- the streamer's key ---------------------------------------------------
+
+    async def stream_key(self, user_id: str) -> StreamKey:
+        """The user's key (made on first asking)."""
+        async with self._uow.reading() as repos:
+            record = await repos.stream_keys.get(user_id)
+        if record is None:
+            return await self.new_stream_key(user_id)
+        return self._shown(user_id, record.nonce, record.title)
+
+    async def new_stream_key(self, user_id: str) -> StreamKey:
+        """Replaces the user's key; the old one is refused from now on."""
+        nonce = secrets.token_urlsafe(12)
+        key = self._key(user_id, nonce)
+        async with self._uow.transaction() as repos:
+            await repos.stream_keys.put(user_id, nonce, hash_opaque_token(key), self._clock.now())
+            record = await repos.stream_keys.get(user_id)
+        return self._shown(user_id, nonce, record.title if record else "")
+
+    async def set_title(self, user_id: str, title: str) -> StreamKey:
+        cleaned = clean_title(title)
+        await self.stream_key(user_id)  # the row exists from here on
+        async with self._uow.transaction() as repos:
+            await repos.stream_keys.set_title(user_id, cleaned)
+        return await self.stream_key(user_id)
+
+    # -- publishing -------------------------------------------------------------
+
+    async def start(self, stream_key: str) -> LiveRoom:
+        """A publisher presents a key: its owner's room goes live. Raises
+        Unauthenticated (invalid_stream_key) for a wrong, replaced or
+        disabled owner's key, Conflict (already_live) when that key is
+        publishing already."""
+        if not stream_key.startswith(KEY_PREFIX) or len(stream_key) > 100:
+            raise _invalid_key()
+        async with self._uow.reading() as repos:
+            record = await repos.stream_keys.owner_of(hash_opaque_token(stream_key))
+            user = await repos.users.get(record.user_id) if record else None
+        if record is None or user is None or user.disabled_at is not None:
+            raise _invalid_key()
+        room = LiveRoom(
+            id=user.id,
+            user_id=user.id,
+            username=user.username,
+            title=record.title or f"{user.display_name or user.username} is live",
+            started_at=self._clock.now(),
+            instance=self._settings.instance,
+        )
+        if not await self._registry.add(room):
+            raise already_live()
+        self._viewers[room.id] = {}
+        self._events.to_everyone(LiveStarted(room))
+        return room
+
+    async def end(self, room_id: str, reason: str = "ended") -> None:
+        """The publisher stopped (or was cut off, or its stream broke)."""
+        self._viewers.pop(room_id, None)
+        await self._registry.remove(room_id)
+        self._events.to_everyone(LiveEnded(room_id, reason))
+
+    async def rooms(self) -> list[LiveRoom]:
+        return await self._registry.rooms()
+
+    async def room(self, room_id: str) -> LiveRoom:
+        room = await self._registry.get(room_id)
+        if room is None:
+            raise NotFound("nobody is live there", code="not_live")
+        return room
+
+    def watching(self, room_id: str, viewer: str) -> bool:
+        """A viewer fetched the room's playlist here; False when the room is
+        not ingested here (no such stream)."""
+        seen = self._viewers.get(room_id)
+        if seen is None:
+            return False
+        seen[viewer] = self._monotonic()
+        return True
+
+    async def count_viewers(self) -> None:
+        """Publishes each room's viewer count (call every few seconds)."""
+        cutoff = self._monotonic() - VIEWER_SECONDS
+        for room_id, seen in list(self._viewers.items()):
+            for viewer in [v for v, at in seen.items() if at < cutoff]:
+                del seen[viewer]
+            await self._registry.set_viewers(room_id, len(seen))
+
+    def _key(self, user_id: str, nonce: str) -> str:
+        return KEY_PREFIX + self._signer.sign(["stream-key", user_id, nonce])[:32]
+
+    def _shown(self, user_id: str, nonce: str, title: str) -> StreamKey:
+        key = self._key(user_id, nonce)
+        server = self._settings.rtmp_url
+        return StreamKey(stream_key=key, rtmp_url=f"{server}/{key}", server_url=server, title=title)
+
+
+def _invalid_key() -> Unauthenticated:
+    return Unauthenticated(
+        "this stream key is not valid (it may have been replaced)", code="invalid_stream_key"
+    )
+
+
+def check_room_id(room_id: str) -> str:
+    if not room_id or len(room_id) > 64 or not room_id.isalnum():
+        raise InvalidInput("not a live room id", code="invalid_room")
+    return room_id
