@@ -310,6 +310,7 @@ def build_core(config: Config) -> Core:
             registry=live_registry,
             events=hub,
             clock=clock,
+            limiter=limiter if limits.enabled else None,
             settings=LiveSettings(
                 rtmp_url=_rtmp_url(config),
                 # One instance serves its streams at relative URLs; with

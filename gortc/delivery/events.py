@@ -20,6 +20,7 @@ from gortc.entities.events import (
     GroupLeft,
     GroupUpdated,
     InvitationCreated,
+    LiveChatPosted,
     LiveEnded,
     LiveStarted,
     MemberJoined,
@@ -105,6 +106,16 @@ def event_body(event: Event) -> dict[str, Any]:
             return {"type": "live.started", "room": live_room_json(room)}
         case LiveEnded(room_id=room_id, reason=reason):
             return {"type": "live.ended", "room_id": room_id, "reason": reason}
+        case LiveChatPosted():
+            return {
+                "type": "live.chat",
+                "room_id": event.room_id,
+                "user_id": event.user_id,
+                "username": event.username,
+                "body": event.body,
+                "sent_at": to_text(event.sent_at),
+                "client_id": event.client_id,
+            }
     raise TypeError(f"no wire form for {type(event).__name__}")
 
 

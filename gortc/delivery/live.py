@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal
 
 from aiohttp import web
 from pydantic import BaseModel, Field
 
 from gortc.delivery.auth import authenticate
 from gortc.delivery.bodies import json_response, read_json
+from gortc.delivery.chat_schemas import ClientId, Id
 from gortc.delivery.events import live_room_json
 from gortc.delivery.keys import CONFIG, LIVE
 from gortc.delivery.routing import ApiRoute
@@ -57,6 +59,30 @@ class StreamKeyView(BaseModel):
             server_url=key.server_url,
             title=key.title,
         )
+
+
+# -- WebSocket frames ----------------------------------------------------------
+
+
+class LiveWatchFrame(Request):
+    """Join a live room's chat (its live.chat lines come until live.unwatch)."""
+
+    type: Literal["live.watch"]
+    room_id: Id
+    client_id: ClientId | None = None
+
+
+class LiveUnwatchFrame(Request):
+    type: Literal["live.unwatch"]
+    room_id: Id
+    client_id: ClientId | None = None
+
+
+class LiveChatFrame(Request):
+    type: Literal["live.chat"]
+    room_id: Id
+    body: str = Field(max_length=4000)
+    client_id: ClientId | None = None
 
 
 class SetTitle(Request):

@@ -30,14 +30,15 @@ from gortc.delivery.chat_schemas import (
 )
 from gortc.delivery.errors import status_of
 from gortc.delivery.events import encode_event, encode_frame
-from gortc.delivery.keys import CALLS, CHAT, CONFIG, GROUPS, HUB
+from gortc.delivery.keys import CALLS, CHAT, CONFIG, GROUPS, HUB, LIVE
+from gortc.delivery.live import LiveChatFrame, LiveUnwatchFrame, LiveWatchFrame
 from gortc.delivery.routing import ApiRoute
 from gortc.entities.calls import HostedElsewhere, MediaKind
 from gortc.entities.errors import DomainError, Forbidden, RateLimited, Unauthenticated
 from gortc.entities.ids import new_id
 from gortc.hub.connection import CLOSE_SESSION_ENDED, Connection, QueueLimits
 from gortc.hub.frames import text_frame
-from gortc.hub.hub import Hub
+from gortc.hub.hub import Hub, live_room_topic
 from gortc.usecases.accounts import AccountService
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,10 @@ _FRAMES: TypeAdapter[Any] = TypeAdapter(
         | CallJoinFrame
         | CallAnswerFrame
         | CallMuteFrame
-        | CallLeaveFrame,
+        | CallLeaveFrame
+        | LiveWatchFrame
+        | LiveUnwatchFrame
+        | LiveChatFrame,
         Field(discriminator="type"),
     ]
 )
@@ -212,6 +216,14 @@ class _Session:
                 await chat.typing(user_id, frame.group_id)
             case ReadFrame():
                 await chat.mark_read(user_id, frame.group_id, frame.seq)
+            case LiveWatchFrame():
+                room = await self._app[LIVE].room(frame.room_id)
+                self._app[HUB].subscribe_topic(self._connection, live_room_topic(room.id))
+                self.reply({"type": "live.watching", "room_id": room.id})
+            case LiveUnwatchFrame():
+                self._app[HUB].unsubscribe_topic(self._connection, live_room_topic(frame.room_id))
+            case LiveChatFrame():
+                await self._app[LIVE].chat(user_id, frame.room_id, frame.body, frame.client_id)
 
     async def finish(self) -> None:
         """Lets the sends already read finish (they are acknowledged to

@@ -4,6 +4,7 @@ delivery layer decides how each is written on the wire."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from gortc.entities.calls import CallParticipant
 from gortc.entities.groups import Group, Invitation, MemberView, Message, MyGroup
@@ -108,6 +109,18 @@ class LiveEnded:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class LiveChatPosted:
+    """A line of a live room's chat: told to its watchers, kept nowhere."""
+
+    room_id: str
+    user_id: str
+    username: str
+    body: str
+    sent_at: datetime
+    client_id: str | None
+
+
 Event = (
     MessageCreated
     | MessageUpdated
@@ -125,4 +138,5 @@ Event = (
     | CallChanged
     | LiveStarted
     | LiveEnded
+    | LiveChatPosted
 )

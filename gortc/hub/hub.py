@@ -45,6 +45,10 @@ def user_topic(user_id: str) -> str:
     return f"user:{user_id}"
 
 
+def live_room_topic(room_id: str) -> str:
+    return f"live:{room_id}"
+
+
 # Every connection listens here (events for everyone, e.g. streams going live).
 EVERYONE_TOPIC = "everyone"
 
@@ -221,16 +225,15 @@ class Hub:
     def to_everyone(self, event: Event) -> None:
         self._backplane.publish(EVERYONE_TOPIC, self._encode(event))
 
+    def to_live_room(self, room_id: str, event: Event) -> None:
+        self._backplane.publish(live_room_topic(room_id), self._encode(event))
+
     def subscribe_topic(self, connection: Connection, topic: str) -> None:
         """A topic of the connection's own choosing (e.g. a live room's chat)."""
         self._subscribe(connection, topic)
 
     def unsubscribe_topic(self, connection: Connection, topic: str) -> None:
         self._unsubscribe(connection, topic)
-
-    def publish_raw(self, topic: str, payload: bytes) -> None:
-        """An already-encoded frame to a topic's subscribers, everywhere."""
-        self._backplane.publish(topic, payload)
 
     def join(self, user_id: str, group_id: str) -> None:
         self._control("join", user_id=user_id, group_id=group_id)

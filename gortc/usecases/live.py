@@ -14,16 +14,26 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gortc.entities.errors import InvalidInput, NotFound, Unauthenticated
-from gortc.entities.events import LiveEnded, LiveStarted
+from gortc.entities.errors import InvalidInput, NotFound, RateLimited, Unauthenticated
+from gortc.entities.events import LiveChatPosted, LiveEnded, LiveStarted
 from gortc.entities.live import LiveRoom, already_live, clean_title
 from gortc.entities.opaque_tokens import hash_opaque_token
-from gortc.usecases.ports import Clock, EventPublisher, LiveRegistry, Signer, UnitOfWork
+from gortc.usecases.ports import (
+    Clock,
+    EventPublisher,
+    LiveRegistry,
+    RateLimiter,
+    Signer,
+    UnitOfWork,
+)
 
 KEY_PREFIX = "live_"
 # A viewer counts while they fetched the playlist this recently (players
 # fetch it every segment, i.e. every 1–2 s).
 VIEWER_SECONDS = 10.0
+CHAT_MAX = 500
+CHAT_BURST = 5  # lines at once, then
+CHAT_PER_SECOND = 1.0  # refilled at this rate
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +60,10 @@ class LiveService:
         events: EventPublisher,
         clock: Clock,
         settings: LiveSettings,
+        limiter: RateLimiter | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._limiter = limiter
         self._uow = uow
         self._signer = signer
         self._registry = registry
@@ -130,6 +142,36 @@ class LiveService:
         if room is None:
             raise NotFound("nobody is live there", code="not_live")
         return room
+
+    async def chat(
+        self, user_id: str, room_id: str, body: str, client_id: str | None = None
+    ) -> LiveChatPosted:
+        """A line in a live room's chat, told to its watchers (not stored:
+        a live room's chat lasts as long as its stream)."""
+        text = body.strip()
+        if not text or len(text) > CHAT_MAX:
+            raise InvalidInput(f"a chat line has 1 to {CHAT_MAX} characters", code="invalid_body")
+        if self._limiter is not None:
+            wait = await self._limiter.hit(
+                f"live-chat:{user_id}", CHAT_BURST, CHAT_BURST / CHAT_PER_SECOND
+            )
+            if wait > 0:
+                raise RateLimited("you are chatting too fast", retry_after=wait)
+        await self.room(room_id)
+        async with self._uow.reading() as repos:
+            user = await repos.users.get(user_id)
+        if user is None:
+            raise Unauthenticated("sign in first")
+        line = LiveChatPosted(
+            room_id=room_id,
+            user_id=user_id,
+            username=user.username,
+            body=text,
+            sent_at=self._clock.now(),
+            client_id=client_id,
+        )
+        self._events.to_live_room(room_id, line)
+        return line
 
     def watching(self, room_id: str, viewer: str) -> bool:
         """A viewer fetched the room's playlist here; False when the room is

@@ -355,6 +355,10 @@ class EventPublisher(Protocol):
         """Every connected client (e.g. a stream going live)."""
         ...
 
+    def to_live_room(self, room_id: str, event: Event) -> None:
+        """The clients watching a live room."""
+        ...
+
 
 class PresenceQuery(Protocol):
     """Who is connected now (on any instance)."""
