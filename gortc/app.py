@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -39,6 +40,7 @@ from gortc.delivery import (
     files,
     groups,
     live,
+    live_webrtc,
     messages,
     search,
     signed_urls,
@@ -61,9 +63,11 @@ from gortc.delivery.keys import (
     LIVE,
     MEDIA_ROUTER,
     OPENAPI_JSON,
+    RTMP_SERVER,
     SEARCH,
     SIGNED_URLS,
 )
+from gortc.delivery.live_ingest import LiveIngest
 from gortc.delivery.middlewares import error_mapping, harden_response, request_context
 from gortc.delivery.openapi import build_openapi
 from gortc.delivery.routing import add_routes
@@ -94,6 +98,10 @@ from gortc.usecases.signed_urls import SignedUrlService, SignedUrlSettings
 
 if TYPE_CHECKING:
     import redis.asyncio as redis
+
+    from gortc.media.live_webrtc import LiveWebRtc
+    from gortc.media.rtmp import RtmpServer
+    from gortc.media.sfu import SfuSettings
 
 log = logging.getLogger("gortc")
 
@@ -128,6 +136,7 @@ class Core:
     media_router: MediaRouter
     live: LiveService
     live_registry: LiveRegistry
+    live_media: LiveWebRtc
 
     async def open(self) -> None:
         """Raises SchemaError when the database cannot be used."""
@@ -141,6 +150,7 @@ class Core:
         """Ends the calls, closes the sockets, lets messages being stored
         finish, then the rest."""
         await self.calls.close()
+        await self.live_media.close()
         await self.live_registry.close()
         await self.hub.close()
         await self.message_store.close()
@@ -212,6 +222,7 @@ def build_core(config: Config) -> Core:
     )
     limits = config.limits
     media_router = _media_router(config)
+    live_media = _live_media(config)
     # One store for every kind of blob: identical bytes are kept once.
     blob_store = DiskBlobStore(config.data_path / "blobs")
     account_service = AccountService(
@@ -310,6 +321,7 @@ def build_core(config: Config) -> Core:
             registry=live_registry,
             events=hub,
             clock=clock,
+            media=live_media,
             limiter=limiter if limits.enabled else None,
             settings=LiveSettings(
                 rtmp_url=_rtmp_url(config),
@@ -319,24 +331,35 @@ def build_core(config: Config) -> Core:
             ),
         ),
         live_registry=live_registry,
+        live_media=live_media,
     )
 
 
 def _media_router(config: Config) -> MediaRouter:
     # Imported here, like the Redis parts: aiortc and PyAV are the heaviest
     # imports of the package.
-    from gortc.media.sfu import AiortcSfu, SfuSettings
+    from gortc.media.sfu import AiortcSfu
+
+    return AiortcSfu(_sfu_settings(config))
+
+
+def _sfu_settings(config: Config) -> SfuSettings:
+    from gortc.media.sfu import SfuSettings
 
     rtc = config.rtc
-    return AiortcSfu(
-        SfuSettings(
-            stun_urls=tuple(rtc.stun_urls),
-            host_addresses=tuple(rtc.host_addresses),
-            keyframe_interval=rtc.keyframe_interval_seconds,
-            answer_timeout=rtc.answer_timeout_seconds,
-            transcode=rtc.forwarding == "transcode",
-        )
+    return SfuSettings(
+        stun_urls=tuple(rtc.stun_urls),
+        host_addresses=tuple(rtc.host_addresses),
+        keyframe_interval=rtc.keyframe_interval_seconds,
+        answer_timeout=rtc.answer_timeout_seconds,
+        transcode=rtc.forwarding == "transcode",
     )
+
+
+def _live_media(config: Config) -> LiveWebRtc:
+    from gortc.media.live_webrtc import LiveWebRtc
+
+    return LiveWebRtc(_sfu_settings(config))
 
 
 def _ice_servers(config: Config) -> ConfiguredIceServers:
@@ -410,6 +433,7 @@ def create_app(config: Config) -> web.Application:
         + files.ROUTES
         + signed_urls.ROUTES
         + calls.ROUTES
+        + live_webrtc.ROUTES
         + live.ROUTES
         + websocket.ROUTES
     )
@@ -432,7 +456,9 @@ def create_app(config: Config) -> web.Application:
 def _lifetime(core: Core) -> Callable[[web.Application], AsyncIterator[None]]:
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         await core.open()
+        ingest = await _start_live_ingest(app, core)
         background = [
+            asyncio.create_task(_count_viewers(core.live), name="gortc-live-viewers"),
             asyncio.create_task(_purge_periodically(core.database), name="gortc-purge"),
             asyncio.create_task(
                 websocket.recheck_sign_ins(
@@ -449,9 +475,86 @@ def _lifetime(core: Core) -> Callable[[web.Application], AsyncIterator[None]]:
             for task in background:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if ingest is not None:
+                await ingest.stop()
             await core.close()
 
     return lifetime
+
+
+@dataclass
+class _RunningIngest:
+    server: RtmpServer
+    handler: LiveIngest
+
+    async def stop(self) -> None:
+        await self.server.stop()  # ends every publish
+        await self.handler.close()  # their playlists get their end marker
+
+
+async def _start_live_ingest(app: web.Application, core: Core) -> _RunningIngest | None:
+    """The RTMP ingest, when live streaming is on. A port it cannot take
+    is logged and shown by /healthz; everything else runs all the same."""
+    from gortc.media.hls import HlsPackager
+    from gortc.media.rtmp import RtmpServer, RtmpSettings
+
+    config = core.config
+    if not config.live.enabled:
+        return None
+    live = config.live
+
+    def packager(directory: Path) -> HlsPackager:
+        return HlsPackager(
+            directory,
+            segment_seconds=live.segment_seconds,
+            playlist_segments=live.playlist_segments,
+        )
+
+    handler = LiveIngest(
+        core.live,
+        config.data_path,
+        packager,
+        max_publishers=live.max_publishers,
+        video_feed=core.live_media.rtmp_video,
+    )
+    server = RtmpServer(
+        handler,
+        host=live.rtmp_host or config.server.host,
+        port=live.rtmp_port,
+        settings=RtmpSettings(stall_timeout=live.stall_seconds),
+    )
+    try:
+        await server.start()
+    except OSError as exc:
+        log.error("live streaming is off: RTMP cannot listen on port %d (%s)", live.rtmp_port, exc)
+        app[HEALTH_PROBES]["rtmp"] = _failed_probe(f"not listening: {exc.strerror or exc}")
+        return None
+    app[RTMP_SERVER] = server
+    app[HEALTH_PROBES]["rtmp"] = _rtmp_probe(server)
+    return _RunningIngest(server, handler)
+
+
+def _failed_probe(reason: str) -> Callable[[], Awaitable[str]]:
+    async def probe() -> str:
+        raise RuntimeError(reason)
+
+    return probe
+
+
+def _rtmp_probe(server: RtmpServer) -> Callable[[], Awaitable[str]]:
+    async def probe() -> str:
+        return f"ok, port {server.port}, {server.publishing} publishing"
+
+    return probe
+
+
+async def _count_viewers(live: LiveService) -> None:
+    while True:
+        await asyncio.sleep(5.0)
+        try:
+            await live.count_viewers()
+        except Exception:  # a count is not worth stopping the loop for
+            log.exception("counting live viewers failed")
 
 
 def _close_sockets(hub: Hub) -> Callable[[web.Application], Awaitable[None]]:

@@ -28,6 +28,8 @@ CHAT = web.AppKey("chat", ChatService)
 CALLS = web.AppKey("calls", CallService)
 MEDIA_ROUTER = web.AppKey("media_router", MediaRouter)
 LIVE = web.AppKey("live", LiveService)
+# The RTMP ingest, once it listens (its port, for tests and /healthz).
+RTMP_SERVER = web.AppKey("rtmp_server", object)
 FILES = web.AppKey("files", FileService)
 SIGNED_URLS = web.AppKey("signed_urls", SignedUrlService)
 SEARCH = web.AppKey("search", SearchService)

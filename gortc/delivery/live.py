@@ -3,7 +3,6 @@ HLS playlists and segments viewers play."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Literal
 
@@ -19,16 +18,8 @@ from gortc.delivery.routing import ApiRoute
 from gortc.delivery.schemas import Request, Timestamp
 from gortc.entities.errors import NotFound
 from gortc.entities.live import TITLE_MAX
+from gortc.media.hls import served_file
 from gortc.usecases.live import StreamKey, check_room_id
-
-# What the packager writes: the playlist and numbered segments.
-_HLS_FILE = re.compile(r"^(index\.m3u8|seg_\d{1,9}\.(ts|m4s)|init\.mp4)$")
-_CONTENT_TYPES = {
-    ".m3u8": "application/vnd.apple.mpegurl",
-    ".ts": "video/mp2t",
-    ".m4s": "video/iso.segment",
-    ".mp4": "video/mp4",
-}
 
 
 class LiveRoomView(BaseModel):
@@ -120,7 +111,8 @@ async def hls_file(request: web.Request) -> web.StreamResponse:
     principal = await authenticate(request, allow_query_token=True)
     room_id = check_room_id(request.match_info["room_id"])
     name = request.match_info["name"]
-    if not _HLS_FILE.match(name):
+    served = served_file(name)
+    if served is None:
         raise NotFound("no such file in a live room", code="not_found")
     path = hls_directory(request.app[CONFIG].data_path, room_id) / name
     is_playlist = name.endswith(".m3u8")
@@ -133,11 +125,7 @@ async def hls_file(request: web.Request) -> web.StreamResponse:
         raise NotFound("that segment is gone (the playlist has newer ones)", code="not_found")
     return web.FileResponse(
         path,
-        headers={
-            "Content-Type": _CONTENT_TYPES[Path(name).suffix],
-            # The playlist changes every segment; a segment never changes.
-            "Cache-Control": "no-cache" if is_playlist else "private, max-age=3600, immutable",
-        },
+        headers={"Content-Type": served.content_type, "Cache-Control": served.cache_control},
     )
 
 

@@ -121,14 +121,14 @@ class AiortcSfu:
                 events.failed(EndReason.CONNECTION_FAILED)
 
         try:
-            await pc.setRemoteDescription(_description(offer_sdp, "offer"))
+            await pc.setRemoteDescription(session_description(offer_sdp, "offer"))
             peer.numbering = aiortc_hooks.numbering_of(offer_sdp)
             await pc.setLocalDescription(await pc.createAnswer())
         except Conflict:
             raise
         except Exception as exc:
             await self._close_peer(peer)
-            raise invalid_sdp(_describe(exc)) from None
+            raise invalid_sdp(describe_error(exc)) from None
         for transceiver, source in peer.sources.items():
             codec = aiortc_hooks.negotiated_codec(transceiver)
             if codec is not None and codec.mimeType.lower() in FORWARDABLE_CODECS:
@@ -154,9 +154,9 @@ class AiortcSfu:
         if peer is None or not peer.awaiting_answer:
             raise Conflict("there is no call.offer waiting for an answer", code="no_offer_pending")
         try:
-            await peer.pc.setRemoteDescription(_description(sdp, "answer"))
+            await peer.pc.setRemoteDescription(session_description(sdp, "answer"))
         except Exception as exc:
-            raise invalid_sdp(_describe(exc)) from None
+            raise invalid_sdp(describe_error(exc)) from None
         peer.awaiting_answer = False
         if peer.answer_timer is not None:
             peer.answer_timer.cancel()
@@ -273,7 +273,7 @@ class AiortcSfu:
                 subscription = self._free_section(peer, source)
                 if subscription is None:
                     transceiver = peer.pc.addTransceiver(source.kind, direction="sendonly")
-                    _prefer_codec(transceiver, source)
+                    prefer_codec(transceiver, source)
                     subscription = _Subscription(transceiver, other.id, source.kind, source)
                     peer.subscriptions.append(subscription)
                 else:
@@ -383,7 +383,7 @@ class AiortcSfu:
             log.exception("closing %s's connection failed", peer.id)
 
 
-def _prefer_codec(transceiver: RTCRtpTransceiver, source: Source) -> None:
+def prefer_codec(transceiver: RTCRtpTransceiver, source: Source) -> None:
     """Offers the subscriber exactly the publisher's codec (and its
     retransmission format): frames are forwarded, not converted."""
     assert source.codec is not None
@@ -401,7 +401,7 @@ def _prefer_codec(transceiver: RTCRtpTransceiver, source: Source) -> None:
         transceiver.setCodecPreferences(chosen)
 
 
-def _description(sdp: str, kind: str) -> RTCSessionDescription:
+def session_description(sdp: str, kind: str) -> RTCSessionDescription:
     if not sdp.strip():
         raise ValueError("it is empty")
     if not any(line.startswith(("m=audio ", "m=video ")) for line in sdp.splitlines()):
@@ -409,6 +409,6 @@ def _description(sdp: str, kind: str) -> RTCSessionDescription:
     return RTCSessionDescription(sdp=sdp, type=kind)
 
 
-def _describe(exc: Exception) -> str:
+def describe_error(exc: Exception) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text[:200]

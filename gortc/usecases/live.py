@@ -9,6 +9,7 @@ room is announced to everyone connected (``live.started``/``live.ended``).
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from gortc.entities.opaque_tokens import hash_opaque_token
 from gortc.usecases.ports import (
     Clock,
     EventPublisher,
+    LiveMedia,
     LiveRegistry,
     RateLimiter,
     Signer,
@@ -60,10 +62,13 @@ class LiveService:
         events: EventPublisher,
         clock: Clock,
         settings: LiveSettings,
+        media: LiveMedia | None = None,
         limiter: RateLimiter | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._media = media
         self._limiter = limiter
+        self._tasks: set[asyncio.Task[None]] = set()
         self._uow = uow
         self._signer = signer
         self._registry = registry
@@ -130,9 +135,56 @@ class LiveService:
 
     async def end(self, room_id: str, reason: str = "ended") -> None:
         """The publisher stopped (or was cut off, or its stream broke)."""
-        self._viewers.pop(room_id, None)
+        if self._viewers.pop(room_id, None) is None:
+            return  # not live here (or already ended)
+        if self._media is not None:
+            await self._media.end_room(room_id)
         await self._registry.remove(room_id)
         self._events.to_everyone(LiveEnded(room_id, reason))
+
+    # -- WebRTC: WHIP publishers, WHEP viewers ------------------------------
+
+    async def whip_publish(self, stream_key: str, offer_sdp: str) -> tuple[LiveRoom, str]:
+        """A WHIP publisher (OBS 30+): its key opens its room, as over RTMP."""
+        media = self._require_media()
+        room = await self.start(stream_key)
+        try:
+            answer = await media.publish(room.id, offer_sdp, lambda: self._end_soon(room.id))
+        except BaseException:
+            await self.end(room.id, "broken")
+            raise
+        return room, answer
+
+    async def whip_stop(self, stream_key: str, room_id: str) -> None:
+        """The WHIP publisher's DELETE: only with the room's own key."""
+        async with self._uow.reading() as repos:
+            record = await repos.stream_keys.owner_of(hash_opaque_token(stream_key))
+        if record is None or record.user_id != room_id:
+            raise _invalid_key()
+        await self.end(room_id)
+
+    async def whep_watch(self, user_id: str, room_id: str, offer_sdp: str) -> tuple[str, str]:
+        """A WHEP viewer: (resource id, answer)."""
+        media = self._require_media()
+        await self.room(room_id)
+        resource, answer = await media.watch(room_id, offer_sdp)
+        self.watching(room_id, user_id)
+        return resource, answer
+
+    async def whep_stop(self, room_id: str, resource: str) -> None:
+        media = self._require_media()
+        if not await media.stop_watching(room_id, resource):
+            raise NotFound("no such viewing session", code="not_found")
+
+    def _require_media(self) -> LiveMedia:
+        if self._media is None:
+            raise NotFound("WebRTC live streaming is off on this server", code="not_found")
+        return self._media
+
+    def _end_soon(self, room_id: str) -> None:
+        task = asyncio.create_task(self.end(room_id, "ended"))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def rooms(self) -> list[LiveRoom]:
         return await self._registry.rooms()

@@ -7,7 +7,7 @@ hand-written fakes.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -667,3 +667,23 @@ class LiveRegistry(Protocol):
     async def set_viewers(self, room_id: str, viewers: int) -> None: ...
 
     async def close(self) -> None: ...
+
+
+class LiveMedia(Protocol):
+    """Live rooms over WebRTC: WHIP publishers and WHEP viewers."""
+
+    async def publish(self, room_id: str, offer_sdp: str, on_gone: Callable[[], None]) -> str:
+        """A WHIP publisher's offer; the answer. Raises InvalidInput
+        (invalid_sdp). ``on_gone`` runs if its connection fails or closes."""
+        ...
+
+    async def watch(self, room_id: str, offer_sdp: str) -> tuple[str, str]:
+        """A WHEP viewer's offer: (resource id, answer). Raises NotFound
+        (not_live) when the room has no media, InvalidInput (invalid_sdp)."""
+        ...
+
+    async def stop_watching(self, room_id: str, resource: str) -> bool: ...
+
+    async def end_room(self, room_id: str) -> None:
+        """Closes the room's publisher connection and viewers (if any)."""
+        ...

@@ -1,0 +1,130 @@
+"""WHIP (RFC 9725) and WHEP over HTTP: a WebRTC publisher or viewer posts
+its SDP offer and gets the answer back, with a resource URL to DELETE when
+it is done."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gortc.delivery.auth import authenticate
+from gortc.delivery.keys import LIVE
+from gortc.delivery.routing import ApiRoute
+from gortc.entities.errors import InvalidInput, TooLarge, Unauthenticated, UnsupportedMediaType
+from gortc.usecases.live import check_room_id
+
+SDP = "application/sdp"
+MAX_SDP_BYTES = 64 * 1024
+_SDP_BODY: dict[str, object] = {SDP: {"schema": {"type": "string"}}}
+
+
+async def _offer(request: web.Request) -> str:
+    if request.content_type != SDP:
+        raise UnsupportedMediaType(
+            "send the SDP offer as application/sdp", code="unsupported_media_type"
+        )
+    if request.content_length is not None and request.content_length > MAX_SDP_BYTES:
+        raise TooLarge("an SDP offer has at most 64 KiB", code="too_large")
+    raw = await request.content.read(MAX_SDP_BYTES + 1)
+    if len(raw) > MAX_SDP_BYTES:
+        raise TooLarge("an SDP offer has at most 64 KiB", code="too_large")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput("an SDP offer is UTF-8 text", code="invalid_sdp") from None
+
+
+def _stream_key(request: web.Request) -> str:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise Unauthenticated(
+            "send your stream key as 'Authorization: Bearer <stream key>'",
+            code="invalid_stream_key",
+        )
+    return value.strip()
+
+
+def _answer(answer: str, location: str) -> web.Response:
+    return web.Response(status=201, text=answer, content_type=SDP, headers={"Location": location})
+
+
+async def whip_publish(request: web.Request) -> web.Response:
+    key = _stream_key(request)
+    offer = await _offer(request)
+    room, answer = await request.app[LIVE].whip_publish(key, offer)
+    return _answer(answer, f"/api/v1/live/whip/{room.id}")
+
+
+async def whip_stop(request: web.Request) -> web.Response:
+    room_id = check_room_id(request.match_info["room_id"])
+    await request.app[LIVE].whip_stop(_stream_key(request), room_id)
+    return web.Response(status=200)
+
+
+async def whep_watch(request: web.Request) -> web.Response:
+    principal = await authenticate(request, allow_query_token=True)
+    room_id = check_room_id(request.match_info["room_id"])
+    offer = await _offer(request)
+    resource, answer = await request.app[LIVE].whep_watch(principal.user_id, room_id, offer)
+    return _answer(answer, f"/live/{room_id}/whep/{resource}")
+
+
+async def whep_stop(request: web.Request) -> web.Response:
+    await authenticate(request, allow_query_token=True)
+    room_id = check_room_id(request.match_info["room_id"])
+    await request.app[LIVE].whep_stop(room_id, request.match_info["resource"])
+    return web.Response(status=200)
+
+
+ROUTES = [
+    ApiRoute(
+        "POST",
+        "/api/v1/live/whip",
+        whip_publish,
+        "Go live over WebRTC (WHIP, OBS 30+)",
+        "live",
+        status=201,
+        auth=False,
+        request_content=_SDP_BODY,
+        response_content_type=SDP,
+        errors=(400, 401, 409, 413, 415),
+        description="Authorization: Bearer <stream key>; the body is the SDP offer "
+        "(ICE candidates gathered). Answers the SDP answer, with Location: the "
+        "resource to DELETE when you stop. OBS: Settings > Stream > Service WHIP, "
+        "Server <this server>/api/v1/live/whip, Bearer Token: your stream key.",
+    ),
+    ApiRoute(
+        "DELETE",
+        "/api/v1/live/whip/{room_id}",
+        whip_stop,
+        "Stop a WHIP stream",
+        "live",
+        auth=False,
+        errors=(401,),
+        description="With the same stream key as the publish.",
+    ),
+    ApiRoute(
+        "POST",
+        "/live/{room_id}/whep",
+        whep_watch,
+        "Watch a live room over WebRTC (WHEP)",
+        "live",
+        status=201,
+        request_content=_SDP_BODY,
+        response_content_type=SDP,
+        query=(("access_token", "string", "For players that cannot send headers"),),
+        errors=(400, 401, 404, 413, 415),
+        description="Sub-second delay. The body is the SDP offer (receive-only "
+        "sections, ICE candidates gathered); the answer comes back with Location: "
+        "the session to DELETE. A WHIP stream's video and audio are forwarded as "
+        "they come; an RTMP stream's H.264 video too, without its AAC audio "
+        "(WebRTC has no AAC: watch over HLS for the sound).",
+    ),
+    ApiRoute(
+        "DELETE",
+        "/live/{room_id}/whep/{resource}",
+        whep_stop,
+        "Stop watching over WebRTC",
+        "live",
+        errors=(401, 404),
+    ),
+]

@@ -1,0 +1,143 @@
+"""Live streaming end to end: a real ffmpeg publishes over RTMP, the room
+goes live, HLS appears and plays, and it all ends when ffmpeg stops."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from gortc.app import create_app
+from gortc.delivery.keys import RTMP_SERVER
+from tests.conftest import ClientFactory, bearer, login, make_config, register
+from tests.e2e.ws_client import WsClient
+from tests.media_tools import ffmpeg_publish, probe
+
+
+@pytest.fixture
+async def live_app(aiohttp_client: ClientFactory, tmp_path: Path) -> TestClient:
+    config = make_config(
+        tmp_path / "data",
+        live={"rtmp_port": 0, "segment_seconds": 1.0, "playlist_segments": 4},
+    )
+    return await aiohttp_client(create_app(config))
+
+
+def rtmp_url(client: TestClient, key: str) -> str:
+    server: Any = client.app[RTMP_SERVER]
+    return f"rtmp://127.0.0.1:{server.port}/live/{key}"
+
+
+async def streamer(client: TestClient, name: str) -> tuple[dict[str, Any], dict[str, Any], str]:
+    user = await register(client, name)
+    tokens = await login(client, name)
+    key = await (await client.get("/api/v1/live/key", headers=bearer(tokens))).json()
+    return user, tokens, key["stream_key"]
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str, seconds: float = 15) -> None:
+    deadline = time.monotonic() + seconds
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {seconds} s")
+        await asyncio.sleep(0.2)
+
+
+async def test_a_stream_goes_live_plays_as_hls_and_ends(
+    live_app: TestClient, tmp_path: Path
+) -> None:
+    bob, _, key = await streamer(live_app, "bob")
+    _, ann_tokens, _ = await streamer(live_app, "ann")
+    ann_ws = await WsClient.open(live_app, ann_tokens)
+    publisher = await ffmpeg_publish(rtmp_url(live_app, key), seconds=6)
+
+    started = await ann_ws.next("live.started", timeout=10)
+    room = started["room"]
+    assert room["user_id"] == bob["id"]
+    listed = await (await live_app.get("/api/v1/live", headers=bearer(ann_tokens))).json()
+    assert [r["id"] for r in listed["items"]] == [room["id"]]
+
+    playlist_url = room["hls_url"]
+    playlist = ""
+
+    async def playable() -> bool:
+        nonlocal playlist
+        response = await live_app.get(playlist_url, headers=bearer(ann_tokens))
+        if response.status != 200:
+            return False
+        assert response.headers["Content-Type"] == "application/vnd.apple.mpegurl"
+        assert response.headers["Cache-Control"] == "no-cache"
+        playlist = await response.text()
+        return "#EXTINF" in playlist
+
+    await eventually(playable, "a first segment")
+    segment = next(line for line in playlist.splitlines() if line.endswith(".ts"))
+    response = await live_app.get(
+        playlist_url.rsplit("/", 1)[0] + "/" + segment, headers=bearer(ann_tokens)
+    )
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "video/mp2t"
+    assert "immutable" in response.headers["Cache-Control"]
+    saved = tmp_path / "segment.ts"
+    saved.write_bytes(await response.read())
+    streams = {s["codec_type"]: s for s in (await probe(saved))["streams"]}
+    assert streams["video"]["codec_name"] == "h264"
+    assert int(streams["video"]["nb_read_frames"]) > 0
+    assert streams["audio"]["codec_name"] == "aac"
+
+    async with asyncio.timeout(20):
+        assert await publisher.wait() == 0
+    ended = await ann_ws.next("live.ended", timeout=10)
+    assert ended["room_id"] == room["id"]
+    listed = await (await live_app.get("/api/v1/live", headers=bearer(ann_tokens))).json()
+    assert listed["items"] == []
+    response = await live_app.get(playlist_url, headers=bearer(ann_tokens))
+    assert (await response.text()).rstrip().endswith("#EXT-X-ENDLIST")
+    await ann_ws.close()
+
+
+async def test_a_wrong_key_is_refused_at_once(live_app: TestClient) -> None:
+    _, tokens, key = await streamer(live_app, "bob")
+    started = time.monotonic()
+    publisher = await ffmpeg_publish(rtmp_url(live_app, key + "x"), seconds=5)
+    async with asyncio.timeout(10):
+        status = await publisher.wait()
+    assert status != 0
+    assert time.monotonic() - started < 5
+    listed = await (await live_app.get("/api/v1/live", headers=bearer(tokens))).json()
+    assert listed["items"] == []
+    # A replaced key is refused the same way.
+    await live_app.post("/api/v1/live/key", headers=bearer(tokens))
+    publisher = await ffmpeg_publish(rtmp_url(live_app, key), seconds=5)
+    async with asyncio.timeout(10):
+        assert await publisher.wait() != 0
+
+
+async def test_two_streamers_at_once_and_one_key_once(live_app: TestClient) -> None:
+    _, bob_tokens, bob_key = await streamer(live_app, "bob")
+    _, _, cid_key = await streamer(live_app, "cid")
+    bob = await ffmpeg_publish(rtmp_url(live_app, bob_key), seconds=5)
+    cid = await ffmpeg_publish(rtmp_url(live_app, cid_key), seconds=5)
+
+    async def both_live() -> bool:
+        rooms = await (await live_app.get("/api/v1/live", headers=bearer(bob_tokens))).json()
+        return len(rooms["items"]) == 2
+
+    await eventually(both_live, "both rooms listed")
+    again = await ffmpeg_publish(rtmp_url(live_app, bob_key), seconds=3)
+    async with asyncio.timeout(10):
+        assert await again.wait() != 0  # bob's key is already publishing
+    async with asyncio.timeout(20):
+        assert await bob.wait() == 0
+        assert await cid.wait() == 0
+
+    async def none_live() -> bool:
+        rooms = await (await live_app.get("/api/v1/live", headers=bearer(bob_tokens))).json()
+        return rooms["items"] == []
+
+    await eventually(none_live, "both rooms gone", seconds=10)
