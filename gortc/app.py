@@ -521,7 +521,11 @@ async def _start_live_ingest(app: web.Application, core: Core) -> _RunningIngest
         handler,
         host=live.rtmp_host or config.server.host,
         port=live.rtmp_port,
-        settings=RtmpSettings(stall_timeout=live.stall_seconds),
+        settings=RtmpSettings(
+            stall_timeout=live.stall_seconds,
+            # Publishers, plus room for those being refused or setting up.
+            max_connections=2 * live.max_publishers + 10,
+        ),
     )
     try:
         await server.start()

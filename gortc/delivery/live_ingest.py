@@ -45,8 +45,9 @@ class VideoFeed(Protocol):
     def video(self, timestamp_ms: int, body: bytes) -> None: ...
 
 
-class StreamBroken(Exception):
-    """The stream's media cannot be packaged (the publisher is cut off)."""
+class StreamBroken(PublishRefused):
+    """The stream's media cannot be packaged: the ingest tells the publisher
+    why and closes its connection."""
 
 
 class LiveIngest:
