@@ -18,9 +18,10 @@ How the work is split, and why:
   offsets → pts for B-frames, AudioSpecificConfig), and the muxer cuts
   segments at keyframes, keeps the sliding window, deletes old segments and
   writes ``#EXT-X-ENDLIST`` when closed, so none of that is reimplemented
-  here. Remuxing costs about 0.002 CPU-seconds per second of 1080p media;
-  FFmpeg releases the GIL while it works, and the thread blocks (GIL
-  released) while the pipe is empty.
+  here. Remuxing costs 0.003-0.006 CPU-seconds per second of 1080p 6 Mb/s
+  media (the worker; the sink calls add about 10 us per frame); FFmpeg
+  releases the GIL while it works, and the thread waits (GIL released)
+  while the pipe is empty, looking again every 0.1 s.
 - **The pipe is bounded** (``max_buffered_bytes``, 32 MiB by default: half a
   minute at 8 Mb/s). A thread that falls that far behind (a stalled disk)
   will not catch up; the stream is ended with a reason instead of growing
@@ -28,22 +29,28 @@ How the work is split, and why:
 - **The FLV header waits for the sequence headers.** FFmpeg's demuxer learns
   the streams as their first tags arrive and probes for more for
   ``analyzeduration`` of media (kept short, 0.2 s, and no frame-rate probing,
-  so the first segment is not held back); a stream whose sequence header
-  came later than that would be left out. So the tags are held until the
+  so the first segment is not held back); a stream whose first tag came
+  later than that would be left out (and PyAV's ``demux()`` does not expect
+  streams to appear afterwards). So the tags are held until the
   first frame that will be kept, and then until every stream ``onMetaData``
-  announced (``videocodecid``/``audiocodecid``) has its sequence header, or
-  one second of media has gone by: then the header is written, the held tags
-  follow, and the thread starts. OBS sends both sequence headers before any
-  frame, so in practice nothing waits.
+  announced (``videocodecid``/``audiocodecid``; without those, both audio
+  and video) has its sequence header, or one second of media has gone by:
+  then the header is written, the held sequence headers, then the held
+  frames, and the thread starts. A sequence header for a kind of stream
+  that was not there at the start is refused (logged once): its frames are
+  not packaged.
+  OBS sends its metadata and both sequence headers before any frame, so in
+  practice nothing waits.
 - **Playable from the first keyframe.** Video frames before the first
   keyframe, and audio before it when there is video, are dropped, so the
   first segment starts with a picture. A stream that never sends a keyframe
   produces no segment (and no playlist): nothing to play, nothing crashes.
 - **Failures end that stream only.** A malformed or unsupported body (not
   H.264/AAC), an overflowing pipe, or an error from FFmpeg sets
-  :attr:`HlsPackager.reason`; the pipe is discarded, the muxer is closed (the
-  playlist so far gets its ``#EXT-X-ENDLIST``) and the thread exits. Later
-  calls of the sink methods do nothing. Packets whose dts does not increase
+  :attr:`HlsPackager.reason`; the worker packages what came before a bad
+  body (an overflowing pipe is discarded instead), closes the muxer (the
+  playlist so far gets its ``#EXT-X-ENDLIST``) and exits. Later calls of
+  the sink methods do nothing. Packets whose dts does not increase
   (a publisher's timestamp glitch) are dropped and counted rather than
   failing the stream, as FFmpeg's muxer would.
 
@@ -51,7 +58,7 @@ Segments are MPEG-TS by default: every HLS player takes them (Safari and
 iOS natively, hls.js in every other browser, old smart TVs and set-top
 boxes), H.264 + AAC need nothing newer, and FFmpeg's hls muxer does not make
 the partial segments of low-latency HLS, for which fMP4 would be needed.
-``segment_format="fmp4"`` (``init.mp4`` + ``.m4s``) is there for whoever
+``segment_format="fmp4"`` (an ``init_*.mp4`` + ``.m4s``) is there for whoever
 prefers CMAF (smaller segments, no transmuxing in hls.js).
 
 The hls muxer's flags: ``delete_segments`` (the sliding window is also
@@ -65,16 +72,22 @@ serves half a file: :func:`served_file` refuses ``.tmp`` names).
 **Keyframes decide the segment length.** Segments are cut at the first
 keyframe after ``segment_seconds``, so a segment lasts at least one
 keyframe interval and the delay behind the streamer grows with it. Tell
-streamers: OBS, Settings > Output > Output Mode "Advanced" > Streaming >
-Keyframe Interval = 1 s (or 2 s). OBS's 0 ("auto") leaves it to the encoder:
-x264 then puts a keyframe every 250 frames (about 8 s at 30 fps, 4 s at 60)
-and NVENC/QuickSync similar, so segments of 4-10 s and a 15-30 s delay.
+streamers: OBS, Settings > Output, Output Mode "Advanced", Streaming tab,
+Keyframe Interval = 1 s (2 s is fine too: 2 s segments, a few seconds more
+delay). 0 ("auto") leaves it to the encoder: x264 then waits up to 250
+frames between keyframes (8 s at 30 fps, 10 s at 25), hence segments that
+long and a delay of 20-30 s behind the streamer; hardware encoders' "auto"
+differs between them and OBS versions, so set it explicitly.
 :attr:`HlsPackager.keyframe_interval_ms` reports what the publisher sends
 (and a warning is logged once when it is over 2 s and twice the target).
 
-Directory per publish: segment names restart at ``seg_00000`` each time,
-and are served as immutable, so each publish must have a new, empty
-directory (the constructor refuses a non-empty one). What is left after
+Names: the playlist is always ``index.m3u8`` (served ``no-cache``); segments
+are ``seg_<publish id>_00000.ts``, ``..._00001.ts`` ... (and ``init_<publish
+id>.mp4`` for fMP4), where the publish id is random unless given, so a
+segment's URL never names other bytes, not even after the same room is
+published again at the same URL: they are served as immutable. The
+directory must be empty at the start (the constructor refuses one that is
+not: the muxer would mix its files with another publish's). What is left after
 :meth:`HlsPackager.aclose` (the last playlist, with ``#EXT-X-ENDLIST``, and
 its segments) is for the caller to delete when viewers no longer need it.
 """
@@ -86,6 +99,7 @@ import contextlib
 import logging
 import os
 import re
+import secrets
 import threading
 import time
 from collections import deque
@@ -101,7 +115,6 @@ from gortc.media import flv
 log = logging.getLogger(__name__)
 
 PLAYLIST_NAME = "index.m3u8"
-FMP4_INIT_NAME = "init.mp4"
 THREAD_NAME_PREFIX = "hls-packager"
 DEFAULT_MAX_BUFFERED_BYTES = 32 * 1024 * 1024
 # Media held before the FLV header is written, waiting for a sequence header
@@ -132,8 +145,10 @@ SEGMENT_CACHE_CONTROL = "private, max-age=86400, immutable"
 # The live playlist changes every segment: always revalidated.
 PLAYLIST_CACHE_CONTROL = "no-cache"
 
+_PUBLISH_ID = re.compile(r"[0-9A-Za-z]{1,32}")
 _SERVED_NAME = re.compile(
-    r"(?P<playlist>index\.m3u8)|(?P<init>init\.mp4)|seg_\d{5,10}\.(?P<segment>ts|m4s)"
+    r"(?P<playlist>index\.m3u8)|(?P<init>init_[0-9A-Za-z]{1,32}\.mp4)"
+    r"|seg_[0-9A-Za-z]{1,32}_\d{5,10}\.(?P<segment>ts|m4s)"
 )
 _SEGMENT_TYPES = {"ts": "video/mp2t", "m4s": "video/iso.segment"}
 
@@ -249,18 +264,23 @@ class HlsPackager:
         segment_format: SegmentFormat = "mpegts",
         max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
         name: str = "",
+        publish_id: str | None = None,
     ) -> None:
         if segment_format not in _SEGMENT_EXTENSIONS:
             raise ValueError(f"segment_format must be mpegts or fmp4, not {segment_format!r}")
         if segment_seconds <= 0 or playlist_segments < 1:
             raise ValueError("segment_seconds and playlist_segments must be positive")
+        if publish_id is not None and not _PUBLISH_ID.fullmatch(publish_id):
+            raise ValueError("publish_id must be 1-32 letters and digits")
         self._loop = asyncio.get_running_loop()
         output_dir.mkdir(parents=True, exist_ok=True)
         if any(output_dir.iterdir()):
-            raise ValueError(f"{output_dir} is not empty: each publish needs a new directory")
+            raise ValueError(f"{output_dir} is not empty: each publish needs an empty directory")
         self.output_dir = output_dir
         self.playlist_path = output_dir / PLAYLIST_NAME
         self.name = name or output_dir.name
+        # In every segment's name: unique URLs across publishes (see above).
+        self.publish_id = publish_id or secrets.token_hex(4)
         self._segment_seconds = segment_seconds
         self._playlist_segments = playlist_segments
         self._segment_format: SegmentFormat = segment_format
@@ -272,10 +292,12 @@ class HlsPackager:
         self._playable = asyncio.Event()
         self._finished = asyncio.Event()
         self._thread: threading.Thread | None = None
-        # Before the FLV header is written (see _maybe_start).
+        # Before the FLV header is written (see _media and _start).
         self._held: list[bytes] = []
+        self._held_configs: list[bytes] = []  # sequence headers: written first
         self._held_bytes = 0
-        self._announced: set[str] = set()
+        # The streams onMetaData announced (None: no metadata said).
+        self._announced: set[str] | None = None
         self._first_held_ms: int | None = None
         # The input seen so far.
         self._video_config = False
@@ -348,9 +370,13 @@ class HlsPackager:
     def metadata(self, values: dict[str, object]) -> None:
         if self._started or self._ended:
             return
-        for key, kind in (("videocodecid", "video"), ("audiocodecid", "audio")):
-            if values.get(key) not in (None, False, ""):
-                self._announced.add(kind)
+        announced = {
+            kind
+            for key, kind in (("videocodecid", "video"), ("audiocodecid", "audio"))
+            if values.get(key) not in (None, False, "")
+        }
+        if announced:
+            self._announced = announced
 
     def video(self, timestamp_ms: int, body: bytes) -> None:
         if self._ended or self._reason is not None:
@@ -366,7 +392,7 @@ class HlsPackager:
                 return
             self._video_config = True
             self._nal_length_size = info.nal_length_size
-            self._send(flv.TAG_VIDEO, timestamp_ms, body)
+            self._send(flv.TAG_VIDEO, timestamp_ms, body, config=True)
             return
         if info.packet is not flv.Packet.FRAME:
             return
@@ -394,7 +420,7 @@ class HlsPackager:
                 self._warn_once("late-audio", "audio started after the stream: not packaged")
                 return
             self._audio_config = True
-            self._send(flv.TAG_AUDIO, timestamp_ms, body)
+            self._send(flv.TAG_AUDIO, timestamp_ms, body, config=True)
             return
         if packet is not flv.Packet.FRAME:
             return
@@ -413,6 +439,7 @@ class HlsPackager:
         self._ended = True
         if not self._started and self._reason is None and self._first_held_ms is not None:
             self._start()  # a publish shorter than the start-up wait
+        self._held_configs.clear()
         self._held.clear()
         self._pipe.close()
         if self._thread is None:
@@ -445,10 +472,11 @@ class HlsPackager:
         have = {"video"} if self._video_config else set()
         if self._audio_config:
             have.add("audio")
-        if self._announced <= have or timestamp_ms - self._first_held_ms >= STARTUP_WAIT_MS:
+        expected = self._announced if self._announced is not None else {"video", "audio"}
+        if expected <= have or timestamp_ms - self._first_held_ms >= STARTUP_WAIT_MS:
             self._start()
 
-    def _send(self, kind: int, timestamp_ms: int, body: bytes) -> None:
+    def _send(self, kind: int, timestamp_ms: int, body: bytes, *, config: bool = False) -> None:
         try:
             tag = flv.encode_tag(kind, timestamp_ms, body)
         except flv.FlvError as exc:
@@ -459,7 +487,7 @@ class HlsPackager:
             if self._held_bytes + len(tag) + flv.HEADER_SIZE + 4 > self._max_buffered_bytes:
                 self._fail("too much media before the stream could start")
                 return
-            self._held.append(tag)
+            (self._held_configs if config else self._held).append(tag)
             self._held_bytes += len(tag)
         elif not self._pipe.write(tag):
             self._fail(
@@ -469,13 +497,16 @@ class HlsPackager:
             )
 
     def _start(self) -> None:
-        """Write the FLV header and the held tags, and start the worker."""
+        """Write the FLV header and the held tags, sequence headers first (so
+        the demuxer has every stream at once, even when one kind's frames began
+        well before the other's), and start the worker."""
         self._started = True
         self._header_video = self._video_config
         self._header_audio = self._audio_config
         self._pipe.write(flv.file_header(audio=self._header_audio, video=self._header_video))
-        for tag in self._held:
+        for tag in [*self._held_configs, *self._held]:
             self._pipe.write(tag)  # within the limit: _send counted them
+        self._held_configs.clear()
         self._held.clear()
         self._held_bytes = 0
         self._thread = threading.Thread(
@@ -489,6 +520,7 @@ class HlsPackager:
         if not self._set_reason(reason):
             return
         self._ended = True
+        self._held_configs.clear()
         self._held.clear()
         self._pipe.close(discard=discard)
         if self._thread is None:
@@ -539,10 +571,12 @@ class HlsPackager:
             "hls_list_size": str(self._playlist_segments),
             "hls_flags": "delete_segments+independent_segments+temp_file",
             "hls_segment_type": self._segment_format,
-            "hls_segment_filename": str(self.output_dir / f"seg_%05d.{extension}"),
+            "hls_segment_filename": str(
+                self.output_dir / f"seg_{self.publish_id}_%05d.{extension}"
+            ),
         }
         if self._segment_format == "fmp4":
-            options["hls_fmp4_init_filename"] = FMP4_INIT_NAME
+            options["hls_fmp4_init_filename"] = f"init_{self.publish_id}.mp4"
         return options
 
     def _remux(self) -> None:
@@ -553,6 +587,7 @@ class HlsPackager:
             streams = [s for s in source.streams if s.type in ("video", "audio")]
             playable = False
             if not streams:
+                self._set_reason("FFmpeg found no audio or video in the stream")
                 return
             with av.open(
                 str(self.playlist_path), "w", format="hls", options=self._hls_options()

@@ -178,7 +178,7 @@ async def test_h264_and_aac_become_a_sliding_playlist_of_short_segments(
     names = check_finished_playlist(packager, {"h264": True, "aac": True})
     assert len(names) == 3
     on_disk = sorted(p.name for p in packager.output_dir.glob("seg_*"))
-    assert "seg_00000.ts" not in on_disk  # the window slid: old segments deleted
+    assert f"seg_{packager.publish_id}_00000.ts" not in on_disk  # the window slid: deleted
     assert len(on_disk) <= 4  # the window, and one kept for late readers
     assert set(names) <= set(on_disk)
     assert packager.reason is None and not packager.failed
@@ -235,7 +235,9 @@ async def test_fmp4_segments(tmp_path: Path, clips: dict[str, list[flv.Tag]]) ->
     await feed(packager, clips["av"], speed=float("inf"), metadata=METADATA)
     await asyncio.wait_for(packager.aclose(), 10)
     text = packager.playlist_path.read_text()
-    assert '#EXT-X-MAP:URI="init.mp4"' in text and text.rstrip().endswith("#EXT-X-ENDLIST")
+    assert f'#EXT-X-MAP:URI="init_{packager.publish_id}.mp4"' in text and text.rstrip().endswith(
+        "#EXT-X-ENDLIST"
+    )
     assert all(name.endswith(".m4s") for _, name in playlist_segments(text))
     assert stream_frames(packager.playlist_path) == frame_counts(clips["av"])
 
@@ -248,6 +250,23 @@ async def test_a_stream_announced_with_audio_that_never_comes_starts_anyway(
     await feed(packager, video, speed=float("inf"), metadata=METADATA)
     await asyncio.wait_for(packager.aclose(), 10)
     check_finished_playlist(packager, {"h264": True})
+
+
+async def test_video_that_starts_after_the_audio_is_not_left_out(
+    tmp_path: Path, clips: dict[str, list[flv.Tag]]
+) -> None:
+    """No metadata, and the video's sequence header half a second after the
+    audio's frames began: the packager waits for it (up to a second)."""
+    audio_first = [t for t in clips["av"] if t.kind == flv.TAG_AUDIO and t.timestamp_ms < 500]
+    later = [
+        flv.Tag(t.kind, max(t.timestamp_ms - 500, 500), t.body)
+        for t in clips["av"]
+        if t.kind != flv.TAG_SCRIPT and (t.timestamp_ms >= 1000 or t.body[:2] == b"\x17\x00")
+    ]
+    packager = HlsPackager(tmp_path / "live", playlist_segments=10)
+    await feed(packager, audio_first + later, speed=float("inf"))
+    await asyncio.wait_for(packager.aclose(), 10)
+    check_finished_playlist(packager, {"h264": True, "aac": True})
 
 
 async def test_a_stream_without_keyframes_has_nothing_to_play(
@@ -372,12 +391,34 @@ def test_served_files() -> None:
     playlist = ServedFile("application/vnd.apple.mpegurl", PLAYLIST_CACHE_CONTROL)
     assert served_file("index.m3u8") == playlist
     assert PLAYLIST_CACHE_CONTROL == "no-cache"
-    assert served_file("seg_00042.ts") == ServedFile("video/mp2t", SEGMENT_CACHE_CONTROL)
-    assert served_file("seg_123456.m4s") == ServedFile("video/iso.segment", SEGMENT_CACHE_CONTROL)
-    assert served_file("init.mp4") == ServedFile("video/mp4", SEGMENT_CACHE_CONTROL)
+    segment = ServedFile("video/mp2t", SEGMENT_CACHE_CONTROL)
+    assert served_file("seg_1f2e3d4c_00042.ts") == segment
+    assert served_file("seg_01JD8X4K7B_123456.m4s") == ServedFile(
+        "video/iso.segment", SEGMENT_CACHE_CONTROL
+    )
+    assert served_file("init_1f2e3d4c.mp4") == ServedFile("video/mp4", SEGMENT_CACHE_CONTROL)
     assert "immutable" in SEGMENT_CACHE_CONTROL
-    for name in ["seg_00042.ts.tmp", "index.m3u8.tmp", "../index.m3u8", "x/seg_00001.ts", ""]:
+    for name in [
+        "seg_1f2e3d4c_00042.ts.tmp",
+        "index.m3u8.tmp",
+        "../index.m3u8",
+        "x/seg_1f2e3d4c_00001.ts",
+        "seg_00001.ts",
+        "seg_a-b_00001.ts",
+        "",
+    ]:
         assert served_file(name) is None, name
+
+
+async def test_segment_names_differ_from_one_publish_to_the_next(tmp_path: Path) -> None:
+    first, second = HlsPackager(tmp_path / "a"), HlsPackager(tmp_path / "b")
+    assert first.publish_id != second.publish_id
+    chosen = HlsPackager(tmp_path / "c", publish_id="01JD8X4K7B")
+    assert chosen.publish_id == "01JD8X4K7B"
+    with pytest.raises(ValueError, match="publish_id"):
+        HlsPackager(tmp_path / "d", publish_id="../x")
+    for packager in (first, second, chosen):
+        await packager.aclose()
 
 
 async def test_cpu_per_media_second_at_1080p(tmp_path: Path) -> None:
