@@ -14,8 +14,10 @@ from aiohttp.test_utils import TestClient
 
 from gortc.app import create_app
 from gortc.delivery.keys import RTMP_SERVER
+from gortc.media.rtmp.chunks import VIDEO
 from tests.conftest import ClientFactory, bearer, login, make_config, register
 from tests.e2e.ws_client import WsClient
+from tests.integration.rtmp_client import RawRtmpClient
 from tests.media_tools import ffmpeg_publish, probe
 
 
@@ -141,3 +143,47 @@ async def test_two_streamers_at_once_and_one_key_once(live_app: TestClient) -> N
         return rooms["items"] == []
 
     await eventually(none_live, "both rooms gone", seconds=10)
+
+
+@pytest.fixture
+async def quick_stall_app(aiohttp_client: ClientFactory, tmp_path: Path) -> TestClient:
+    config = make_config(tmp_path / "data", live={"rtmp_port": 0, "stall_seconds": 1.0})
+    return await aiohttp_client(create_app(config))
+
+
+async def test_a_stalled_or_broken_stream_ends_its_room_only(
+    quick_stall_app: TestClient,
+) -> None:
+    client = quick_stall_app
+    _, ann_tokens, stalling_key = await streamer(client, "stalls")
+    _, _, broken_key = await streamer(client, "breaks")
+    _, _, good_key = await streamer(client, "carries_on")
+    ann_ws = await WsClient.open(client, ann_tokens)
+    server: Any = client.app[RTMP_SERVER]
+    good = await ffmpeg_publish(rtmp_url(client, good_key), seconds=6)
+
+    stalling = await RawRtmpClient.open(server.port)
+    info = await stalling.start_publishing(stalling_key)
+    assert info["code"] == "NetStream.Publish.Start"
+    await stalling.send_media(headers=True)  # then nothing: a stalled encoder
+    broken = await RawRtmpClient.open(server.port)
+    assert (await broken.start_publishing(broken_key))["code"] == "NetStream.Publish.Start"
+    await broken.send_media(headers=True)
+    await broken.send(6, VIDEO, broken.stream_id, 40, b"\x17\x01\x00\x00\x00" + b"\xff" * 40)
+
+    endings: dict[str, str] = {}
+    async with asyncio.timeout(10):
+        while len(endings) < 2:
+            frame = await ann_ws.next("live.ended", "live.started")
+            if frame["type"] == "live.ended":
+                endings[frame["room_id"]] = frame["reason"]
+    rooms = await (await client.get("/api/v1/live", headers=bearer(ann_tokens))).json()
+    assert [r["username"] for r in rooms["items"]] == ["carries_on"]
+    assert "broken" in endings.values()  # the garbled frame: told to its publisher, cut off
+    assert await broken.closed_by_server(5)
+    assert await stalling.closed_by_server(5)
+    async with asyncio.timeout(20):
+        assert await good.wait() == 0  # the healthy stream went on to its end
+    await stalling.close()
+    await broken.close()
+    await ann_ws.close()
