@@ -1,6 +1,6 @@
 PYTHON ?= python
 
-.PHONY: install test lint typecheck check bench bench-startup bench-auth bench-fanout bench-persist bench-search bench-calls run
+.PHONY: install test lint typecheck check bench bench-startup bench-auth bench-fanout bench-persist bench-search bench-calls bench-whep run
 
 install:
 	$(PYTHON) -m pip install -e '.[test]'
@@ -49,3 +49,7 @@ bench-search:
 # python bench/calls_bench.py --all (about nine minutes).
 bench-calls:
 	$(PYTHON) bench/calls_bench.py
+
+# WHIP in, WHEP out: glass-to-glass delay of a live room over WebRTC (~20 s).
+bench-whep:
+	$(PYTHON) bench/whep_latency.py
