@@ -374,12 +374,12 @@ def _ice_servers(config: Config) -> ConfiguredIceServers:
     )
 
 
-def _rtmp_url(config: Config) -> str:
+def _rtmp_url(config: Config, port: int | None = None) -> str:
     """The ingest URL streamers paste into OBS (without their key)."""
     if config.live.rtmp_public_url:
         return config.live.rtmp_public_url.rstrip("/")
     host = urlsplit(config.public_url).hostname or config.server.host
-    return f"rtmp://{host}:{config.live.rtmp_port}/live"
+    return f"rtmp://{host}:{port or config.live.rtmp_port}/live"
 
 
 def _websocket_url(public_url: str) -> str:
@@ -533,6 +533,8 @@ async def _start_live_ingest(app: web.Application, core: Core) -> _RunningIngest
         log.error("live streaming is off: RTMP cannot listen on port %d (%s)", live.rtmp_port, exc)
         app[HEALTH_PROBES]["rtmp"] = _failed_probe(f"not listening: {exc.strerror or exc}")
         return None
+    if not live.rtmp_public_url and live.rtmp_port == 0:
+        core.live.ingest_at(_rtmp_url(config, port=server.port))
     app[RTMP_SERVER] = server
     app[HEALTH_PROBES]["rtmp"] = _rtmp_probe(server)
     return _RunningIngest(server, handler)

@@ -6,6 +6,7 @@
 
 import { api, forgetUsers } from "./api.js";
 import { initChat, setChatVisible, startChat, stopChat } from "./chat.js";
+import { forgetLiveSettings, initLiveSettings, showLiveSettings } from "./live-settings.js";
 import { $, formValues, notify } from "./ui.js";
 
 function fragmentParams() {
@@ -18,6 +19,7 @@ let me = null;
 function showSignedOut(view) {
   stopChat();
   forgetUsers();
+  forgetLiveSettings();
   document.body.classList.remove("wide");
   $("#signed-in").hidden = true;
   $("#account-nav").hidden = true;
@@ -56,6 +58,7 @@ function showSignedIn(view = fragmentParams().view) {
   form.email.value = me.email;
   startChat(me);
   setChatVisible(!profile);
+  if (profile) showLiveSettings(me);
 }
 
 async function route() {
@@ -176,6 +179,7 @@ $("#resend-verification").addEventListener("click", async () => {
 
 $("#notice").addEventListener("click", () => { $("#notice").hidden = true; });
 
+initLiveSettings();
 initChat({
   onSessionEnded() {
     me = null;

@@ -7,6 +7,10 @@ import {
   callCount, callSocketDown, callSocketReady, forgetCallGroup, initCalls, onCallFrame,
   renameCallGroup, showCallGroup, startCalls, stopCalls,
 } from "./call.js";
+import {
+  initLive, isWatchingLive, leaveLive, liveSocketDown, liveSocketReady, onLiveFrame, startLive,
+  stopLive,
+} from "./live.js";
 import { ChatSocket } from "./socket.js";
 import { $, el, formValues, notify, randomId, timeElement } from "./ui.js";
 
@@ -126,6 +130,17 @@ export function initChat(options) {
       if (state) renderGroups();
     },
   });
+  initLive({
+    send: (frame) => Boolean(state?.socket?.send(frame)),
+    withName,
+    // A live room took the conversation's place, or gave it back: the
+    // group list shows which is open, and what is on screen now is read.
+    onViewChange: () => {
+      if (!state) return;
+      renderGroups();
+      maybeMarkRead();
+    },
+  });
 }
 
 export async function startChat(me) {
@@ -138,6 +153,7 @@ export async function startChat(me) {
   state = freshState(me);
   rememberUser(me);
   startCalls(me);
+  startLive(me);
   const socket = new ChatSocket({
     onOpen: onSocketReady,
     onFrame: onFrame,
@@ -166,6 +182,7 @@ export async function startChat(me) {
 export function stopChat() {
   if (!state) return;
   stopCalls(); // while the socket can still say so
+  stopLive();
   state.socket?.stop();
   for (const timers of state.typing.values()) for (const timer of timers.values()) clearTimeout(timer);
   for (const timer of state.refreshTimers.values()) clearTimeout(timer);
@@ -207,6 +224,7 @@ function onSocketReady() {
   else if (conv) renderMembers(); // my own dot
   maybeMarkRead();
   callSocketReady();
+  liveSocketReady();
 }
 
 function onSocketDown() {
@@ -221,6 +239,7 @@ function onSocketDown() {
   state.syncing.clear();
   if (state.conv) renderMembers();
   callSocketDown();
+  liveSocketDown();
 }
 
 async function onSocketRetry(attempt) {
@@ -249,7 +268,7 @@ function startSync(groupId) {
 }
 
 function onFrame(frame) {
-  if (onCallFrame(frame)) return undefined;
+  if (onCallFrame(frame) || onLiveFrame(frame)) return undefined;
   switch (frame.type) {
     case "message.ack": return onAck(frame);
     case "message.created": return onMessageCreated(frame.message);
@@ -339,7 +358,8 @@ function renderGroups() {
   const groups = sortedGroups();
   const item = (group) => {
     const direct = group.kind === "direct";
-    const selected = group.id === state.selectedId;
+    // While a live room is on screen, no conversation is.
+    const selected = group.id === state.selectedId && !isWatchingLive();
     const marker = direct
       ? el("span", { className: `dot ${presenceClass(group.peer)}`, "aria-hidden": "true" })
       : el("span", { className: "hash", "aria-hidden": "true", text: "#" });
@@ -362,7 +382,10 @@ function renderGroups() {
         className: `conversation-link${group.unread > 0 && !selected ? " has-unread" : ""}`,
         dataset: { id: group.id },
         "aria-current": selected ? "true" : null,
-        onclick: () => selectGroup(group.id),
+        onclick: () => {
+          leaveLive();
+          selectGroup(group.id);
+        },
       }, marker, el("span", { className: "name", text: groupTitle(group) }), call, badge));
   };
   const plain = groups.filter((g) => g.kind !== "direct");
@@ -469,6 +492,7 @@ async function onNewGroup(event) {
     const group = await api("POST", "/api/v1/groups", { name: formValues(form).name || "" });
     form.reset();
     state.groups.set(group.id, { ...state.groups.get(group.id), ...group });
+    leaveLive();
     renderGroups();
     selectGroup(group.id);
   } catch (error) {
@@ -1192,6 +1216,7 @@ function scrollToBottom() {
 function maybeMarkRead() {
   const conv = state?.conv;
   if (!conv?.loaded || !state.visible || document.visibilityState !== "visible") return;
+  if (isWatchingLive()) return; // the conversation is hidden behind the live room
   if (!nearBottom() || !state.socket.ready) return;
   const group = state.groups.get(conv.groupId);
   if (!group) return;

@@ -21,6 +21,8 @@ from gortc.entities.live import TITLE_MAX
 from gortc.media.hls import served_file
 from gortc.usecases.live import StreamKey, check_room_id
 
+_NOT_YET = b"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n"
+
 
 class LiveRoomView(BaseModel):
     id: str = Field(description="The room: its streamer's user id")
@@ -117,7 +119,17 @@ async def hls_file(request: web.Request) -> web.StreamResponse:
     path = hls_directory(request.app[CONFIG].data_path, room_id) / name
     is_playlist = name.endswith(".m3u8")
     live_here = is_playlist and request.app[LIVE].watching(room_id, principal.user_id)
-    if is_playlist and not live_here and not path.is_file():
+    if is_playlist and not path.is_file():
+        if live_here:
+            # Live, before its first segment (about a second): an empty live
+            # playlist, which players poll again, rather than an error.
+            return web.Response(
+                body=_NOT_YET,
+                headers={
+                    "Content-Type": "application/vnd.apple.mpegurl",
+                    "Cache-Control": "no-cache",
+                },
+            )
         # (A finished stream's last playlist, with its end marker, stays on
         # disk for players that catch up.)
         raise NotFound("nobody is live there", code="not_live")

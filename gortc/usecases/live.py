@@ -10,6 +10,7 @@ room is announced to everyone connected (``live.started``/``live.ended``).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 import time
 from collections.abc import Callable
@@ -241,6 +242,11 @@ class LiveService:
             for viewer in [v for v, at in seen.items() if at < cutoff]:
                 del seen[viewer]
             await self._registry.set_viewers(room_id, len(seen))
+
+    def ingest_at(self, rtmp_url: str) -> None:
+        """The ingest URL to show, once the RTMP server listens (its port
+        may have been chosen then)."""
+        self._settings = dataclasses.replace(self._settings, rtmp_url=rtmp_url)
 
     def _key(self, user_id: str, nonce: str) -> str:
         return KEY_PREFIX + self._signer.sign(["stream-key", user_id, nonce])[:32]

@@ -53,10 +53,13 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str, seconds: f
 async def test_a_stream_goes_live_plays_as_hls_and_ends(
     live_app: TestClient, tmp_path: Path
 ) -> None:
-    bob, _, key = await streamer(live_app, "bob")
+    bob, bob_tokens, key = await streamer(live_app, "bob")
     _, ann_tokens, _ = await streamer(live_app, "ann")
     ann_ws = await WsClient.open(live_app, ann_tokens)
-    publisher = await ffmpeg_publish(rtmp_url(live_app, key), seconds=6)
+    # The URL bob is shown is the one to publish to (the port was picked at start).
+    shown = await (await live_app.get("/api/v1/live/key", headers=bearer(bob_tokens))).json()
+    assert shown["rtmp_url"] == rtmp_url(live_app, key)
+    publisher = await ffmpeg_publish(shown["rtmp_url"], seconds=6)
 
     started = await ann_ws.next("live.started", timeout=10)
     room = started["room"]
