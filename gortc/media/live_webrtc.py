@@ -101,12 +101,7 @@ class LiveWebRtc:
             if pc.connectionState in ("failed", "closed") and self._rooms.get(room_id) is room:
                 on_gone()
 
-        try:
-            await pc.setRemoteDescription(session_description(offer_sdp, "offer"))
-            await pc.setLocalDescription(await pc.createAnswer())
-        except Exception as exc:
-            await pc.close()
-            raise invalid_sdp(describe_error(exc)) from None
+        await _answer(pc, offer_sdp)
         for source, transceiver in transceivers.items():
             codec = aiortc_hooks.negotiated_codec(transceiver)
             if codec is not None and codec.mimeType.lower() in FORWARDABLE_CODECS:
@@ -144,12 +139,7 @@ class LiveWebRtc:
             transceiver = pc.addTransceiver(source.kind, direction="sendonly")
             prefer_codec(transceiver, source)
             pending.append((transceiver, source))
-        try:
-            await pc.setRemoteDescription(session_description(offer_sdp, "offer"))
-            await pc.setLocalDescription(await pc.createAnswer())
-        except Exception as exc:
-            await pc.close()
-            raise invalid_sdp(describe_error(exc)) from None
+        await _answer(pc, offer_sdp)
         resource = secrets.token_urlsafe(12)
         tracks: list[tuple[Source, ForwardedTrack]] = []
         for transceiver, source in pending:
@@ -287,6 +277,17 @@ class RtmpVideoFeed:
             out += _START_CODE + data[offset : offset + size]
             offset += size
         return bytes(out)
+
+
+async def _answer(pc: RTCPeerConnection, offer_sdp: str) -> None:
+    """Takes the offer and makes the answer; an unusable offer closes the
+    connection and raises InvalidInput (invalid_sdp)."""
+    try:
+        await pc.setRemoteDescription(session_description(offer_sdp, "offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+    except Exception as exc:
+        await pc.close()
+        raise invalid_sdp(describe_error(exc)) from None
 
 
 async def _nobody_to_ask() -> bool:

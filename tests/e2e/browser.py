@@ -7,8 +7,11 @@ except under CI, which installs it and must not pass without them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -35,3 +38,18 @@ def require_chromium() -> str:
             raise RuntimeError("CI needs Debian's chromium for the web client tests")
         pytest.skip("chromium is not installed (apt-get install chromium)", allow_module_level=True)
     return CHROMIUM
+
+
+@contextlib.asynccontextmanager
+async def chromium(*extra_args: str) -> AsyncIterator[Any]:
+    """Debian's Chromium, headless, through Playwright (for a fixture)."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=require_chromium(), args=[*CHROMIUM_ARGS, *extra_args], headless=True
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()

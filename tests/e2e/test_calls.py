@@ -231,15 +231,22 @@ async def test_a_dropped_connection_leaves_the_call(
     await ann.wait_until(lambda: ann.frames_from(ben.user_id, "video") > seen + 10)
 
 
-async def test_a_failed_media_connection_ends_the_participation(
-    call_app: TestClient, closing: list[CallPeer]
-) -> None:
-    group_id, peers = await group_with(call_app, "ann", "ben")
+async def in_a_call(client: TestClient, closing: list[CallPeer]) -> tuple[str, CallPeer, CallPeer]:
+    """ann and ben in a call, each seeing the other."""
+    group_id, peers = await group_with(client, "ann", "ben")
     closing.extend(peers.values())
     ann, ben = peers["ann"], peers["ben"]
     await ann.join(group_id, luma=LUMAS["ann"])
     await ben.join(group_id, luma=LUMAS["ben"])
     await ann.wait_until(lambda: ann.frames_from(ben.user_id, "video") > 0)
+    await ben.wait_until(lambda: ben.frames_from(ann.user_id, "video") > 0)
+    return group_id, ann, ben
+
+
+async def test_a_failed_media_connection_ends_the_participation(
+    call_app: TestClient, closing: list[CallPeer]
+) -> None:
+    _, ann, ben = await in_a_call(call_app, closing)
     mark = len(ben.frames)
 
     await ben.pc.close()  # the media goes; the WebSocket stays
@@ -457,12 +464,7 @@ def _live(kind: type) -> int:
 async def test_someone_removed_from_the_group_is_removed_from_its_call(
     call_app: TestClient, closing: list[CallPeer]
 ) -> None:
-    group_id, peers = await group_with(call_app, "ann", "ben")
-    closing.extend(peers.values())
-    ann, ben = peers["ann"], peers["ben"]
-    await ann.join(group_id, luma=LUMAS["ann"])
-    await ben.join(group_id, luma=LUMAS["ben"])
-    await ben.wait_until(lambda: ben.frames_from(ann.user_id, "video") > 0)
+    group_id, ann, ben = await in_a_call(call_app, closing)
     mark = len(ben.frames)
     response = await call_app.delete(
         f"/api/v1/groups/{group_id}/members/{ben.user_id}", headers=bearer(ann.tokens)

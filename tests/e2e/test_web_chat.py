@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.browser import CHROMIUM_ARGS, require_chromium
+from tests.e2e.browser import chromium, require_chromium
 from tests.e2e.server_process import ServerProcess, start_server
 
 playwright_api = pytest.importorskip("playwright.async_api")
@@ -36,14 +36,8 @@ async def server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
 
 @pytest.fixture
 async def browser() -> AsyncIterator[object]:
-    async with playwright_api.async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    async with chromium() as launched:
+        yield launched
 
 
 @dataclass

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.browser import CHROMIUM_ARGS, require_chromium
+from tests.e2e.browser import chromium, require_chromium
 from tests.e2e.server_process import ServerProcess, start_server
 from tests.e2e.test_web_chat import Person, add_member, create_group, open_person
 
@@ -33,14 +33,8 @@ async def server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
 
 @pytest.fixture
 async def browser() -> AsyncIterator[object]:
-    async with playwright_api.async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    async with chromium() as launched:
+        yield launched
 
 
 class Switch:
