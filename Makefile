@@ -1,6 +1,6 @@
 PYTHON ?= python
 
-.PHONY: install test lint typecheck check bench bench-startup bench-auth bench-fanout bench-persist bench-search bench-calls bench-whep run
+.PHONY: install test lint typecheck check bench bench-startup bench-auth bench-fanout bench-persist bench-search bench-calls bench-whep bench-live run
 
 install:
 	$(PYTHON) -m pip install -e '.[test]'
@@ -20,7 +20,7 @@ check: lint typecheck test
 run:
 	$(PYTHON) -m gortc serve
 
-bench: bench-startup bench-auth bench-persist bench-fanout bench-search bench-calls
+bench: bench-startup bench-auth bench-persist bench-fanout bench-search bench-calls bench-live bench-whep
 
 bench-startup:
 	$(PYTHON) bench/startup.py
@@ -53,3 +53,11 @@ bench-calls:
 # WHIP in, WHEP out: glass-to-glass delay of a live room over WebRTC (~20 s).
 bench-whep:
 	$(PYTHON) bench/whep_latency.py
+
+# Live streaming: gortc's RTMP ingest + HLS against nginx-rtmp, the same ffmpeg
+# publishers (1080p30 H.264 + AAC) in the same run: 1, 10 and 20 at once (about
+# five minutes). Needs ffmpeg and Debian's nginx and libnginx-mod-rtmp (apt-get
+# install -y ffmpeg nginx libnginx-mod-rtmp); with 50 publishers too:
+# python bench/live_bench.py --streams 1,10,20,50 (about seven minutes).
+bench-live:
+	$(PYTHON) bench/live_bench.py
