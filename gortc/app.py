@@ -515,6 +515,7 @@ async def _start_live_ingest(app: web.Application, core: Core) -> _RunningIngest
         config.data_path,
         packager,
         max_publishers=live.max_publishers,
+        stall_seconds=live.stall_seconds,
         video_feed=core.live_media.rtmp_video,
     )
     server = RtmpServer(

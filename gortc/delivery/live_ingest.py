@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -60,6 +61,7 @@ class LiveIngest:
         make_packager: PackagerFactory,
         *,
         max_publishers: int,
+        stall_seconds: float | None = None,
         video_feed: Callable[[str], VideoFeed] | None = None,
     ) -> None:
         self._video_feed = video_feed
@@ -69,6 +71,9 @@ class LiveIngest:
         self._max_publishers = max_publishers
         self._streams: dict[str, _LiveStream] = {}
         self._finishing: set[asyncio.Task[None]] = set()
+        # The ingest cuts off a publisher silent this long; a publish that
+        # ends that silent was such a cut ("stalled", not "ended").
+        self._stall_seconds = stall_seconds
 
     async def start_publishing(self, app: str, stream_name: str, peer: str) -> StreamSink:
         key = stream_name.split("?", 1)[0]
@@ -109,7 +114,13 @@ class LiveIngest:
         except Exception:  # one stream's packaging must not take others down
             log.exception("packaging %s's stream ended badly", stream.room.username)
         failure = stream.packager.reason
-        reason = "broken" if failure else "ended"
+        silent = time.monotonic() - stream.last_media
+        if self._stall_seconds is not None and silent >= self._stall_seconds * 0.9:
+            reason = "stalled"  # (what the packager then made of the rest is beside it)
+        elif failure:
+            reason = "broken"
+        else:
+            reason = "ended"
         if failure:
             log.warning("%s's stream was cut: %s", stream.room.username, failure)
         await self._live.end(stream.room.id, reason)
@@ -132,24 +143,27 @@ class _LiveStream:
         self.packager = packager
         self._feed = feed
         self._ended = False
+        self.last_media = time.monotonic()
 
     def metadata(self, values: dict[str, object]) -> None:
         self.packager.metadata(values)
 
     def video(self, timestamp_ms: int, body: bytes) -> None:
-        self._check()
+        self.last_media = time.monotonic()
         self.packager.video(timestamp_ms, body)
+        self._check()
         if self._feed is not None:
             self._feed.video(timestamp_ms, body)
 
     def audio(self, timestamp_ms: int, body: bytes) -> None:
-        self._check()
+        self.last_media = time.monotonic()
         self.packager.audio(timestamp_ms, body)
+        self._check()
 
     def _check(self) -> None:
         # The ingest closes a publisher whose sink raises: a stream the
-        # packager gave up on (malformed media, a backlog it cannot clear)
-        # ends now rather than feeding nothing.
+        # packager gave up on (a malformed frame, found as it is handed over;
+        # a backlog it cannot clear) ends now rather than feeding nothing.
         reason = self.packager.reason
         if reason is not None:
             raise StreamBroken(reason)
