@@ -96,9 +96,16 @@ def start_server(name: str, data_dir: str) -> Server:
             GORTC_LIMITS_ENABLED="false",
             GORTC_AUTH_BCRYPT_ROUNDS="4",
             GORTC_AUTH_ACCESS_TOKEN_TTL="3600",  # noqa: S106 - a lifetime, not a secret
+            # Both servers on the same loop (bench/fanout/bare_aiohttp.py --loop).
+            GORTC_SERVER_EVENT_LOOP=os.environ.get("FANOUT_LOOP", "uvloop"),
         )
     elif name == "bare":
-        command = [sys.executable, str(FANOUT / "bare_aiohttp.py")]
+        command = [
+            sys.executable,
+            str(FANOUT / "bare_aiohttp.py"),
+            "--loop",
+            os.environ.get("FANOUT_LOOP", "uvloop"),
+        ]
     elif name == "go":
         command = [str(GOHUB)]
     else:
