@@ -173,10 +173,7 @@ async def test_muting_stops_forwarding_and_everyone_sees_the_badge(
 async def test_leaving_tells_everyone_and_frees_the_connection(
     call_app: TestClient, closing: list[CallPeer]
 ) -> None:
-    group_id, peers = await group_with(call_app, "ann", "ben", "cat")
-    closing.extend(peers.values())
-    for name, peer in peers.items():
-        await peer.join(group_id, luma=LUMAS[name])
+    group_id, peers = await all_in_a_call(call_app, closing, "ann", "ben", "cat")
     ann, ben, cat = peers["ann"], peers["ben"], peers["cat"]
     await ann.wait_until(lambda: ann.frames_from(ben.user_id, "video") > 0)
     mark = len(ben.frames)
@@ -212,10 +209,7 @@ async def test_leaving_tells_everyone_and_frees_the_connection(
 async def test_a_dropped_connection_leaves_the_call(
     call_app: TestClient, closing: list[CallPeer]
 ) -> None:
-    group_id, peers = await group_with(call_app, "ann", "ben", "cat")
-    closing.extend(peers.values())
-    for name, peer in peers.items():
-        await peer.join(group_id, luma=LUMAS[name])
+    _, peers = await all_in_a_call(call_app, closing, "ann", "ben", "cat")
     ann, ben, cat = peers["ann"], peers["ben"], peers["cat"]
     await ann.wait_until(lambda: ann.frames_from(cat.user_id, "video") > 0)
 
@@ -231,13 +225,22 @@ async def test_a_dropped_connection_leaves_the_call(
     await ann.wait_until(lambda: ann.frames_from(ben.user_id, "video") > seen + 10)
 
 
+async def all_in_a_call(
+    client: TestClient, closing: list[CallPeer], *names: str
+) -> tuple[str, dict[str, CallPeer]]:
+    """A group of ``names`` whose members have all joined its call, each
+    sending their own grey level (LUMAS)."""
+    group_id, peers = await group_with(client, *names)
+    closing.extend(peers.values())
+    for name, peer in peers.items():
+        await peer.join(group_id, luma=LUMAS[name])
+    return group_id, peers
+
+
 async def in_a_call(client: TestClient, closing: list[CallPeer]) -> tuple[str, CallPeer, CallPeer]:
     """ann and ben in a call, each seeing the other."""
-    group_id, peers = await group_with(client, "ann", "ben")
-    closing.extend(peers.values())
+    group_id, peers = await all_in_a_call(client, closing, "ann", "ben")
     ann, ben = peers["ann"], peers["ben"]
-    await ann.join(group_id, luma=LUMAS["ann"])
-    await ben.join(group_id, luma=LUMAS["ben"])
     await ann.wait_until(lambda: ann.frames_from(ben.user_id, "video") > 0)
     await ben.wait_until(lambda: ben.frames_from(ann.user_id, "video") > 0)
     return group_id, ann, ben
@@ -377,10 +380,7 @@ async def test_the_server_forwards_without_encoding(
     for name, cls in (("vp8", Vp8Encoder), ("h264", H264Encoder), ("opus", OpusEncoder)):
         monkeypatch.setattr(cls, "encode", _counting(cls.encode, encoded[name]))
         monkeypatch.setattr(cls, "pack", _counting(cls.pack, packed[name]))
-    group_id, peers = await group_with(call_app, "ann", "ben", "cat")
-    closing.extend(peers.values())
-    for name, peer in peers.items():
-        await peer.join(group_id, luma=LUMAS[name])
+    _, peers = await all_in_a_call(call_app, closing, "ann", "ben", "cat")
     for peer in peers.values():
         await peer.wait_until(
             lambda peer=peer: all(
