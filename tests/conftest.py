@@ -23,6 +23,9 @@ def make_config(data_dir: Path, **sections: dict[str, Any]) -> Config:
     base: dict[str, dict[str, Any]] = {
         "server": {"data_dir": str(data_dir)},
         "auth": {"bcrypt_rounds": 4},
+        # A free port for each app's RTMP ingest: tests never need 1935 (which
+        # something else on the machine, or another test, may hold).
+        "live": {"rtmp_port": 0},
     }
     for section, values in sections.items():
         base.setdefault(section, {}).update(values)

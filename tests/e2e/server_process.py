@@ -29,6 +29,8 @@ class ServerProcess:
 
 async def start_server(data_dir: Path, **env: str) -> ServerProcess:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("GORTC_")}
+    # A free RTMP port (the test may name one): never the fixed 1935.
+    environment["GORTC_LIVE_RTMP_PORT"] = "0"
     environment.update(env)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
