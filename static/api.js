@@ -28,25 +28,3 @@ export async function api(method, path, body) {
   if (!response.ok) throw new ApiError(response.status, data);
   return data;
 }
-
-// Public profiles by id, each fetched once. A name is needed for every
-// message, so lookups are shared while in flight.
-const users = new Map();
-
-export function cacheUser(user) {
-  if (user?.id) users.set(user.id, Promise.resolve(user));
-}
-
-export function getUser(id) {
-  if (!users.has(id)) {
-    const lookup = api("GET", `/api/v1/users/${encodeURIComponent(id)}`).catch(() => ({
-      id, username: "unknown", display_name: "Unknown user",
-    }));
-    users.set(id, lookup);
-  }
-  return users.get(id);
-}
-
-export function forgetUsers() {
-  users.clear();
-}

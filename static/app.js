@@ -1,13 +1,16 @@
 // The gortc web client. It signs in with the session cookie (HttpOnly, so
 // this script never sees a token) and speaks the JSON API documented at
 // /api/openapi.json. Views are chosen by the URL fragment: #chat (the
-// default once signed in) and #profile; signed out, #register, #forgot and
-// #reset-password.
+// default once signed in), #files and #profile; signed out, #register,
+// #forgot and #reset-password. Each view is its own module; this one only
+// signs in and out and shows the view the fragment names.
 
-import { api, forgetUsers } from "./api.js";
+import { api } from "./api.js";
 import { initChat, setChatVisible, startChat, stopChat } from "./chat.js";
+import { forgetFiles, hideFiles, initFiles, showFiles } from "./files.js";
 import { forgetLiveSettings, initLiveSettings, showLiveSettings } from "./live-settings.js";
 import { $, formValues, notify } from "./ui.js";
+import { forgetUsers } from "./users.js";
 
 function fragmentParams() {
   const [view, query = ""] = location.hash.slice(1).split("?");
@@ -16,10 +19,30 @@ function fragmentParams() {
 
 let me = null;
 
+// The signed-in views: the section shown, its tab, whether it uses the
+// whole width, and what it does when shown and hidden.
+const VIEWS = {
+  chat: {
+    section: "#chat-view", tab: "#chat-tab", wide: true,
+    show: () => setChatVisible(true), hide: () => setChatVisible(false),
+  },
+  files: {
+    section: "#files-view", tab: "#files-tab", wide: true,
+    show: () => showFiles(me), hide: () => hideFiles(),
+  },
+  profile: {
+    section: "#profile-view", tab: "#profile-tab", wide: false,
+    show: () => showLiveSettings(me), hide: () => {},
+  },
+};
+let shownView = null;
+
 function showSignedOut(view) {
   stopChat();
   forgetUsers();
   forgetLiveSettings();
+  forgetFiles();
+  shownView = null;
   document.body.classList.remove("wide");
   $("#signed-in").hidden = true;
   $("#account-nav").hidden = true;
@@ -35,16 +58,16 @@ function showSignedOut(view) {
 }
 
 function showSignedIn(view = fragmentParams().view) {
-  const profile = view === "profile";
+  const name = VIEWS[view] ? view : "chat";
   $("#signed-out").hidden = true;
   $("#signed-in").hidden = false;
   $("#account-nav").hidden = false;
   $("#view-nav").hidden = false;
-  $("#chat-view").hidden = profile;
-  $("#profile-view").hidden = !profile;
-  document.body.classList.toggle("wide", !profile);
-  $("#chat-tab").toggleAttribute("aria-current", !profile);
-  $("#profile-tab").toggleAttribute("aria-current", profile);
+  for (const [key, entry] of Object.entries(VIEWS)) {
+    $(entry.section).hidden = key !== name;
+    $(entry.tab).toggleAttribute("aria-current", key === name);
+  }
+  document.body.classList.toggle("wide", VIEWS[name].wide);
   $("#whoami").textContent = `${me.display_name} (@${me.username})`;
   $("#profile-name").textContent = me.display_name;
   $("#profile-details").textContent =
@@ -57,8 +80,9 @@ function showSignedIn(view = fragmentParams().view) {
   form.display_name.value = me.display_name;
   form.email.value = me.email;
   startChat(me);
-  setChatVisible(!profile);
-  if (profile) showLiveSettings(me);
+  if (shownView && shownView !== name) VIEWS[shownView].hide();
+  shownView = name;
+  VIEWS[name].show();
 }
 
 async function route() {
@@ -180,6 +204,7 @@ $("#resend-verification").addEventListener("click", async () => {
 $("#notice").addEventListener("click", () => { $("#notice").hidden = true; });
 
 initLiveSettings();
+initFiles();
 initChat({
   onSessionEnded() {
     me = null;

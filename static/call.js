@@ -7,7 +7,9 @@ import { api } from "./api.js";
 import { openLocalMedia } from "./call-media.js";
 import { CallPeer } from "./call-peer.js";
 import { CallStage } from "./call-stage.js";
+import { claimErrors, onFrame, onLifecycle } from "./realtime.js";
 import { $, notify } from "./ui.js";
+import { colourOf, initials, withName } from "./users.js";
 
 // The server answers a join within a second or two; past this something
 // is wrong and the person should not stare at "Joining…" forever.
@@ -33,19 +35,26 @@ const REFUSED = {
   not_in_call: "You are no longer in the call.",
 };
 
-let ctx = null; // what the chat lends us: send, names, titles, onRosterChange
+let ctx = null; // what the chat lends us: send, titles, onRosterChange
 let me = null;
 let stage = null;
 const rosters = new Map(); // group id → [{user_id, audio_muted, video_muted}], non-empty
 let shownGroupId = null; // the conversation on screen
 let call = null; // the call this tab is in, or is joining
 
-// options: send(frame) → bool, withName, initials, colourOf,
-// callTitleOf(groupId) ("Call in #Project"), onRosterChange() (the group
-// list shows the counts)
+// options: send(frame) → bool, callTitleOf(groupId) ("Call in #Project"),
+// onRosterChange() (the group list shows the counts)
 export function initCalls(options) {
   ctx = options;
-  stage = new CallStage(options);
+  stage = new CallStage({ withName, initials, colourOf });
+  const signedIn = (handler) => (frame) => (me ? handler(frame) : false);
+  onFrame("call.participants", signedIn(onParticipants));
+  onFrame("call.answer", signedIn(onAnswer));
+  onFrame("call.offer", signedIn(onOffer));
+  onFrame("call.ended", signedIn(onEnded));
+  claimErrors(signedIn(onError));
+  onLifecycle("ready", signedIn(callSocketReady));
+  onLifecycle("down", signedIn(callSocketDown));
   $("#call-join").addEventListener("click", () => {
     if (shownGroupId) join(shownGroupId);
   });
@@ -92,7 +101,7 @@ export function renameCallGroup(groupId) {
   if (call?.groupId === groupId) stage.setTitle(callTitle(groupId));
 }
 
-export function callSocketDown() {
+function callSocketDown() {
   // Calls may start and end unseen while we are away: forget them, and
   // ask again once back (see callSocketReady).
   rosters.clear();
@@ -110,21 +119,9 @@ export function callSocketDown() {
   stage.setStatus("Connection to the server lost. Rejoining when it is back…");
 }
 
-export function callSocketReady() {
+function callSocketReady() {
   if (shownGroupId) refreshRoster(shownGroupId);
   if (call?.phase === "reconnecting") connect(call);
-}
-
-// → true when the frame was about calls (handled here).
-export function onCallFrame(frame) {
-  switch (frame.type) {
-    case "call.participants": onParticipants(frame); return true;
-    case "call.answer": onAnswer(frame); return true;
-    case "call.offer": onOffer(frame); return true;
-    case "call.ended": onEnded(frame); return true;
-    case "error": return onError(frame);
-    default: return false;
-  }
 }
 
 // -- who is in a call ---------------------------------------------------------

@@ -2,17 +2,18 @@
 // messages in the middle, its members on the right. History comes over
 // REST; everything live (and what is sent) goes over the WebSocket.
 
-import { api, cacheUser, getUser } from "./api.js";
+import { api } from "./api.js";
 import {
-  callCount, callSocketDown, callSocketReady, forgetCallGroup, initCalls, onCallFrame,
-  renameCallGroup, showCallGroup, startCalls, stopCalls,
+  callCount, forgetCallGroup, initCalls, renameCallGroup, showCallGroup, startCalls, stopCalls,
 } from "./call.js";
+import { initLive, isWatchingLive, leaveLive, startLive, stopLive } from "./live.js";
 import {
-  initLive, isWatchingLive, leaveLive, liveSocketDown, liveSocketReady, onLiveFrame, startLive,
-  stopLive,
-} from "./live.js";
-import { ChatSocket } from "./socket.js";
+  isReady, onFrame, onLifecycle, onUnclaimedError, readyCount, send, startRealtime, stopRealtime,
+} from "./realtime.js";
 import { $, el, formValues, notify, randomId, timeElement } from "./ui.js";
+import {
+  avatarElement, displayName, getUser, knownUser, rememberUser, withName,
+} from "./users.js";
 
 const PAGE_SIZE = 50;
 const TYPING_SEND_EVERY_MS = 2500; // the server drops repeats within 2 s
@@ -36,57 +37,15 @@ function freshState(me) {
     refreshTimers: new Map(),
     autoSelect: null, // a group to open as soon as it is known
     lastTypingSent: 0,
-    generation: 0, // counts the socket's "ready"s
     visible: false,
-    socket: null,
   };
 }
 
 // -- names ------------------------------------------------------------------
 
-const names = new Map(); // user id → display name
-
-function rememberUser(user) {
-  const id = user.id ?? user.user_id;
-  if (!id) return;
-  names.set(id, user.display_name || user.username);
-  if (user.id) cacheUser(user);
-}
-
-// Calls apply(name) at once when known, else with a placeholder and again
-// once the profile arrives.
-function withName(userId, apply) {
-  if (!userId) {
-    apply("Deleted user");
-    return;
-  }
-  const known = names.get(userId);
-  if (known) {
-    apply(known);
-    return;
-  }
-  apply("…");
-  getUser(userId).then((user) => {
-    rememberUser({ ...user, id: userId });
-    apply(user.display_name || user.username);
-  });
-}
-
 function groupTitle(group) {
   if (group.kind !== "direct") return group.name;
-  return (group.peer && names.get(group.peer)) || "Direct message";
-}
-
-function initials(name) {
-  const letters = name.trim().split(/\s+/).slice(0, 2).map((word) => word[0] || "");
-  return (letters.join("") || "?").toUpperCase();
-}
-
-// One of twelve colours per person, the same everywhere (FNV-1a of the id).
-function colourOf(id) {
-  let hash = 0x811c9dc5;
-  for (const char of id || "") hash = Math.imul(hash ^ char.charCodeAt(0), 0x01000193);
-  return String((hash >>> 0) % 12);
+  return group.peer && knownUser(group.peer) ? displayName(knownUser(group.peer)) : "Direct message";
 }
 
 // -- start and stop -----------------------------------------------------------
@@ -117,10 +76,9 @@ export function initChat(options) {
   $("#leave-group").addEventListener("click", onLeaveGroup);
   document.addEventListener("visibilitychange", () => maybeMarkRead());
   window.addEventListener("focus", () => maybeMarkRead());
-  window.addEventListener("online", () => state?.socket?.reconnectNow());
+  registerFrames();
   initCalls({
-    send: (frame) => Boolean(state?.socket?.send(frame)),
-    withName, initials, colourOf,
+    send,
     callTitleOf: (groupId) => {
       const group = state?.groups.get(groupId);
       if (!group) return "Call";
@@ -131,8 +89,7 @@ export function initChat(options) {
     },
   });
   initLive({
-    send: (frame) => Boolean(state?.socket?.send(frame)),
-    withName,
+    send,
     // A live room took the conversation's place, or gave it back: the
     // group list shows which is open, and what is on screen now is read.
     onViewChange: () => {
@@ -154,17 +111,6 @@ export async function startChat(me) {
   rememberUser(me);
   startCalls(me);
   startLive(me);
-  const socket = new ChatSocket({
-    onOpen: onSocketReady,
-    onFrame: onFrame,
-    onDown: onSocketDown,
-    onSessionEnded: () => {
-      stopChat();
-      hooks.onSessionEnded();
-    },
-    onRetry: onSocketRetry,
-  });
-  state.socket = socket;
   const mine = state;
   try {
     await Promise.all([refreshGroups(), refreshInvitations()]);
@@ -176,14 +122,14 @@ export async function startChat(me) {
   const first = stored && state.groups.has(stored) ? stored : sortedGroups()[0]?.id;
   if (first) selectGroup(first);
   else renderConversation();
-  socket.start();
+  startRealtime();
 }
 
 export function stopChat() {
   if (!state) return;
   stopCalls(); // while the socket can still say so
   stopLive();
-  state.socket?.stop();
+  stopRealtime();
   for (const timers of state.typing.values()) for (const timer of timers.values()) clearTimeout(timer);
   for (const timer of state.refreshTimers.values()) clearTimeout(timer);
   state = null;
@@ -201,14 +147,61 @@ export function setChatVisible(visible) {
   if (visible) maybeMarkRead();
 }
 
+// -- what other views ask of the chat -------------------------------------------
+
+// Opens a conversation the person belongs to (a search result, a new direct
+// message): switches to the chat view and selects it once it is known.
+export function openConversation(groupId) {
+  if (!state) return;
+  if (location.hash !== "#chat" && location.hash !== "") location.hash = "#chat";
+  leaveLive();
+  if (state.groups.has(groupId)) selectGroup(groupId);
+  else {
+    state.autoSelect = groupId;
+    refreshGroups().catch((error) => notify(error.message, "error"));
+  }
+}
+
 function lastGroupKey() {
   return `gortc:last-group:${state.me.id}`;
 }
 
 // -- the socket -------------------------------------------------------------
 
+function registerFrames() {
+  const live = (handler) => (frame) => {
+    if (state) handler(frame);
+  };
+  onLifecycle("ready", live(onSocketReady));
+  onLifecycle("down", live(onSocketDown));
+  onLifecycle("retry", live(onSocketRetry));
+  onLifecycle("sessionEnded", live(() => {
+    stopChat();
+    hooks.onSessionEnded();
+  }));
+  const frames = {
+    "message.ack": onAck,
+    "message.created": (frame) => onMessageCreated(frame.message),
+    "message.updated": (frame) => onMessageUpdated(frame.message),
+    "message.deleted": onMessageDeleted,
+    "sync.done": onSyncDone,
+    "sync.reset": onSyncReset,
+    typing: onTyping,
+    "read.updated": onReadUpdated,
+    presence: onPresence,
+    "group.joined": (frame) => onGroupJoined(frame.group),
+    "group.updated": (frame) => onGroupUpdated(frame.group),
+    "group.left": (frame) => onGroupLeft(frame.group_id),
+    "member.joined": onMemberJoined,
+    "member.updated": onMemberJoined,
+    "member.left": onMemberLeft,
+    "invitation.created": (frame) => onInvitation(frame.invitation),
+  };
+  for (const [type, handler] of Object.entries(frames)) onFrame(type, live(handler));
+  onUnclaimedError(live(onErrorFrame));
+}
+
 function onSocketReady() {
-  state.generation += 1;
   $("#connection-banner").hidden = true;
   // Whatever changed while we were away: groups, unread counts, invitations.
   refreshGroups().catch(() => {});
@@ -220,16 +213,14 @@ function onSocketReady() {
   for (const pending of state.pending.values()) {
     if (pending.status === "queued" || pending.status === "unconfirmed") transmit(pending);
   }
-  if (conv && state.generation > 1) loadMembers(conv).catch(() => {});
+  if (conv && readyCount() > 1) loadMembers(conv).catch(() => {});
   else if (conv) renderMembers(); // my own dot
   maybeMarkRead();
-  callSocketReady();
-  liveSocketReady();
 }
 
 function onSocketDown() {
   $("#connection-banner").hidden = false;
-  $("#connection-banner").textContent = state.generation > 0
+  $("#connection-banner").textContent = readyCount() > 0
     ? "Connection lost. Reconnecting…"
     : "Cannot reach the server. Trying again…";
   for (const pending of state.pending.values()) {
@@ -238,8 +229,6 @@ function onSocketDown() {
   for (const groupId of [...state.typing.keys()]) clearTyping(groupId);
   state.syncing.clear();
   if (state.conv) renderMembers();
-  callSocketDown();
-  liveSocketDown();
 }
 
 async function onSocketRetry(attempt) {
@@ -264,31 +253,7 @@ function startSync(groupId) {
     ? { after_change: conv.lastChange }
     : { after_seq: state.groups.get(groupId)?.last_seq ?? 0 };
   state.syncing.add(groupId);
-  state.socket.send({ type: "sync", group_id: groupId, ...after, client_id: `sync:${groupId}` });
-}
-
-function onFrame(frame) {
-  if (onCallFrame(frame) || onLiveFrame(frame)) return undefined;
-  switch (frame.type) {
-    case "message.ack": return onAck(frame);
-    case "message.created": return onMessageCreated(frame.message);
-    case "message.updated": return onMessageUpdated(frame.message);
-    case "message.deleted": return onMessageDeleted(frame);
-    case "sync.done": return onSyncDone(frame);
-    case "sync.reset": return onSyncReset(frame);
-    case "typing": return onTyping(frame);
-    case "read.updated": return onReadUpdated(frame);
-    case "presence": return onPresence(frame);
-    case "group.joined": return onGroupJoined(frame.group);
-    case "group.updated": return onGroupUpdated(frame.group);
-    case "group.left": return onGroupLeft(frame.group_id);
-    case "member.joined": return onMemberJoined(frame);
-    case "member.updated": return onMemberJoined(frame);
-    case "member.left": return onMemberLeft(frame);
-    case "invitation.created": return onInvitation(frame.invitation);
-    case "error": return onErrorFrame(frame);
-    default: return undefined;
-  }
+  send({ type: "sync", group_id: groupId, ...after, client_id: `sync:${groupId}` });
 }
 
 // -- groups and invitations ---------------------------------------------------
@@ -330,8 +295,8 @@ async function refreshGroups() {
 
 // Direct conversations are shown under the other person's name.
 async function resolvePeers() {
-  const peers = [...state.groups.values()].filter((g) => g.peer && !names.has(g.peer));
-  await Promise.all(peers.map((g) => getUser(g.peer).then((u) => rememberUser({ ...u, id: g.peer }))));
+  const peers = [...state.groups.values()].filter((g) => g.peer && !knownUser(g.peer));
+  await Promise.all(peers.map((g) => getUser(g.peer)));
 }
 
 function refreshGroupSoon(groupId) {
@@ -443,7 +408,7 @@ function onInvitation(invitation) {
 function onGroupJoined(group) {
   const known = state.groups.get(group.id);
   state.groups.set(group.id, { ...known, ...group });
-  const ready = group.peer && !names.has(group.peer) ? resolvePeers() : Promise.resolve();
+  const ready = group.peer && !knownUser(group.peer) ? resolvePeers() : Promise.resolve();
   ready.then(() => {
     if (!state) return;
     renderGroups();
@@ -590,7 +555,7 @@ function toggleMembers() {
 async function loadHistory(conv, before = null) {
   const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
   if (before !== null) query.set("before", before);
-  const startedIn = state.generation;
+  const startedIn = readyCount();
   const page = await api("GET", `/api/v1/groups/${encodeURIComponent(conv.groupId)}/messages?${query}`);
   if (state?.conv !== conv) return;
   const scroller = $("#message-scroller");
@@ -608,7 +573,7 @@ async function loadHistory(conv, before = null) {
     conv.loaded = true;
     scrollToBottom();
     // The socket came up after this page was read: fetch what came between.
-    if (state.generation !== startedIn && state.socket.ready) startSync(conv.groupId);
+    if (readyCount() !== startedIn && isReady()) startSync(conv.groupId);
     maybeMarkRead();
   } else {
     scroller.scrollTop = scroller.scrollHeight - fromBottom; // keep the reader's place
@@ -732,7 +697,7 @@ async function onLeaveGroup() {
 // -- presence and typing -------------------------------------------------------
 
 function presenceClass(userId) {
-  if (userId === state.me.id) return state.socket.ready ? "online" : "offline";
+  if (userId === state.me.id) return isReady() ? "online" : "offline";
   return state.presence.get(userId) ? "online" : "offline";
 }
 
@@ -774,7 +739,7 @@ function sendTyping() {
   if (!conv || !$("#composer textarea").value.trim()) return;
   const now = Date.now();
   if (now - state.lastTypingSent < TYPING_SEND_EVERY_MS) return;
-  if (state.socket.send({ type: "typing", group_id: conv.groupId, client_id: "typing" })) {
+  if (send({ type: "typing", group_id: conv.groupId, client_id: "typing" })) {
     state.lastTypingSent = now;
   }
 }
@@ -808,7 +773,7 @@ function clearTyping(groupId) {
 function renderTyping() {
   const indicator = $("#typing-indicator");
   const typists = [...(state.typing.get(state.selectedId)?.keys() || [])];
-  const shown = typists.map((id) => names.get(id) || "Someone");
+  const shown = typists.map((id) => (knownUser(id) ? displayName(knownUser(id)) : "Someone"));
   if (shown.length === 0) indicator.textContent = "";
   else if (shown.length === 1) indicator.textContent = `${shown[0]} is typing…`;
   else if (shown.length === 2) indicator.textContent = `${shown[0]} and ${shown[1]} are typing…`;
@@ -851,13 +816,6 @@ function insertBySeq(node, seq) {
   list.insertBefore(node, before);
 }
 
-function avatar(userId) {
-  const badge = el("span", { className: "avatar", "aria-hidden": "true" });
-  badge.dataset.hue = colourOf(userId);
-  withName(userId, (name) => { badge.textContent = initials(name); });
-  return badge;
-}
-
 function fillMessage(node, message) {
   const own = message.sender_id === state.me.id;
   const sender = el("span", { className: "sender" });
@@ -865,7 +823,7 @@ function fillMessage(node, message) {
   node.classList.toggle("own", own);
   const actions = messageActions(message, own);
   node.replaceChildren(
-    avatar(message.sender_id),
+    avatarElement(message.sender_id),
     el("div", { className: "message-main" },
       el("div", { className: "message-head" },
         sender,
@@ -1011,7 +969,7 @@ function onMessageCreated(message) {
     const gap = missed || (conv.loaded && !replay && message.seq > conv.lastSeq + 1);
     const after = conv.lastSeq;
     upsertMessage(conv, message);
-    if (gap && state.socket.ready) {
+    if (gap && isReady()) {
       // Something was missed on the way: ask for it.
       conv.lastSeq = after;
       startSync(groupId);
@@ -1027,7 +985,7 @@ function onMessageUpdated(message) {
   if (conv?.groupId !== message.group_id) return;
   const missed = noteChange(conv, message.change, state.syncing.has(message.group_id));
   if (conv.messages.has(message.id)) upsertMessage(conv, message);
-  if (missed && state.socket.ready) startSync(conv.groupId);
+  if (missed && isReady()) startSync(conv.groupId);
 }
 
 function onMessageDeleted({ group_id: groupId, message_id: messageId, seq, change }) {
@@ -1035,7 +993,7 @@ function onMessageDeleted({ group_id: groupId, message_id: messageId, seq, chang
   if (conv?.groupId === groupId) {
     const missed = noteChange(conv, change, state.syncing.has(groupId));
     removeMessage(conv, messageId);
-    if (missed && state.socket.ready) startSync(groupId);
+    if (missed && isReady()) startSync(groupId);
   }
   const group = state.groups.get(groupId);
   if (group && seq > group.read_seq && group.unread > 0) refreshGroupSoon(groupId);
@@ -1113,7 +1071,7 @@ function submitComposer() {
 }
 
 function transmit(pending) {
-  const sent = state.socket.send({
+  const sent = send({
     type: "message.send", group_id: pending.groupId, body: pending.body, client_id: pending.clientId,
   });
   setPendingStatus(pending, sent ? "sent" : "queued");
@@ -1145,10 +1103,10 @@ function renderPending(pending) {
     ]
     : [];
   node.replaceChildren(
-    avatar(state.me.id),
+    avatarElement(state.me.id),
     el("div", { className: "message-main" },
       el("div", { className: "message-head" },
-        el("span", { className: "sender", text: names.get(state.me.id) || state.me.username }),
+        el("span", { className: "sender", text: displayName(state.me) }),
         status, ...buttons),
       el("div", { className: "message-body", text: pending.body })));
 }
@@ -1217,12 +1175,12 @@ function maybeMarkRead() {
   const conv = state?.conv;
   if (!conv?.loaded || !state.visible || document.visibilityState !== "visible") return;
   if (isWatchingLive()) return; // the conversation is hidden behind the live room
-  if (!nearBottom() || !state.socket.ready) return;
+  if (!nearBottom() || !isReady()) return;
   const group = state.groups.get(conv.groupId);
   if (!group) return;
   const seq = Math.max(conv.lastSeq, 0);
   if (seq > group.read_seq) {
-    if (!state.socket.send({ type: "read", group_id: conv.groupId, seq, client_id: "read" })) return;
+    if (!send({ type: "read", group_id: conv.groupId, seq, client_id: "read" })) return;
     group.read_seq = seq;
   }
   if (group.unread !== 0 && seq >= group.last_seq) {

@@ -5,7 +5,9 @@
 
 import { api } from "./api.js";
 import { LiveStage, viewersText } from "./live-room.js";
+import { claimErrors, onFrame, onLifecycle } from "./realtime.js";
 import { $, el, randomId } from "./ui.js";
+import { withName } from "./users.js";
 
 // Viewer counts come only with the list (no event carries them): while
 // anyone is live, the list is read again this often.
@@ -22,7 +24,7 @@ const ENDED = {
   server_shutdown: "The stream has ended: the server is restarting.",
 };
 
-let ctx = null; // what the chat lends us: send, withName, onViewChange
+let ctx = null; // what the chat lends us: send, onViewChange
 let me = null;
 let stage = null;
 const rooms = new Map(); // room id → room, oldest stream first
@@ -31,15 +33,19 @@ let watching = null; // {room, over}: the room on screen (over: its stream ended
 let refreshTimer = null;
 let tickTimer = null;
 
-// options: send(frame) → bool, withName(userId, apply), onViewChange()
-// (the room opened or closed: the chat shows or hides its conversation)
+// options: send(frame) → bool, onViewChange() (the room opened or closed:
+// the chat shows or hides its conversation)
 export function initLive(options) {
   ctx = options;
-  stage = new LiveStage({
-    onSend: sendLine,
-    onLeave: () => leaveLive(),
-    withName: options.withName,
-  });
+  stage = new LiveStage({ onSend: sendLine, onLeave: () => leaveLive(), withName });
+  const signedIn = (handler) => (frame) => (me ? handler(frame) : false);
+  onFrame("live.started", signedIn((frame) => onStarted(frame.room)));
+  onFrame("live.ended", signedIn(onEnded));
+  onFrame("live.watching", signedIn(onWatching));
+  onFrame("live.chat", signedIn(onChat));
+  claimErrors(signedIn(onError));
+  onLifecycle("ready", signedIn(liveSocketReady));
+  onLifecycle("down", signedIn(liveSocketDown));
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible" && me) refresh();
   });
@@ -78,29 +84,17 @@ export function leaveLive() {
   ctx.onViewChange();
 }
 
-export function liveSocketReady() {
+function liveSocketReady() {
   // Streams may have started and ended unseen while we were away.
   refresh();
   // The server forgot what this connection watched with the old one.
   if (watching && !watching.over) sendWatch();
 }
 
-export function liveSocketDown() {
+function liveSocketDown() {
   if (!watching || watching.over) return;
   stage.setChatState("Connection lost: reconnecting…", "error");
   stage.failPending("Not sent: the connection dropped.");
-}
-
-// → true when the frame was about live streaming (handled here).
-export function onLiveFrame(frame) {
-  switch (frame.type) {
-    case "live.started": onStarted(frame.room); return true;
-    case "live.ended": onEnded(frame); return true;
-    case "live.watching": onWatching(frame); return true;
-    case "live.chat": onChat(frame); return true;
-    case "error": return onError(frame);
-    default: return false;
-  }
 }
 
 // -- the list -----------------------------------------------------------------
@@ -161,7 +155,7 @@ function renderList() {
   const items = [...rooms.values()].map((room) => {
     const current = watching?.room.id === room.id;
     const name = el("span", { className: "name", text: room.username });
-    ctx?.withName(room.user_id, (shown) => { name.textContent = shown; });
+    withName(room.user_id, (shown) => { name.textContent = shown; });
     const since = liveFor(room.started_at);
     return el("li", {},
       el("button", {
