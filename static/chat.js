@@ -162,6 +162,12 @@ export function openConversation(groupId) {
   }
 }
 
+// Shows one message in its conversation (a search result). For now the
+// conversation opens at its newest messages.
+export function openMessage(groupId, _messageId, _seq) {
+  openConversation(groupId);
+}
+
 function lastGroupKey() {
   return `gortc:last-group:${state.me.id}`;
 }
