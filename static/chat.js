@@ -8,6 +8,10 @@ import {
 } from "./call.js";
 import { initLive, isWatchingLive, leaveLive, startLive, stopLive } from "./live.js";
 import {
+  clearMembers, forgetMembers, initMembers, isLeaving, memberCount, membersPresenceChanged,
+  reloadMembers, renderMembers, showMembers,
+} from "./members.js";
+import {
   isReady, onFrame, onLifecycle, onUnclaimedError, readyCount, send, startRealtime, stopRealtime,
 } from "./realtime.js";
 import { $, el, formValues, notify, randomId, timeElement } from "./ui.js";
@@ -72,8 +76,22 @@ export function initChat(options) {
   $("#message-scroller").addEventListener("scroll", () => maybeMarkRead(), { passive: true });
   $("#members-toggle").addEventListener("click", () => toggleMembers());
   $("#members-close").addEventListener("click", () => $("#chat-view").classList.remove("members-over"));
-  $("#add-member-form").addEventListener("submit", onAddMember);
-  $("#leave-group").addEventListener("click", onLeaveGroup);
+  initMembers({
+    signedIn: () => Boolean(state),
+    me: () => state.me,
+    group: (groupId) => state.groups.get(groupId),
+    groupTitle,
+    presenceOf: presenceClass,
+    learnPresence: updatePresence,
+    onMembersChanged: (groupId) => {
+      if (state.conv?.groupId === groupId) renderConversationHeader();
+    },
+    onOwnRole,
+    onLeft: (groupId) => {
+      forgetGroup(groupId);
+      renderGroups();
+    },
+  });
   document.addEventListener("visibilitychange", () => maybeMarkRead());
   window.addEventListener("focus", () => maybeMarkRead());
   registerFrames();
@@ -137,7 +155,7 @@ export function stopChat() {
   $("#direct-list").replaceChildren();
   $("#invitation-list").replaceChildren();
   $("#message-list").replaceChildren();
-  $("#member-list").replaceChildren();
+  forgetMembers();
   $("#connection-banner").hidden = true;
 }
 
@@ -198,9 +216,6 @@ function registerFrames() {
     "group.joined": (frame) => onGroupJoined(frame.group),
     "group.updated": (frame) => onGroupUpdated(frame.group),
     "group.left": (frame) => onGroupLeft(frame.group_id),
-    "member.joined": onMemberJoined,
-    "member.updated": onMemberJoined,
-    "member.left": onMemberLeft,
     "invitation.created": (frame) => onInvitation(frame.invitation),
   };
   for (const [type, handler] of Object.entries(frames)) onFrame(type, live(handler));
@@ -219,7 +234,7 @@ function onSocketReady() {
   for (const pending of state.pending.values()) {
     if (pending.status === "queued" || pending.status === "unconfirmed") transmit(pending);
   }
-  if (conv && readyCount() > 1) loadMembers(conv).catch(() => {});
+  if (conv && readyCount() > 1) reloadMembers();
   else if (conv) renderMembers(); // my own dot
   maybeMarkRead();
 }
@@ -434,7 +449,7 @@ function onGroupUpdated(info) {
 function onGroupLeft(groupId) {
   const group = state.groups.get(groupId);
   if (!group) return;
-  if (!state.leaving?.has(groupId)) notify(`You are no longer in “${groupTitle(group)}”.`, "error");
+  if (!isLeaving(groupId)) notify(`You are no longer in “${groupTitle(group)}”.`, "error");
   forgetGroup(groupId);
   renderGroups();
 }
@@ -491,14 +506,13 @@ function selectGroup(groupId) {
     lastChange: 0, // every change up to this one is on screen (see noteChange)
     nextCursor: null,
     loaded: false,
-    members: new Map(), // user id → member
     role: state.groups.get(groupId)?.role,
   };
   renderConversation();
   renderGroups();
   showCallGroup(groupId);
   const conv = state.conv;
-  loadMembers(conv).catch((error) => notify(error.message, "error"));
+  showMembers(groupId);
   loadHistory(conv).catch((error) => notify(error.message, "error"));
   $("#composer textarea").focus();
 }
@@ -509,7 +523,7 @@ function renderConversation() {
   $("#conversation-main").hidden = !conv;
   $("#members-panel").hidden = !conv || !membersWanted();
   $("#message-list").replaceChildren();
-  $("#member-list").replaceChildren();
+  clearMembers();
   $("#load-older").hidden = true;
   $("#empty-history").hidden = true;
   $("#typing-indicator").textContent = "";
@@ -525,18 +539,15 @@ function renderConversationHeader() {
   const group = state.groups.get(conv.groupId);
   if (!group) return;
   const direct = group.kind === "direct";
-  const manager = !direct && (conv.role === "owner" || conv.role === "admin");
   $("#conversation-title").textContent = groupTitle(group);
   $("#conversation-kind").textContent = direct ? "@" : "#";
   $("#conversation-subtitle").textContent = direct
     ? "Direct message"
-    : `${conv.members.size || "…"} member${conv.members.size === 1 ? "" : "s"}`;
+    : `${memberCount() || "…"} member${memberCount() === 1 ? "" : "s"}`;
   const title = groupTitle(group);
   const short = title.length > 32 ? `${title.slice(0, 30)}…` : title;
   $("#composer textarea").placeholder = `Message ${direct ? "" : "#"}${short}`;
   $("#members-toggle").setAttribute("aria-pressed", String(membersWanted()));
-  $("#add-member-form").hidden = !manager;
-  $("#leave-group").hidden = direct || conv.role === "owner";
 }
 
 function membersWanted() {
@@ -600,104 +611,15 @@ async function loadOlder() {
   }
 }
 
-async function loadMembers(conv) {
-  const page = await api("GET", `/api/v1/groups/${encodeURIComponent(conv.groupId)}/members`);
-  if (state?.conv !== conv) return;
-  conv.members = new Map(page.items.map((member) => [member.user_id, member]));
-  for (const member of page.items) rememberUser(member);
-  // The list says who is online now; presence frames bring the changes.
-  updatePresence(page.items
-    .filter((member) => typeof member.online === "boolean")
-    .map((member) => [member.user_id, member.online]));
-  const mine = conv.members.get(state.me.id);
-  if (mine) conv.role = mine.role;
-  renderMembers();
+// The viewer's role in a group changed (or became known with its members):
+// what they may do to messages changes with it.
+function onOwnRole(groupId, role) {
+  const group = state.groups.get(groupId);
+  if (group) group.role = role;
+  if (state.conv?.groupId !== groupId || state.conv.role === role) return;
+  state.conv.role = role;
   renderConversationHeader();
-  refillMessages(); // the names and what may be deleted are known now
-}
-
-const ROLE_ORDER = { owner: 0, admin: 1, member: 2 };
-
-function renderMembers() {
-  const conv = state.conv;
-  const members = [...conv.members.values()].sort((a, b) =>
-    ROLE_ORDER[a.role] - ROLE_ORDER[b.role]
-    || a.display_name.localeCompare(b.display_name));
-  $("#member-count").textContent = String(members.length);
-  $("#member-list").replaceChildren(...members.map((member) => {
-    const status = presenceClass(member.user_id);
-    return el("li", { className: "member", dataset: { userId: member.user_id } },
-      el("span", {
-        className: `dot ${status}`, title: status === "online" ? "online" : "offline",
-        "aria-label": status === "online" ? "online" : "offline",
-      }),
-      el("span", { className: "member-name" },
-        el("span", { text: member.display_name }),
-        " ",
-        el("small", { text: `@${member.username}${member.user_id === state.me.id ? " (you)" : ""}` })),
-      member.role === "member" ? null : el("span", { className: `role ${member.role}`, text: member.role }));
-  }));
-}
-
-function onMemberJoined({ group_id: groupId, member }) {
-  rememberUser(member);
-  if (member.user_id === state.me.id && state.groups.has(groupId)) {
-    state.groups.get(groupId).role = member.role;
-  }
-  const conv = state.conv;
-  if (conv?.groupId !== groupId) return;
-  conv.members.set(member.user_id, member);
-  if (member.user_id === state.me.id) {
-    conv.role = member.role;
-    refillMessages();
-  }
-  renderMembers();
-  renderConversationHeader();
-}
-
-function onMemberLeft({ group_id: groupId, user_id: userId }) {
-  const conv = state.conv;
-  if (conv?.groupId !== groupId) return;
-  conv.members.delete(userId);
-  renderMembers();
-  renderConversationHeader();
-}
-
-async function onAddMember(event) {
-  event.preventDefault();
-  const form = event.currentTarget;
-  const conv = state.conv;
-  const username = (formValues(form).username || "").replace(/^@/, "").trim();
-  if (!conv || !username) return;
-  const button = form.querySelector("button");
-  button.disabled = true;
-  try {
-    const member = await api("POST", `/api/v1/groups/${encodeURIComponent(conv.groupId)}/members`, { username });
-    form.reset();
-    onMemberJoined({ group_id: conv.groupId, member });
-    notify(`${member.display_name} (@${member.username}) was added.`);
-  } catch (error) {
-    notify(error.message, "error");
-  } finally {
-    button.disabled = false;
-  }
-}
-
-async function onLeaveGroup() {
-  const conv = state.conv;
-  if (!conv) return;
-  const group = state.groups.get(conv.groupId);
-  state.leaving = state.leaving || new Set();
-  state.leaving.add(conv.groupId);
-  try {
-    await api("DELETE", `/api/v1/groups/${encodeURIComponent(conv.groupId)}/members/${encodeURIComponent(state.me.id)}`);
-    notify(`You left “${groupTitle(group)}”.`);
-    forgetGroup(conv.groupId);
-    renderGroups();
-  } catch (error) {
-    state.leaving.delete(conv.groupId);
-    notify(error.message, "error");
-  }
+  refillMessages();
 }
 
 // -- presence and typing -------------------------------------------------------
@@ -727,7 +649,7 @@ function updatePresence(entries) {
     changed.add(userId);
   }
   if (changed.size === 0) return;
-  if (state.conv && [...changed].some((userId) => state.conv.members.has(userId))) renderMembers();
+  if (state.conv) membersPresenceChanged(changed);
   if ([...state.groups.values()].some((g) => changed.has(g.peer))) renderGroups();
 }
 
