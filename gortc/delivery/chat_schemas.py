@@ -175,6 +175,7 @@ class InvitationView(BaseModel):
     id: str
     group_id: str
     group_name: str
+    user_id: str = Field(description="The invitee")
     inviter_id: str | None
     created_at: Timestamp
 
@@ -184,6 +185,7 @@ class InvitationView(BaseModel):
             id=invitation.id,
             group_id=invitation.group_id,
             group_name=invitation.group_name,
+            user_id=invitation.user_id,
             inviter_id=invitation.inviter_id,
             created_at=invitation.created_at,
         )

@@ -131,6 +131,14 @@ async def my_invitations(request: web.Request) -> web.Response:
     return json_response(InvitationList(items=[InvitationView.of(i) for i in invitations]))
 
 
+async def group_invitations(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    invitations = await request.app[GROUPS].group_invitations(
+        principal.user_id, request.match_info["group_id"]
+    )
+    return json_response(InvitationList(items=[InvitationView.of(i) for i in invitations]))
+
+
 async def accept_invitation(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     view = await request.app[GROUPS].accept(principal.user_id, request.match_info["invitation_id"])
@@ -243,6 +251,15 @@ ROUTES = [
         request=InviteMember,
         response=InvitationView,
         errors=(403, 404, 409),
+    ),
+    ApiRoute(
+        "GET",
+        f"{_GROUP}/invitations",
+        group_invitations,
+        "The group's pending invitations",
+        _TAG,
+        response=InvitationList,
+        errors=(404,),
     ),
     ApiRoute(
         "GET",

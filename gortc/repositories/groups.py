@@ -264,3 +264,9 @@ class SqliteInvitationRepository:
             self._conn, f"{_INVITATION_SELECT} WHERE i.user_id = ? ORDER BY i.id", (user_id,)
         )
         return [_invitation(row) for row in rows]
+
+    async def list_for_group(self, group_id: str) -> list[Invitation]:
+        rows = await fetch_all(
+            self._conn, f"{_INVITATION_SELECT} WHERE i.group_id = ? ORDER BY i.id", (group_id,)
+        )
+        return [_invitation(row) for row in rows]

@@ -272,6 +272,13 @@ class GroupService:
         async with self._uow.reading() as repos:
             return await repos.invitations.list_for_user(user_id)
 
+    async def group_invitations(self, user_id: str, group_id: str) -> list[Invitation]:
+        """The group's pending invitations, shown to every member (who is
+        about to join is no secret inside the group); NotFound for outsiders."""
+        async with self._uow.reading() as repos:
+            await require_member(repos, group_id, user_id)
+            return await repos.invitations.list_for_group(group_id)
+
     async def accept(self, user_id: str, invitation_id: str) -> MemberView:
         now = self._clock.now()
         async with self._uow.transaction() as repos:

@@ -273,6 +273,10 @@ class InvitationRepository(Protocol):
 
     async def list_for_user(self, user_id: str) -> list[Invitation]: ...
 
+    async def list_for_group(self, group_id: str) -> list[Invitation]:
+        """The group's pending invitations, oldest first."""
+        ...
+
 
 class MessageRepository(Protocol):
     async def get(self, message_id: str) -> Message | None: ...

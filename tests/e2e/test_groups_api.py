@@ -825,6 +825,42 @@ async def test_a_declined_invitation_is_gone_and_makes_no_member(client: TestCli
     await invite(client, gid, alice, bob)
 
 
+async def test_every_member_sees_the_groups_pending_invitations_and_outsiders_do_not(
+    client: TestClient,
+) -> None:
+    alice, bob, carol, dan, eve = [
+        await sign_up(client, name) for name in ("alice", "bob", "carol", "dan", "eve")
+    ]
+    gid = (await create_group(client, alice, "book club"))["id"]
+    await add_member(client, gid, alice, bob)
+    to_carol = await invite(client, gid, alice, carol)
+    to_dan = await invite(client, gid, alice, dan)
+    other = (await create_group(client, eve, "elsewhere"))["id"]
+    await invite(client, other, eve, carol)
+
+    async def group_pending(who: Person) -> list[dict[str, Any]]:
+        page = await call(client, "GET", f"{GROUPS}/{gid}/invitations", who, expect=200)
+        items: list[dict[str, Any]] = page["items"]
+        return items
+
+    # A plain member sees them too, oldest first, each naming its invitee.
+    for who in (alice, bob):
+        assert await group_pending(who) == [to_carol, to_dan]
+    assert [(i["user_id"], i["inviter_id"]) for i in await group_pending(bob)] == [
+        (carol.id, alice.id),
+        (dan.id, alice.id),
+    ]
+    # The invitee (not a member yet) and outsiders: as if there were no group.
+    for who in (carol, eve):
+        await refused(
+            client, "GET", f"{GROUPS}/{gid}/invitations", who, status=404, code="group_not_found"
+        )
+
+    await call(client, "POST", f"/api/v1/invitations/{to_carol['id']}/accept", carol, expect=200)
+    await call(client, "POST", f"/api/v1/invitations/{to_dan['id']}/decline", dan, expect=204)
+    assert await group_pending(carol) == []
+
+
 async def test_inviting_a_member_or_inviting_twice_is_a_conflict(client: TestClient) -> None:
     alice, bob, carol = [await sign_up(client, name) for name in ("alice", "bob", "carol")]
     gid = (await create_group(client, alice))["id"]
