@@ -8,9 +8,10 @@
 import { api } from "./api.js";
 import { initChat, setChatVisible, startChat, stopChat } from "./chat.js";
 import { forgetFiles, hideFiles, initFiles, showFiles } from "./files.js";
+import { enableSearch, initSearch } from "./search.js";
 import { forgetLiveSettings, initLiveSettings, showLiveSettings } from "./live-settings.js";
 import { $, formValues, notify } from "./ui.js";
-import { forgetUsers } from "./users.js";
+import { avatarElement, forgetUsers, rememberUser } from "./users.js";
 
 function fragmentParams() {
   const [view, query = ""] = location.hash.slice(1).split("?");
@@ -18,6 +19,20 @@ function fragmentParams() {
 }
 
 let me = null;
+
+// What the server says about itself (GET /api/v1/server): whether it sends
+// mail decides whether the "confirm your email" banner makes sense. Read
+// once; null while unknown (the banner stays hidden rather than nag).
+let serverInfo = null;
+async function loadServerInfo() {
+  if (serverInfo) return serverInfo;
+  try {
+    serverInfo = await api("GET", "/api/v1/server");
+  } catch {
+    serverInfo = null;
+  }
+  return serverInfo;
+}
 
 // The signed-in views: the section shown, its tab, whether it uses the
 // whole width, and what it does when shown and hidden.
@@ -42,8 +57,12 @@ function showSignedOut(view) {
   forgetUsers();
   forgetLiveSettings();
   forgetFiles();
+  enableSearch(false);
   shownView = null;
   document.body.classList.remove("wide");
+  closeDrawer();
+  closeAccountMenu();
+  $("#drawer-toggle").hidden = true;
   $("#signed-in").hidden = true;
   $("#account-nav").hidden = true;
   $("#view-nav").hidden = true;
@@ -68,11 +87,16 @@ function showSignedIn(view = fragmentParams().view) {
     $(entry.tab).toggleAttribute("aria-current", key === name);
   }
   document.body.classList.toggle("wide", VIEWS[name].wide);
+  // The conversations drawer (phones) belongs to the chat view.
+  $("#drawer-toggle").hidden = name !== "chat";
+  if (name !== "chat") closeDrawer();
   $("#whoami").textContent = `${me.display_name} (@${me.username})`;
+  rememberUser(me);
+  $("#account-toggle").replaceChildren(avatarElement(me.id, { size: "small" }));
   $("#profile-name").textContent = me.display_name;
   $("#profile-details").textContent =
     `@${me.username} · ${me.email}${me.is_admin ? " · administrator" : ""}`;
-  $("#verify-banner").hidden = me.email_verified;
+  showVerification();
   const avatar = $("#avatar");
   avatar.hidden = !me.avatar_url;
   if (me.avatar_url) avatar.src = me.avatar_url;
@@ -83,6 +107,134 @@ function showSignedIn(view = fragmentParams().view) {
   if (shownView && shownView !== name) VIEWS[shownView].hide();
   shownView = name;
   VIEWS[name].show();
+  enableSearch(true);
+}
+
+// -- confirming the email address ------------------------------------------
+
+function bannerKey() {
+  return `gortc:verify-banner-dismissed:${me.id}`;
+}
+
+// The profile's "Confirm your email" card, while the address is not
+// confirmed; the banner too, unless dismissed or the server sends no mail
+// (then no code can come, and the banner could only nag).
+function showVerification() {
+  const pending = !me.email_verified;
+  $("#verify-form").hidden = !pending;
+  const mailing = serverInfo?.mail_enabled === true;
+  $("#resend-code").hidden = !mailing;
+  $("#verify-hint").textContent = mailing
+    ? `We mailed a code to ${me.email}. Paste it here, or open the link in the mail.`
+    : "This server sends no mail: ask its administrator for your code.";
+  $("#verify-banner").hidden = !pending || !mailing || localStorage.getItem(bannerKey()) === "1";
+  if (pending && !serverInfo) {
+    loadServerInfo().then((info) => {
+      if (info && me && !me.email_verified) showVerification();
+    });
+  }
+}
+
+async function resendCode(anchor) {
+  try {
+    await api("POST", "/api/v1/auth/verify-email/resend");
+    notify(`A new code is on its way to ${me.email}.`, "ok", anchor);
+  } catch (error) {
+    notify(error.message, "error", anchor);
+  }
+}
+
+// -- the conversations drawer and the account menu (narrow screens) ---------
+
+const NARROW = window.matchMedia("(max-width: 700px)");
+
+function drawerOpen() {
+  return $("#chat-view").classList.contains("drawer-open");
+}
+
+function openDrawer() {
+  $("#chat-view").classList.add("drawer-open");
+  $("#drawer-toggle").setAttribute("aria-expanded", "true");
+  for (const button of document.querySelectorAll(".open-drawer")) button.setAttribute("aria-expanded", "true");
+  // Into the drawer: its first conversation, else its first control.
+  const first = $("#conversations").querySelector("[aria-current], button, a, input");
+  first?.focus();
+}
+
+function closeDrawer({ restoreFocus = false } = {}) {
+  if (!drawerOpen()) return;
+  $("#chat-view").classList.remove("drawer-open");
+  $("#drawer-toggle").setAttribute("aria-expanded", "false");
+  for (const button of document.querySelectorAll(".open-drawer")) button.setAttribute("aria-expanded", "false");
+  if (restoreFocus && NARROW.matches) $("#drawer-toggle").focus();
+}
+
+function closeAccountMenu({ restoreFocus = false } = {}) {
+  const nav = $("#account-nav");
+  if (!nav.classList.contains("open")) return;
+  nav.classList.remove("open");
+  $("#account-toggle").setAttribute("aria-expanded", "false");
+  if (restoreFocus) $("#account-toggle").focus();
+}
+
+function initFrame() {
+  $("#drawer-toggle").addEventListener("click", () => {
+    if (drawerOpen()) closeDrawer();
+    else openDrawer();
+  });
+  for (const button of document.querySelectorAll(".open-drawer")) {
+    button.addEventListener("click", openDrawer);
+  }
+  $("#drawer-scrim").addEventListener("click", () => closeDrawer({ restoreFocus: true }));
+  $("#conversations .drawer-close").addEventListener("click", () => closeDrawer({ restoreFocus: true }));
+  // Choosing a conversation or a live room closes the drawer: the person
+  // wants to see what they chose.
+  $("#conversations").addEventListener("click", (event) => {
+    if (event.target.closest(".conversation-link, .live-link")) closeDrawer();
+  });
+  NARROW.addEventListener("change", () => closeDrawer());
+  $("#account-toggle").addEventListener("click", () => {
+    const nav = $("#account-nav");
+    const open = !nav.classList.contains("open");
+    nav.classList.toggle("open", open);
+    $("#account-toggle").setAttribute("aria-expanded", String(open));
+    if (open) $("#sign-out").focus();
+  });
+  document.addEventListener("click", (event) => {
+    if (!event.target.closest("#account-nav")) closeAccountMenu();
+  });
+  // Esc closes what floats over the page, the topmost first: the account
+  // menu, the member list slid over the messages, the drawer.
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || event.defaultPrevented) return;
+    if ($("#account-nav").classList.contains("open")) {
+      closeAccountMenu({ restoreFocus: true });
+    } else if ($("#chat-view").classList.contains("members-over")) {
+      $("#members-close").click();
+      $("#members-toggle").focus();
+    } else if (drawerOpen()) {
+      closeDrawer({ restoreFocus: true });
+    } else {
+      return;
+    }
+    event.preventDefault();
+  });
+  // The fragment names views: the skip link moves the focus instead.
+  $("#skip-link").addEventListener("click", (event) => {
+    event.preventDefault();
+    const target = $("#chat-view").hidden ? $("#main") : ($("#composer textarea:not([disabled])") || $("#main"));
+    if (target.offsetParent === null) $("#main").focus();
+    else target.focus();
+  });
+  $("#dismiss-verify-banner").addEventListener("click", () => {
+    localStorage.setItem(bannerKey(), "1");
+    $("#verify-banner").hidden = true;
+  });
+  $("#verify-banner-enter").addEventListener("click", () => {
+    // Shown once the profile is: then the code field takes the focus.
+    setTimeout(() => $("#verify-form input[name=token]").focus(), 0);
+  });
+  $("#resend-code").addEventListener("click", () => resendCode($("#verify-form")));
 }
 
 async function route() {
@@ -99,7 +251,7 @@ async function route() {
     view = "profile";
   }
   try {
-    me = await api("GET", "/api/v1/users/me");
+    [me] = await Promise.all([api("GET", "/api/v1/users/me"), loadServerInfo()]);
   } catch (error) {
     if (error.status !== 401) notify(error.message, "error");
     me = null;
@@ -114,10 +266,12 @@ function onSubmit(selector, handler) {
     const form = event.currentTarget;
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
+    notify("", "ok", form);
     try {
       await handler(form);
     } catch (error) {
-      notify(error.message, "error");
+      // Said in the form it is about, where the person is looking.
+      notify(error.message, "error", form);
     } finally {
       button.disabled = false;
     }
@@ -139,7 +293,9 @@ onSubmit("#register-form", async (form) => {
     login: values.username, password: values.password,
   });
   form.reset();
-  notify("Welcome! We sent you a mail to confirm your address.");
+  notify(serverInfo?.mail_enabled
+    ? "Welcome! We mailed you a code to confirm your address."
+    : "Welcome!");
   location.hash = "";
   showSignedIn("");
 });
@@ -147,7 +303,7 @@ onSubmit("#register-form", async (form) => {
 onSubmit("#forgot-form", async (form) => {
   await api("POST", "/api/v1/auth/password-reset", formValues(form));
   form.reset();
-  notify("If that address has an account, a reset link is on its way.");
+  notify("If that address has an account, a reset link is on its way.", "ok", form);
 });
 
 onSubmit("#reset-form", async (form) => {
@@ -163,21 +319,28 @@ onSubmit("#reset-form", async (form) => {
 onSubmit("#profile-form", async (form) => {
   me = await api("PATCH", "/api/v1/users/me", formValues(form));
   form.current_password.value = "";
-  notify("Profile saved.");
+  notify("Profile saved.", "ok", form);
   showSignedIn();
 });
 
 onSubmit("#avatar-form", async (form) => {
   me = await api("PUT", "/api/v1/users/me/avatar", new FormData(form));
   form.reset();
-  notify("Picture updated.");
+  notify("Picture updated.", "ok", form);
+  showSignedIn();
+});
+
+onSubmit("#verify-form", async (form) => {
+  me = await api("POST", "/api/v1/auth/verify-email", { token: form.token.value });
+  form.reset();
+  notify("Your email address is confirmed.");
   showSignedIn();
 });
 
 onSubmit("#password-form", async (form) => {
   await api("POST", "/api/v1/users/me/password", formValues(form));
   form.reset();
-  notify("Password changed. Your other devices were signed out.");
+  notify("Password changed. Your other devices were signed out.", "ok", form);
 });
 
 $("#sign-out").addEventListener("click", async () => {
@@ -192,19 +355,14 @@ $("#sign-out").addEventListener("click", async () => {
   }
 });
 
-$("#resend-verification").addEventListener("click", async () => {
-  try {
-    await api("POST", "/api/v1/auth/verify-email/resend");
-    notify("A new confirmation link is on its way.");
-  } catch (error) {
-    notify(error.message, "error");
-  }
-});
+$("#resend-verification").addEventListener("click", () => resendCode($("#verify-banner")));
 
 $("#notice").addEventListener("click", () => { $("#notice").hidden = true; });
 
+initFrame();
 initLiveSettings();
 initFiles();
+initSearch();
 initChat({
   onSessionEnded() {
     me = null;

@@ -23,15 +23,50 @@ export function el(tag, props = {}, ...children) {
 }
 
 let noticeTimer = null;
+const anchoredTimers = new WeakMap();
 
-export function notify(message, kind = "ok") {
+// Tells the person something. With an anchor (the form or card the notice is
+// about), it appears there: inside a .card, else just after the anchor, so
+// it is read where the person is looking. Without one, it is a toast at the
+// bottom of the window (#notice), visible wherever the page is scrolled.
+// Errors are alerts (read out at once), the rest status messages. An empty
+// message clears the notice.
+export function notify(message, kind = "ok", anchor = null) {
+  if (anchor) {
+    anchoredNotice(anchor, message, kind);
+    return;
+  }
   const notice = $("#notice");
+  notice.setAttribute("role", kind === "error" ? "alert" : "status");
   notice.textContent = message;
-  notice.className = kind;
+  notice.className = `toast ${kind}`;
   notice.hidden = !message;
   clearTimeout(noticeTimer);
   // Notices fade on their own; errors stay longer than confirmations.
   if (message) noticeTimer = setTimeout(() => { notice.hidden = true; }, kind === "error" ? 15000 : 8000);
+}
+
+// The notice that belongs to an anchor, made the first time it is needed.
+function anchoredNotice(anchor, message, kind) {
+  const inside = anchor.classList.contains("card");
+  let notice = inside
+    ? anchor.querySelector(":scope > .form-notice")
+    : anchor.nextElementSibling?.classList.contains("form-notice") ? anchor.nextElementSibling : null;
+  if (!notice) {
+    if (!message) return;
+    notice = el("p", { className: "form-notice" });
+    if (inside) anchor.append(notice);
+    else anchor.after(notice);
+  }
+  notice.setAttribute("role", kind === "error" ? "alert" : "status");
+  notice.className = `form-notice ${kind}`;
+  notice.textContent = message;
+  notice.hidden = !message;
+  clearTimeout(anchoredTimers.get(notice));
+  // Confirmations fade; an error stays until the person tries again.
+  if (message && kind !== "error") {
+    anchoredTimers.set(notice, setTimeout(() => { notice.hidden = true; }, 8000));
+  }
 }
 
 export function formValues(form) {
