@@ -132,6 +132,8 @@ CREATE INDEX invitations_by_user ON invitations (user_id);
 -- change_seq and created_change_seq are the group's last_change at the
 -- message's latest change and at its creation: sync by change reads
 -- messages_by_change from a client's last known change onwards.
+-- reply_to_id is the message of the same group this one answers (no
+-- foreign key: rows go only with their whole group; see migration 0009).
 CREATE TABLE messages (
     id                 TEXT PRIMARY KEY,
     group_id           TEXT NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
@@ -144,6 +146,7 @@ CREATE TABLE messages (
     client_id          TEXT,
     change_seq         INTEGER NOT NULL DEFAULT 0,
     created_change_seq INTEGER NOT NULL DEFAULT 0,
+    reply_to_id        TEXT,
     UNIQUE (group_id, seq)
 );
 CREATE UNIQUE INDEX messages_by_client_id ON messages (group_id, sender_id, client_id)
@@ -269,3 +272,14 @@ CREATE TABLE stream_keys (
     title      TEXT NOT NULL DEFAULT '',
     created_at TEXT NOT NULL
 ) WITHOUT ROWID;
+
+-- Reactions (gortc/repositories/reactions.py): one row per (message, user,
+-- emoji). The rowid keeps the order they were added in, which is the order
+-- they are shown (each emoji where it was first used, its users in turn).
+CREATE TABLE message_reactions (
+    message_id TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    emoji      TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (message_id, user_id, emoji)
+);

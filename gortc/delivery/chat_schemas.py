@@ -9,7 +9,17 @@ from pydantic import BaseModel, Field, model_validator
 
 from gortc.delivery.schemas import Request, Timestamp
 from gortc.entities.files import FileSummary
-from gortc.entities.groups import Group, Invitation, MemberView, Message, MyGroup, Role
+from gortc.entities.groups import (
+    QUOTE_MAX_LENGTH,
+    Group,
+    Invitation,
+    MemberView,
+    Message,
+    MyGroup,
+    Quote,
+    Role,
+)
+from gortc.entities.reactions import Reaction
 from gortc.entities.timestamps import to_text
 from gortc.usecases.groups import ListedGroup, ListedMember
 from gortc.usecases.groups import UserRef as UserReference
@@ -26,6 +36,33 @@ class AttachedFileView(BaseModel):
     @classmethod
     def of(cls, file: FileSummary) -> AttachedFileView:
         return cls(id=file.id, name=file.name, size=file.size, content_type=file.content_type)
+
+
+class ReactionView(BaseModel):
+    """One emoji on a message: how many put it there, and who, in order."""
+
+    emoji: str
+    count: int
+    user_ids: list[str]
+
+    @classmethod
+    def of(cls, reaction: Reaction) -> ReactionView:
+        return cls(emoji=reaction.emoji, count=reaction.count, user_ids=list(reaction.user_ids))
+
+
+class QuoteView(BaseModel):
+    """What a reply shows of the message it answers, as that message is now."""
+
+    id: str
+    sender_id: str | None
+    body: str = Field(
+        description=f"Its body, cut to {QUOTE_MAX_LENGTH} characters; empty once it was deleted"
+    )
+    deleted: bool
+
+    @classmethod
+    def of(cls, quote: Quote) -> QuoteView:
+        return cls(id=quote.id, sender_id=quote.sender_id, body=quote.body, deleted=quote.deleted)
 
 
 class MessageView(BaseModel):
@@ -49,6 +86,13 @@ class MessageView(BaseModel):
         "(an id without an entry here was deleted by its owner); the group's members "
         "may read them: GET /api/v1/files/{id} and /content"
     )
+    reply_to: QuoteView | None = Field(
+        description="The message (of the same group) this one answers, if it is a reply"
+    )
+    reactions: list[ReactionView] = Field(
+        description="Emojis on the message, each where it was first used, with its "
+        "users in the order they came; PUT/DELETE …/reactions/{emoji}"
+    )
 
     @classmethod
     def of(cls, message: Message) -> MessageView:
@@ -64,6 +108,8 @@ class MessageView(BaseModel):
             client_id=message.client_id,
             change=message.change,
             files=[AttachedFileView.of(file) for file in message.files],
+            reply_to=None if message.reply_to is None else QuoteView.of(message.reply_to),
+            reactions=[ReactionView.of(reaction) for reaction in message.reactions],
         )
 
 
@@ -86,6 +132,22 @@ def message_json(message: Message) -> dict[str, Any]:
         "files": [
             {"id": file.id, "name": file.name, "size": file.size, "content_type": file.content_type}
             for file in message.files
+        ],
+        "reply_to": None
+        if (quote := message.reply_to) is None
+        else {
+            "id": quote.id,
+            "sender_id": quote.sender_id,
+            "body": quote.body,
+            "deleted": quote.deleted,
+        },
+        "reactions": [
+            {
+                "emoji": reaction.emoji,
+                "count": len(reaction.user_ids),
+                "user_ids": list(reaction.user_ids),
+            }
+            for reaction in message.reactions
         ],
     }
 
@@ -258,6 +320,13 @@ class TransferOwnership(Request):
 _BODY: Any = Field(max_length=20_000, description="1–4,000 characters")
 _FILE_IDS: Any = Field(default_factory=list, max_length=20)
 ClientId = Annotated[str, Field(max_length=100)]
+_REPLY_TO: Any = Field(
+    None,
+    min_length=1,
+    max_length=64,
+    description="The id of the message this one answers: one of the same conversation, "
+    "not deleted (400 invalid_reply otherwise; nothing is stored)",
+)
 
 
 class PostMessage(Request):
@@ -269,6 +338,7 @@ class PostMessage(Request):
         "again with one you already used in this conversation stores nothing new and "
         "answers with the message stored the first time, as it is now.",
     )
+    reply_to: str | None = _REPLY_TO
 
 
 class EditMessage(Request):
@@ -294,6 +364,7 @@ class SendFrame(Request):
     body: str = _BODY
     client_id: ClientId | None = None
     file_ids: list[Annotated[str, Field(max_length=64)]] = _FILE_IDS
+    reply_to: str | None = _REPLY_TO
 
 
 class EditFrame(Request):

@@ -44,6 +44,7 @@ async def post_message(request: web.Request) -> web.Response:
         body.body,
         tuple(body.file_ids),
         client_id=body.client_id,
+        reply_to=body.reply_to,
     )
     return json_response(MessageView.of(message), status=201)
 
@@ -68,6 +69,28 @@ async def delete_message(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def add_reaction(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    message = await request.app[CHAT].react(
+        principal.user_id,
+        request.match_info["group_id"],
+        request.match_info["message_id"],
+        request.match_info["emoji"],
+    )
+    return json_response(MessageView.of(message))
+
+
+async def remove_reaction(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    message = await request.app[CHAT].unreact(
+        principal.user_id,
+        request.match_info["group_id"],
+        request.match_info["message_id"],
+        request.match_info["emoji"],
+    )
+    return json_response(MessageView.of(message))
+
+
 async def mark_read(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     body = await read_json(request, MarkRead)
@@ -84,6 +107,7 @@ async def post_direct(request: web.Request) -> web.Response:
         body.body,
         tuple(body.file_ids),
         client_id=body.client_id,
+        reply_to=body.reply_to,
     )
     return json_response(MessageView.of(message), status=201)
 
@@ -96,6 +120,7 @@ async def get_direct(request: web.Request) -> web.Response:
 
 _TAG = "messages"
 _MESSAGES = "/api/v1/groups/{group_id}/messages"
+_REACTION = f"{_MESSAGES}/{{message_id}}/reactions/{{emoji}}"
 
 ROUTES = [
     ApiRoute(
@@ -140,6 +165,31 @@ ROUTES = [
         _TAG,
         status=204,
         errors=(403, 404),
+    ),
+    ApiRoute(
+        "PUT",
+        _REACTION,
+        add_reaction,
+        "Put an emoji on a message",
+        _TAG,
+        response=MessageView,
+        errors=(400, 404, 409),
+        description="{emoji} is the emoji itself, URL-encoded (👍 is %F0%9F%91%8D). "
+        "Idempotent: answers the message, with its reactions. A change is told to the "
+        "group as message.updated and takes a change number; edited_at is untouched. "
+        "400 invalid_emoji (not one emoji), 409 too_many_reactions (20 different "
+        "emojis on the message already), 404 for a deleted message.",
+    ),
+    ApiRoute(
+        "DELETE",
+        _REACTION,
+        remove_reaction,
+        "Take my emoji off a message",
+        _TAG,
+        response=MessageView,
+        errors=(400, 404),
+        description="Idempotent: an emoji you have not put there answers the message "
+        "unchanged. Otherwise as PUT.",
     ),
     ApiRoute(
         "POST",

@@ -150,6 +150,7 @@ class _Session:
                 frame.body,
                 tuple(frame.file_ids),
                 client_id=frame.client_id,
+                reply_to=frame.reply_to,
             )
         except DomainError as exc:
             self.error(exc, frame.client_id)

@@ -9,9 +9,12 @@ from datetime import datetime
 
 from gortc.entities.errors import InvalidInput
 from gortc.entities.files import FileSummary
+from gortc.entities.reactions import Reaction
 
 GROUP_NAME_MAX_LENGTH = 100
 MESSAGE_MAX_LENGTH = 4000
+# A reply shows this much of the message it answers.
+QUOTE_MAX_LENGTH = 200
 
 
 class GroupKind(enum.StrEnum):
@@ -78,6 +81,27 @@ class Invitation:
 
 
 @dataclass(frozen=True, slots=True)
+class Quote:
+    """What a reply shows of the message it answers, read when the reply is
+    shown: its current body, cut to QUOTE_MAX_LENGTH characters, or nothing
+    (and ``deleted``) once that message was deleted."""
+
+    id: str
+    sender_id: str | None
+    body: str
+    deleted: bool
+
+    @classmethod
+    def of(cls, message_id: str, sender_id: str | None, body: str, deleted: bool) -> Quote:
+        return cls(
+            id=message_id,
+            sender_id=sender_id,
+            body="" if deleted else body[:QUOTE_MAX_LENGTH],
+            deleted=deleted,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     id: str
     group_id: str
@@ -100,6 +124,10 @@ class Message:
     # The attached files that still exist, in the order of ``file_ids``; an
     # id of file_ids without one here was deleted by its owner.
     files: tuple[FileSummary, ...] = ()
+    # The message this one answers (same group), as it is now.
+    reply_to: Quote | None = None
+    # Emojis people put on it, in the order each was first used.
+    reactions: tuple[Reaction, ...] = ()
 
     @property
     def is_deleted(self) -> bool:
@@ -117,6 +145,8 @@ class NewMessage:
     created_at: datetime
     file_ids: tuple[str, ...] = ()
     client_id: str | None = None
+    # A message of the same group, not deleted (checked when it is stored).
+    reply_to_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +157,13 @@ class StoredMessage:
 
     message: Message
     is_new: bool
+
+
+def invalid_reply() -> InvalidInput:
+    return InvalidInput(
+        "reply_to must be a message of this conversation that exists and is not deleted",
+        code="invalid_reply",
+    )
 
 
 def direct_key(user_a: str, user_b: str) -> str:

@@ -21,6 +21,7 @@ class Action(enum.StrEnum):
     DELETE_GROUP = "delete_group"
     TRANSFER_OWNERSHIP = "transfer_ownership"
     START_CALL = "start_call"
+    REACT = "react"  # put an emoji on a message, or take one's own off
 
 
 _EVERYONE = frozenset(Role)
@@ -41,10 +42,11 @@ RIGHTS: dict[Action, frozenset[Role]] = {
     Action.DELETE_GROUP: _OWNER,
     Action.TRANSFER_OWNERSHIP: _OWNER,
     Action.START_CALL: _EVERYONE,
+    Action.REACT: _EVERYONE,
 }
 
 # A direct conversation has no roles to manage: both people may talk, call,
-# and handle their own messages; nothing else.
+# react, and handle their own messages; nothing else.
 DIRECT_ACTIONS = frozenset(
     {
         Action.READ,
@@ -52,6 +54,7 @@ DIRECT_ACTIONS = frozenset(
         Action.EDIT_OWN_MESSAGE,
         Action.DELETE_OWN_MESSAGE,
         Action.START_CALL,
+        Action.REACT,
     }
 )
 
@@ -60,3 +63,9 @@ def may(role: Role, action: Action, *, direct: bool = False) -> bool:
     if direct and action not in DIRECT_ACTIONS:
         return False
     return role in RIGHTS[action]
+
+
+def allowed_actions(role: Role, *, direct: bool = False) -> tuple[Action, ...]:
+    """Every action ``role`` may take, sorted by value: what clients are
+    shown, so they never keep a copy of this table."""
+    return tuple(sorted((action for action in Action if may(role, action, direct=direct)), key=str))

@@ -12,11 +12,11 @@ from itertools import groupby
 import aiosqlite
 
 from gortc.entities.errors import NotFound
-from gortc.entities.groups import Message, NewMessage, StoredMessage
+from gortc.entities.groups import Message, NewMessage, Quote, StoredMessage, invalid_reply
 from gortc.entities.message_search import MessageHit, SearchOrder
 from gortc.entities.query_syntax import Query
 from gortc.entities.timestamps import from_text, to_text
-from gortc.repositories import attachments, message_index
+from gortc.repositories import attachments, message_index, reactions
 from gortc.repositories.database import Database, fetch_all, fetch_one
 from gortc.repositories.fts_match import order_score
 
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 _COLUMNS = (
     "id, group_id, seq, sender_id, body, created_at, edited_at, deleted_at, "
-    "client_id, change_seq, created_change_seq"
+    "client_id, change_seq, created_change_seq, reply_to_id"
 )
 
 
@@ -44,6 +44,49 @@ def _message(row: sqlite3.Row) -> Message:
     )
 
 
+async def _complete(conn: aiosqlite.Connection, rows: list[sqlite3.Row]) -> list[Message]:
+    """The messages of ``rows`` (selected with _COLUMNS) as clients see
+    them: with their files, reactions and the quote of what they answer.
+    One query for each of the three, for the whole list."""
+    messages = await attachments.with_files(conn, [_message(row) for row in rows])
+    messages = await reactions.with_reactions(conn, messages)
+    return await _with_quotes(conn, messages, [row["reply_to_id"] for row in rows])
+
+
+async def _with_quotes(
+    conn: aiosqlite.Connection, messages: list[Message], reply_to_ids: list[str | None]
+) -> list[Message]:
+    # A deleted reply shows nothing, its quote included.
+    wanted = sorted(
+        {
+            reply_to_id
+            for message, reply_to_id in zip(messages, reply_to_ids, strict=True)
+            if reply_to_id is not None and not message.is_deleted
+        }
+    )
+    if not wanted:
+        return messages
+    quotes: dict[str, Quote] = {}
+    for start in range(0, len(wanted), 10_000):
+        chunk = wanted[start : start + 10_000]
+        rows = await fetch_all(
+            conn,
+            "SELECT id, sender_id, body, deleted_at FROM messages "
+            f"WHERE id IN ({', '.join('?' * len(chunk))})",
+            chunk,
+        )
+        for row in rows:
+            quotes[row["id"]] = Quote.of(
+                row["id"], row["sender_id"], row["body"], row["deleted_at"] is not None
+            )
+    return [
+        replace(message, reply_to=quotes.get(reply_to_id) or Quote.of(reply_to_id, None, "", True))
+        if reply_to_id is not None and not message.is_deleted
+        else message
+        for message, reply_to_id in zip(messages, reply_to_ids, strict=True)
+    ]
+
+
 class SqliteMessageRepository:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
@@ -54,7 +97,7 @@ class SqliteMessageRepository:
         )
         if row is None:
             return None
-        [message] = await attachments.with_files(self._conn, [_message(row)])
+        [message] = await _complete(self._conn, [row])
         return message
 
     async def before(self, group_id: str, *, before_seq: int | None, limit: int) -> list[Message]:
@@ -64,7 +107,16 @@ class SqliteMessageRepository:
             "AND deleted_at IS NULL ORDER BY seq DESC LIMIT ?",
             (group_id, before_seq if before_seq is not None else 2**62, limit),
         )
-        return await attachments.with_files(self._conn, [_message(row) for row in rows])
+        return await _complete(self._conn, rows)
+
+    async def newer(self, group_id: str, *, after_seq: int, limit: int) -> list[Message]:
+        rows = await fetch_all(
+            self._conn,
+            f"SELECT {_COLUMNS} FROM messages WHERE group_id = ? AND seq > ? "
+            "AND deleted_at IS NULL ORDER BY seq LIMIT ?",
+            (group_id, after_seq, limit),
+        )
+        return await _complete(self._conn, rows)
 
     async def after(self, group_id: str, *, after_seq: int, limit: int) -> list[Message]:
         rows = await fetch_all(
@@ -72,7 +124,7 @@ class SqliteMessageRepository:
             f"SELECT {_COLUMNS} FROM messages WHERE group_id = ? AND seq > ? ORDER BY seq LIMIT ?",
             (group_id, after_seq, limit),
         )
-        return await attachments.with_files(self._conn, [_message(row) for row in rows])
+        return await _complete(self._conn, rows)
 
     async def changed_after(self, group_id: str, *, after_change: int, limit: int) -> list[Message]:
         # A range scan of messages_by_change.
@@ -82,20 +134,22 @@ class SqliteMessageRepository:
             "ORDER BY change_seq LIMIT ?",
             (group_id, after_change, limit),
         )
-        return await attachments.with_files(self._conn, [_message(row) for row in rows])
+        return await _complete(self._conn, rows)
+
+    async def touch(self, message: Message) -> Message:
+        """Gives the message the next number of its group's change counter
+        without changing anything else (a reaction came or went)."""
+        changed = replace(message, change=await _next_change(self._conn, message.group_id))
+        await self._conn.execute(
+            "UPDATE messages SET change_seq = ? WHERE id = ?", (changed.change, changed.id)
+        )
+        return changed
 
     async def update(self, message: Message) -> Message:
         # The number is taken here, in the caller's write transaction, so no
         # edit or deletion is ever stored without one (sync by change relies
         # on every change moving change_seq past what clients have seen).
-        row = await fetch_one(
-            self._conn,
-            "UPDATE groups SET last_change = last_change + 1 WHERE id = ? RETURNING last_change",
-            (message.group_id,),
-        )
-        if row is None:
-            raise NotFound("no such group", code="group_not_found")
-        changed = replace(message, change=int(row[0]))
+        changed = replace(message, change=await _next_change(self._conn, message.group_id))
         # The search entry follows the body: the old one out before the row
         # changes (FTS5 needs the indexed values), the new one in after (a
         # deleted message's is empty, so it matches nothing).
@@ -136,7 +190,7 @@ class SqliteMessageRepository:
             offset=offset,
             limit=limit,
         )
-        messages = await attachments.with_files(self._conn, [_message(row) for row in rows])
+        messages = await _complete(self._conn, rows)
         return [
             MessageHit(
                 message=message,
@@ -171,6 +225,10 @@ class GroupCommitMessageStore:
     only when a draft carries files; else NotFound ``file_not_found``, and
     nothing of that draft is stored); they are stored in ``message_files``
     with one executemany after the messages (see attachments.py).
+
+    A draft's ``reply_to_id`` must name a message of its group that is not
+    deleted (one more query per batch, only when a draft is a reply; else
+    InvalidInput ``invalid_reply``, and nothing of that draft is stored).
     """
 
     def __init__(self, db: Database, *, max_batch: int = 1000) -> None:
@@ -250,6 +308,18 @@ class GroupCommitMessageStore:
             for index in refused:
                 results[index] = attachments.file_not_found()
             fresh = [item for item in fresh if item[0] not in refused]
+            # A reply must answer a message of its group that is not deleted,
+            # checked here for the same reasons (one query, only for replies).
+            quotable = await _quotable(conn, [draft for _, draft in fresh])
+            refused = {
+                index
+                for index, draft in fresh
+                if draft.reply_to_id is not None
+                and quotable.get(draft.reply_to_id, ("", None))[0] != draft.group_id
+            }
+            for index in refused:
+                results[index] = invalid_reply()
+            fresh = [item for item in fresh if item[0] not in refused]
             fresh.sort(key=lambda item: item[1].group_id)
             by_group = {
                 group_id: sorted(items, key=lambda item: item[0])  # the order they came in
@@ -275,6 +345,9 @@ class GroupCommitMessageStore:
                         change=first_change + offset,
                         created_change=first_change + offset,
                         files=attachments.summaries(draft, owned),
+                        reply_to=None
+                        if draft.reply_to_id is None
+                        else quotable[draft.reply_to_id][1],
                     )
                     results[index] = StoredMessage(message, is_new=True)
                     attached.extend(attachments.rows_of(message))
@@ -289,13 +362,14 @@ class GroupCommitMessageStore:
                             message.client_id,
                             message.change,
                             message.created_change,
+                            draft.reply_to_id,
                         )
                     )
             if rows:
                 await conn.executemany(
                     "INSERT INTO messages (id, group_id, seq, sender_id, body, created_at, "
-                    "client_id, change_seq, created_change_seq) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "client_id, change_seq, created_change_seq, reply_to_id) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
                 # Searchable from the same commit on: (id, body) of each row.
@@ -310,6 +384,17 @@ class GroupCommitMessageStore:
                 else earlier
             )
         return results
+
+
+async def _next_change(conn: aiosqlite.Connection, group_id: str) -> int:
+    row = await fetch_one(
+        conn,
+        "UPDATE groups SET last_change = last_change + 1 WHERE id = ? RETURNING last_change",
+        (group_id,),
+    )
+    if row is None:
+        raise NotFound("no such group", code="group_not_found")
+    return int(row[0])
 
 
 def _group_of(item: tuple[int, NewMessage]) -> str:
@@ -371,11 +456,34 @@ async def _stored_by_client_id(
             "AND m.client_id = wanted.client_id WHERE m.client_id IS NOT NULL",
             [value for key in chunk for value in key],
         )
-        messages = await attachments.with_files(conn, [_message(row) for row in rows])
+        messages = await _complete(conn, rows)
         found.update(
             ((row["group_id"], row["sender_id"], row["client_id"]), message)
             for row, message in zip(rows, messages, strict=True)
         )
+    return found
+
+
+async def _quotable(
+    conn: aiosqlite.Connection, drafts: list[NewMessage]
+) -> dict[str, tuple[str, Quote]]:
+    """The messages the drafts answer that are not deleted: id -> (group
+    id, quote). One query for the batch, none when no draft is a reply."""
+    wanted = sorted({draft.reply_to_id for draft in drafts if draft.reply_to_id is not None})
+    found: dict[str, tuple[str, Quote]] = {}
+    for start in range(0, len(wanted), 10_000):
+        chunk = wanted[start : start + 10_000]
+        rows = await fetch_all(
+            conn,
+            "SELECT id, group_id, sender_id, body FROM messages "
+            f"WHERE id IN ({', '.join('?' * len(chunk))}) AND deleted_at IS NULL",
+            chunk,
+        )
+        for row in rows:
+            found[row["id"]] = (
+                row["group_id"],
+                Quote.of(row["id"], row["sender_id"], row["body"], False),
+            )
     return found
 
 

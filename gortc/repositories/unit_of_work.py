@@ -21,6 +21,7 @@ from gortc.repositories.one_time_tokens import (
     SqliteInviteRepository,
     SqliteOneTimeTokenRepository,
 )
+from gortc.repositories.reactions import SqliteReactionRepository
 from gortc.repositories.sessions import SqliteRefreshTokenRepository, SqliteSessionRepository
 from gortc.repositories.stream_keys import SqliteStreamKeyRepository
 from gortc.repositories.used_upload_urls import SqliteUsedUploadUrls
@@ -39,6 +40,7 @@ class SqliteRepositories:
         self.members = SqliteMemberRepository(conn)
         self.invitations = SqliteInvitationRepository(conn)
         self.messages = SqliteMessageRepository(conn)
+        self.reactions = SqliteReactionRepository(conn)
         self.files = SqliteFileRepository(conn)
         self.attachments = SqliteAttachmentRepository(conn)
         self.used_upload_urls = SqliteUsedUploadUrls(conn)

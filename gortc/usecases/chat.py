@@ -22,8 +22,10 @@ from gortc.entities.groups import (
     Role,
     check_message_body,
     direct_key,
+    invalid_reply,
 )
 from gortc.entities.ids import new_id
+from gortc.entities.reactions import MAX_REACTIONS_PER_MESSAGE, check_emoji
 from gortc.entities.rights import Action
 from gortc.usecases.groups import require_member, require_right
 from gortc.usecases.ports import (
@@ -91,6 +93,7 @@ class ChatService:
         file_ids: tuple[str, ...] = (),
         *,
         client_id: str | None = None,
+        reply_to: str | None = None,
     ) -> Message:
         """Stores the message and tells the group. Returns once committed.
 
@@ -103,6 +106,10 @@ class ChatService:
         Sharing a file so gives the group's members read access to it, for
         as long as the message exists (see FileService.get).
 
+        ``reply_to`` makes it a reply to that message, which must be one of
+        the group's and not deleted: the store checks that too, in its
+        transaction (InvalidInput ``invalid_reply``; nothing is stored).
+
         A ``client_id`` this sender already used in this group makes the
         send a repeat (a retry after a lost answer): nothing new is stored or
         told, and the earlier message, as it is now, is returned.
@@ -110,7 +117,7 @@ class ChatService:
         check_message_body(body)
         file_ids = self._check_files(file_ids)
         await self._limit_sending(user_id)
-        return await self._store_and_tell(user_id, group_id, body, file_ids, client_id)
+        return await self._store_and_tell(user_id, group_id, body, file_ids, client_id, reply_to)
 
     async def _store_and_tell(
         self,
@@ -119,6 +126,7 @@ class ChatService:
         body: str,
         file_ids: tuple[str, ...],
         client_id: str | None,
+        reply_to: str | None,
     ) -> Message:
         stored = await self._store.add(
             NewMessage(
@@ -129,6 +137,7 @@ class ChatService:
                 created_at=self._clock.now(),
                 file_ids=file_ids,
                 client_id=client_id,
+                reply_to_id=reply_to,
             )
         )
         if stored.is_new:
@@ -145,6 +154,7 @@ class ChatService:
         file_ids: tuple[str, ...] = (),
         *,
         client_id: str | None = None,
+        reply_to: str | None = None,
     ) -> Message:
         """Sends to the direct conversation with ``peer_id``, creating it on
         the first message (only once the message is sure to be accepted)."""
@@ -153,11 +163,26 @@ class ChatService:
         if peer_id == user_id:
             raise InvalidInput("a direct message needs another person", code="invalid_peer")
         await self._limit_sending(user_id)
+        # Before the conversation is made; the store checks again.
         if file_ids:
-            # Before the conversation is made; the store checks again.
             await self._require_own_files(user_id, file_ids)
+        if reply_to is not None:
+            await self._require_quotable_in_direct(user_id, peer_id, reply_to)
         group = await self._direct_conversation(user_id, peer_id)
-        return await self._store_and_tell(user_id, group.id, body, file_ids, client_id)
+        return await self._store_and_tell(user_id, group.id, body, file_ids, client_id, reply_to)
+
+    async def _require_quotable_in_direct(self, user_id: str, peer_id: str, reply_to: str) -> None:
+        """A reply in a conversation not made yet answers nothing there."""
+        async with self._uow.reading() as repos:
+            conversation = await repos.groups.get_direct(direct_key(user_id, peer_id))
+            quoted = await repos.messages.get(reply_to) if conversation is not None else None
+        if (
+            conversation is None
+            or quoted is None
+            or quoted.group_id != conversation.id
+            or quoted.is_deleted
+        ):
+            raise invalid_reply()
 
     async def _direct_conversation(self, user_id: str, peer_id: str) -> Group:
         key = direct_key(user_id, peer_id)
@@ -220,11 +245,59 @@ class ChatService:
             deleted = await repos.messages.update(
                 replace(message, body="", deleted_at=self._clock.now())
             )
-            # The group's access to the message's files ends with it.
+            # The group's access to the message's files ends with it, and
+            # nothing of it is shown any more, its reactions included.
             await repos.attachments.detach(message_id)
+            await repos.reactions.clear(message_id)
         self._events.to_group(
             group_id, MessageDeleted(group_id, message_id, message.seq, deleted.change)
         )
+
+    async def react(self, user_id: str, group_id: str, message_id: str, emoji: str) -> Message:
+        """Puts ``emoji`` on the message for the caller and returns the
+        message. Idempotent: an emoji the caller has there already changes
+        nothing. Raises InvalidInput ``invalid_emoji`` (see check_emoji),
+        Conflict ``too_many_reactions`` for a new emoji on a message that has
+        MAX_REACTIONS_PER_MESSAGE different ones, NotFound for a deleted
+        message as for a missing one.
+
+        A change takes the next number of the group's change counter and is
+        told to the group as the message updated (its edit time unchanged),
+        so a client catching up by change gets it too."""
+        emoji = check_emoji(emoji)
+        return await self._change_reaction(user_id, group_id, message_id, emoji, adding=True)
+
+    async def unreact(self, user_id: str, group_id: str, message_id: str, emoji: str) -> Message:
+        """Takes the caller's ``emoji`` off the message; one the caller has
+        not put there changes nothing. Otherwise as ``react``."""
+        emoji = check_emoji(emoji)
+        return await self._change_reaction(user_id, group_id, message_id, emoji, adding=False)
+
+    async def _change_reaction(
+        self, user_id: str, group_id: str, message_id: str, emoji: str, *, adding: bool
+    ) -> Message:
+        async with self._uow.transaction() as repos:
+            group, member = await require_member(repos, group_id, user_id)
+            message = await _require_message(repos, group_id, message_id)
+            require_right(group, member, Action.REACT)
+            if adding:
+                kinds = {reaction.emoji for reaction in message.reactions}
+                if emoji not in kinds and len(kinds) >= MAX_REACTIONS_PER_MESSAGE:
+                    raise Conflict(
+                        f"a message holds at most {MAX_REACTIONS_PER_MESSAGE} different "
+                        "emojis; add one of those already there",
+                        code="too_many_reactions",
+                    )
+                changed = await repos.reactions.add(message_id, user_id, emoji, self._clock.now())
+            else:
+                changed = await repos.reactions.remove(message_id, user_id, emoji)
+            if not changed:
+                return message
+            await repos.messages.touch(message)
+            updated = await repos.messages.get(message_id)
+        assert updated is not None  # read in the transaction that changed it
+        self._events.to_group(group_id, MessageUpdated(updated))
+        return updated
 
     async def history(
         self, user_id: str, group_id: str, *, before_seq: int | None, limit: int

@@ -285,6 +285,10 @@ class MessageRepository(Protocol):
         """Undeleted messages with seq < before_seq (or the newest), newest first."""
         ...
 
+    async def newer(self, group_id: str, *, after_seq: int, limit: int) -> list[Message]:
+        """Undeleted messages with seq > after_seq, oldest first."""
+        ...
+
     async def after(self, group_id: str, *, after_seq: int, limit: int) -> list[Message]:
         """Messages with seq > after_seq in order, deleted ones included."""
         ...
@@ -298,6 +302,12 @@ class MessageRepository(Protocol):
         """Stores the body and the edit and deletion times. The change takes
         the next number of the group's change counter; returns the message
         as stored, with that number."""
+        ...
+
+    async def touch(self, message: Message) -> Message:
+        """Gives the message the next number of its group's change counter,
+        changing nothing else (its reactions changed); returns it with that
+        number."""
         ...
 
     async def search(
@@ -317,6 +327,22 @@ class MessageRepository(Protocol):
         ...
 
 
+class ReactionRepository(Protocol):
+    """Emojis on messages; messages are read with theirs (Message.reactions)."""
+
+    async def add(self, message_id: str, user_id: str, emoji: str, now: datetime) -> bool:
+        """False when that user had put that emoji there already."""
+        ...
+
+    async def remove(self, message_id: str, user_id: str, emoji: str) -> bool:
+        """False when there was no such reaction."""
+        ...
+
+    async def clear(self, message_id: str) -> None:
+        """Every reaction to the message (it is being deleted)."""
+        ...
+
+
 class MessageStore(Protocol):
     """Stores new messages; concurrent calls share transactions (group commit)."""
 
@@ -325,8 +351,10 @@ class MessageStore(Protocol):
         sender already stored one with the draft's client_id in that group,
         that one (``is_new`` False). Raises NotFound when the group no longer
         exists or the sender is not a member, and NotFound (file_not_found)
-        when one of the draft's file_ids is not a file of the sender; the
-        draft's files are stored with it, in the same transaction."""
+        when one of the draft's file_ids is not a file of the sender, and
+        InvalidInput (invalid_reply) when its reply_to_id is not a message
+        of the group, or a deleted one; the draft's files are stored with
+        it, in the same transaction."""
         ...
 
     async def close(self) -> None:
@@ -420,6 +448,9 @@ class Repositories(Protocol):
 
     @property
     def messages(self) -> MessageRepository: ...
+
+    @property
+    def reactions(self) -> ReactionRepository: ...
 
     @property
     def files(self) -> FileRepository: ...

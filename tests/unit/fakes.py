@@ -14,8 +14,18 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from gortc.adapters.jwt_tokens import JwtAccessTokens
-from gortc.entities.errors import Conflict, TooLarge, Unavailable
-from gortc.entities.groups import Group, Member
+from gortc.entities.errors import Conflict, NotFound, TooLarge, Unavailable
+from gortc.entities.events import Event
+from gortc.entities.groups import (
+    Group,
+    Member,
+    Message,
+    NewMessage,
+    Quote,
+    StoredMessage,
+    invalid_reply,
+)
+from gortc.entities.reactions import Reaction
 from gortc.entities.sessions import Invite, OneTimePurpose, OneTimeToken, RefreshToken, Session
 from gortc.entities.users import User
 from gortc.usecases.accounts import AccountService, AccountSettings
@@ -52,6 +62,12 @@ class FakeTables:
     blobs: dict[str, tuple[int, int]] = field(default_factory=dict)  # sha256 -> (size, refs)
     groups: dict[str, Group] = field(default_factory=dict)
     members: dict[tuple[str, str], Member] = field(default_factory=dict)  # (group, user)
+    direct_keys: dict[str, str] = field(default_factory=dict)  # direct_key -> group id
+    # Stored as written: without files, reactions or quote (see FakeMessageRepository).
+    messages: dict[str, Message] = field(default_factory=dict)
+    reply_to: dict[str, str] = field(default_factory=dict)  # message id -> id it answers
+    # (message id, user id, emoji), in the order they were added
+    reactions: list[tuple[str, str, str]] = field(default_factory=list)
 
     def snapshot(self) -> FakeTables:
         return FakeTables(
@@ -63,6 +79,10 @@ class FakeTables:
             blobs=dict(self.blobs),
             groups=dict(self.groups),
             members=dict(self.members),
+            direct_keys=dict(self.direct_keys),
+            messages=dict(self.messages),
+            reply_to=dict(self.reply_to),
+            reactions=list(self.reactions),
         )
 
     def restore(self, saved: FakeTables) -> None:
@@ -75,10 +95,14 @@ class FakeTables:
             "blobs",
             "groups",
             "members",
+            "direct_keys",
+            "messages",
+            "reply_to",
         ):
             table = getattr(self, name)
             table.clear()
             table.update(getattr(saved, name))
+        self.reactions[:] = saved.reactions
 
 
 class FakeUserRepository:
@@ -265,10 +289,23 @@ class FakeGroupRepository:
         self._tables = tables
 
     async def add(self, group: Group, direct_key: str | None = None) -> None:
+        if direct_key is not None:
+            if direct_key in self._tables.direct_keys:
+                raise Conflict("that conversation exists already", code="conversation_exists")
+            self._tables.direct_keys[direct_key] = group.id
         self._tables.groups[group.id] = group
 
     async def get(self, group_id: str) -> Group | None:
         return self._tables.groups.get(group_id)
+
+    async def get_direct(self, direct_key: str) -> Group | None:
+        group_id = self._tables.direct_keys.get(direct_key)
+        return None if group_id is None else self._tables.groups.get(group_id)
+
+    def next_change(self, group_id: str) -> int:
+        group = self._tables.groups[group_id]
+        self._tables.groups[group_id] = replace(group, last_change=group.last_change + 1)
+        return group.last_change + 1
 
 
 class FakeMemberRepository:
@@ -293,6 +330,170 @@ class FakeMemberRepository:
         return sorted(user for group, user in self._tables.members if group == group_id)
 
 
+class FakeMessageRepository:
+    """The part of MessageRepository the chat service uses; messages are
+    read as the SQLite repository reads them: with reactions and quote."""
+
+    def __init__(self, tables: FakeTables) -> None:
+        self._tables = tables
+
+    async def get(self, message_id: str) -> Message | None:
+        message = self._tables.messages.get(message_id)
+        return None if message is None else shown(self._tables, message)
+
+    async def before(self, group_id: str, *, before_seq: int | None, limit: int) -> list[Message]:
+        found = [
+            m
+            for m in self._tables.messages.values()
+            if m.group_id == group_id and not m.is_deleted and m.seq < (before_seq or 2**62)
+        ]
+        found.sort(key=lambda m: -m.seq)
+        return [shown(self._tables, m) for m in found[:limit]]
+
+    async def newer(self, group_id: str, *, after_seq: int, limit: int) -> list[Message]:
+        found = [
+            m
+            for m in self._tables.messages.values()
+            if m.group_id == group_id and not m.is_deleted and m.seq > after_seq
+        ]
+        found.sort(key=lambda m: m.seq)
+        return [shown(self._tables, m) for m in found[:limit]]
+
+    async def update(self, message: Message) -> Message:
+        changed = replace(
+            message, change=FakeGroupRepository(self._tables).next_change(message.group_id)
+        )
+        self._tables.messages[message.id] = replace(changed, reactions=(), reply_to=None)
+        return changed
+
+    async def touch(self, message: Message) -> Message:
+        change = FakeGroupRepository(self._tables).next_change(message.group_id)
+        stored = self._tables.messages[message.id]
+        self._tables.messages[message.id] = replace(stored, change=change)
+        return replace(message, change=change)
+
+
+class FakeReactionRepository:
+    def __init__(self, tables: FakeTables) -> None:
+        self._tables = tables
+
+    async def add(self, message_id: str, user_id: str, emoji: str, now: datetime) -> bool:
+        row = (message_id, user_id, emoji)
+        if row in self._tables.reactions:
+            return False
+        self._tables.reactions.append(row)
+        return True
+
+    async def remove(self, message_id: str, user_id: str, emoji: str) -> bool:
+        row = (message_id, user_id, emoji)
+        if row not in self._tables.reactions:
+            return False
+        self._tables.reactions.remove(row)
+        return True
+
+    async def clear(self, message_id: str) -> None:
+        self._tables.reactions[:] = [r for r in self._tables.reactions if r[0] != message_id]
+
+
+class FakeAttachmentRepository:
+    async def detach(self, message_id: str) -> None:
+        pass
+
+
+def shown(tables: FakeTables, message: Message) -> Message:
+    """A stored message with its reactions and the quote of what it answers."""
+    by_emoji: dict[str, list[str]] = {}
+    for message_id, user_id, emoji in tables.reactions:
+        if message_id == message.id:
+            by_emoji.setdefault(emoji, []).append(user_id)
+    quote = None
+    answered = tables.messages.get(tables.reply_to.get(message.id, ""))
+    if answered is not None and not message.is_deleted:
+        quote = Quote.of(answered.id, answered.sender_id, answered.body, answered.is_deleted)
+    return replace(
+        message,
+        reactions=tuple(Reaction(emoji, tuple(users)) for emoji, users in by_emoji.items()),
+        reply_to=quote,
+    )
+
+
+class FakeMessageStore:
+    """Stores drafts one at a time, with the checks of the group-commit
+    store: membership, repeats of a client_id, what a reply answers."""
+
+    def __init__(self, tables: FakeTables) -> None:
+        self._tables = tables
+        self.drafts: list[NewMessage] = []
+
+    async def add(self, draft: NewMessage) -> StoredMessage:
+        self.drafts.append(draft)
+        tables = self._tables
+        if (draft.group_id, draft.sender_id) not in tables.members:
+            raise NotFound("no such group", code="group_not_found")
+        for stored in tables.messages.values():
+            if draft.client_id is not None and (
+                stored.group_id,
+                stored.sender_id,
+                stored.client_id,
+            ) == (draft.group_id, draft.sender_id, draft.client_id):
+                return StoredMessage(shown(tables, stored), is_new=False)
+        if draft.reply_to_id is not None:
+            answered = tables.messages.get(draft.reply_to_id)
+            if answered is None or answered.group_id != draft.group_id or answered.is_deleted:
+                raise invalid_reply()
+            tables.reply_to[draft.id] = draft.reply_to_id
+        change = FakeGroupRepository(tables).next_change(draft.group_id)
+        group = tables.groups[draft.group_id]
+        seq = group.last_seq + 1
+        tables.groups[draft.group_id] = replace(group, last_seq=seq)
+        message = Message(
+            id=draft.id,
+            group_id=draft.group_id,
+            seq=seq,
+            sender_id=draft.sender_id,
+            body=draft.body,
+            created_at=draft.created_at,
+            file_ids=draft.file_ids,
+            client_id=draft.client_id,
+            change=change,
+            created_change=change,
+        )
+        tables.messages[message.id] = message
+        return StoredMessage(shown(tables, message), is_new=True)
+
+    async def close(self) -> None:
+        pass
+
+
+class FakeEventPublisher:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, Event]] = []  # ("group" | "user", id, event)
+
+    def to_group(self, group_id: str, event: Event) -> None:
+        self.sent.append(("group", group_id, event))
+
+    def to_user(self, user_id: str, event: Event) -> None:
+        self.sent.append(("user", user_id, event))
+
+    def join(self, user_id: str, group_id: str) -> None:
+        self.sent.append(("join", user_id, group_id))  # type: ignore[arg-type]
+
+    def leave(self, user_id: str, group_id: str) -> None:
+        self.sent.append(("leave", user_id, group_id))  # type: ignore[arg-type]
+
+    def end_session(self, session_id: str) -> None:
+        pass
+
+    def end_user(self, user_id: str) -> None:
+        pass
+
+    def to_everyone(self, event: Event) -> None:
+        self.sent.append(("everyone", "", event))
+
+    def to_live_room(self, room_id: str, event: Event) -> None:
+        self.sent.append(("live", room_id, event))
+
+
 class FakeRepositories:
     def __init__(self, tables: FakeTables) -> None:
         self.users = FakeUserRepository(tables)
@@ -303,6 +504,9 @@ class FakeRepositories:
         self.blobs = FakeBlobReferences(tables)
         self.groups = FakeGroupRepository(tables)
         self.members = FakeMemberRepository(tables)
+        self.messages = FakeMessageRepository(tables)
+        self.reactions = FakeReactionRepository(tables)
+        self.attachments = FakeAttachmentRepository()
 
 
 class FakeUnitOfWork:

@@ -9,7 +9,8 @@ import pytest
 
 from gortc.delivery.chat_schemas import MessageView, message_json
 from gortc.entities.files import FileSummary
-from gortc.entities.groups import Message
+from gortc.entities.groups import Message, Quote
+from gortc.entities.reactions import Reaction
 
 CREATED = datetime(2026, 11, 21, 9, 30, 15, 123456, tzinfo=UTC)
 
@@ -31,6 +32,26 @@ CREATED = datetime(2026, 11, 21, 9, 30, 15, 123456, tzinfo=UTC)
             change=7,
             created_change=2,
             files=(FileSummary("F2", "plan ü.txt", 12, "text/plain; charset=utf-8"),),
+        ),
+        Message(
+            id="01C",
+            group_id="G",
+            seq=3,
+            sender_id="U",
+            body="agreed",
+            created_at=CREATED,
+            change=9,
+            reply_to=Quote.of("01B", None, "fixed ünïcode", deleted=False),
+            reactions=(Reaction("👍🏽", ("U", "V")), Reaction("❤️", ("V",))),
+        ),
+        Message(
+            id="01D",
+            group_id="G",
+            seq=4,
+            sender_id="V",
+            body="and this",
+            created_at=CREATED,
+            reply_to=Quote.of("01A", "U", "hi", deleted=True),
         ),
     ],
 )

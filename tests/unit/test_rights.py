@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from gortc.entities.groups import Role
-from gortc.entities.rights import RIGHTS, Action, may
+from gortc.entities.rights import RIGHTS, Action, allowed_actions, may
 
 Y, N = True, False
 
@@ -30,6 +30,7 @@ EXPECTED: dict[Action, tuple[bool, bool, bool, bool, bool, bool]] = {
     Action.DELETE_GROUP:           (Y,     N,     N,       N,     N,     N),
     Action.TRANSFER_OWNERSHIP:     (Y,     N,     N,       N,     N,     N),
     Action.START_CALL:             (Y,     Y,     Y,       Y,     Y,     Y),
+    Action.REACT:                  (Y,     Y,     Y,       Y,     Y,     Y),
 }
 # fmt: on
 
@@ -75,3 +76,10 @@ def test_direct_is_the_default_off() -> None:
     for action in Action:
         for role in Role:
             assert may(role, action) is may(role, action, direct=False)
+
+
+@pytest.mark.parametrize(("role", "direct"), COLUMNS)
+def test_allowed_actions_are_the_cells_of_its_column_sorted(role: Role, direct: bool) -> None:
+    column = COLUMNS.index((role, direct))
+    expected = sorted(action.value for action, row in EXPECTED.items() if row[column])
+    assert [action.value for action in allowed_actions(role, direct=direct)] == expected
