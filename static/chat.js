@@ -3,6 +3,7 @@
 // REST; everything live (and what is sent) goes over the WebSocket.
 
 import { api } from "./api.js";
+import { initComposer, replyTo, resetComposer } from "./composer.js";
 import {
   callCount, forgetCallGroup, initCalls, renameCallGroup, showCallGroup, startCalls, stopCalls,
 } from "./call.js";
@@ -14,15 +15,25 @@ import {
 import {
   isReady, onFrame, onLifecycle, onUnclaimedError, readyCount, send, startRealtime, stopRealtime,
 } from "./realtime.js";
-import { $, el, formValues, notify, randomId, timeElement } from "./ui.js";
+import { mentionedUsernames } from "./markdown.js";
 import {
-  avatarElement, displayName, getUser, knownUser, rememberUser, withName,
+  arrangeList, fillMessage, fillPending, highlightMessage, initMessageView, insertBySeq,
+  messageNode, newMessageNode, startEditing,
+} from "./message-view.js";
+import { initNotifications, notifyMessage } from "./notifications.js";
+import { $, el, formValues, notify, randomId } from "./ui.js";
+import {
+  displayName, getUser, knownUser, rememberUser, withName,
 } from "./users.js";
 
 const PAGE_SIZE = 50;
 const TYPING_SEND_EVERY_MS = 2500; // the server drops repeats within 2 s
 const TYPING_SHOWN_MS = 5000;
 const NEAR_BOTTOM_PX = 60;
+// Looking for a message further back (a search result, a quoted message):
+// pages of this size, at most this many.
+const JUMP_PAGE_SIZE = 200;
+const JUMP_MAX_PAGES = 10;
 
 let hooks = { onSessionEnded() {} };
 let state = null;
@@ -57,21 +68,30 @@ function groupTitle(group) {
 export function initChat(options) {
   hooks = options;
   $("#new-group-form").addEventListener("submit", onNewGroup);
-  $("#composer").addEventListener("submit", (event) => {
-    event.preventDefault();
-    submitComposer();
+  initComposer({
+    groupId: () => state?.conv?.groupId ?? null,
+    send: submitComposer,
+    typing: sendTyping,
+    editLast: editLastMessage,
   });
-  const textarea = $("#composer textarea");
-  textarea.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-      event.preventDefault();
-      submitComposer();
-    }
+  initMessageView({
+    me: () => state?.me,
+    may,
+    latest: (messageId) => state?.conv?.messages.get(messageId),
+    onReply: (message) => replyTo(message),
+    onJump: (messageId) => {
+      const conv = state?.conv;
+      if (conv) jumpToMessage(conv, messageId).catch((error) => notify(error.message, "error"));
+    },
+    onEdited: (message) => {
+      const conv = state?.conv;
+      if (conv?.groupId === message.group_id && conv.messages.has(message.id)) upsertMessage(conv, message);
+    },
+    onDeleted: (message) => {
+      if (state?.conv?.groupId === message.group_id) removeMessage(state.conv, message.id);
+    },
   });
-  textarea.addEventListener("input", () => {
-    fitComposer();
-    sendTyping();
-  });
+  initNotifications({ openConversation });
   $("#load-older").addEventListener("click", loadOlder);
   $("#message-scroller").addEventListener("scroll", () => maybeMarkRead(), { passive: true });
   $("#members-toggle").addEventListener("click", () => toggleMembers());
@@ -180,10 +200,47 @@ export function openConversation(groupId) {
   }
 }
 
-// Shows one message in its conversation (a search result). For now the
-// conversation opens at its newest messages.
-export function openMessage(groupId, _messageId, _seq) {
+// Shows one message in its conversation (a search result): the
+// conversation opens at its newest messages as always (so catching up stays
+// right), then older pages are read until the message is there.
+export function openMessage(groupId, messageId, seq) {
+  if (!state) return;
+  const conv = state.conv;
+  if (conv?.groupId === groupId && conv.loaded) {
+    openConversation(groupId);
+    jumpToMessage(conv, messageId, seq).catch((error) => notify(error.message, "error"));
+    return;
+  }
+  state.jump = { groupId, messageId, seq };
   openConversation(groupId);
+}
+
+async function jumpToMessage(conv, messageId, seq = undefined) {
+  for (let pages = 0; pages < JUMP_MAX_PAGES && !conv.messages.has(messageId); pages += 1) {
+    const oldest = Math.min(...[...conv.messages.values()].map((m) => m.seq));
+    if (!conv.nextCursor || (seq !== undefined && oldest <= seq)) break;
+    await loadHistory(conv, conv.nextCursor, JUMP_PAGE_SIZE);
+    if (state?.conv !== conv) return;
+  }
+  if (!highlightMessage(messageId)) {
+    notify(conv.deleted.has(messageId) || !conv.nextCursor
+      ? "That message is no longer there."
+      : "That message is further back: use “Load older messages”.", "error");
+  }
+}
+
+// What the viewer may do with a message: the group's permissions, from the
+// server's rights table; before the server says, what roles allowed so far.
+function may(action, message) {
+  const group = state?.groups.get(message.group_id);
+  if (!group) return false;
+  if (Array.isArray(group.permissions)) return group.permissions.includes(action);
+  const manager = group.kind === "group" && (group.role === "owner" || group.role === "admin");
+  const allowed = {
+    post: true, react: true, edit_own_message: true, delete_own_message: true,
+    delete_others_message: manager,
+  };
+  return allowed[action] ?? false;
 }
 
 function lastGroupKey() {
@@ -329,6 +386,7 @@ function refreshGroupSoon(groupId) {
       if (state !== mine || !state.groups.has(groupId)) return;
       state.groups.set(groupId, group);
       renderGroups();
+      if (state.conv?.groupId === groupId) refillMessages();
     } catch {
       // Gone meanwhile: group.left says so.
     }
@@ -355,6 +413,12 @@ function renderGroups() {
         "aria-label": `${group.unread} unread`,
       })
       : null;
+    const mentions = group.unread_mentions > 0 && !selected
+      ? el("span", {
+        className: "mention-badge", text: `@${group.unread_mentions > 9 ? "9+" : group.unread_mentions}`,
+        title: "Mentions of you", "aria-label": `${group.unread_mentions} mention${group.unread_mentions === 1 ? "" : "s"} of you`,
+      })
+      : null;
     const inCall = callCount(group.id);
     const call = inCall > 0
       ? el("span", {
@@ -372,7 +436,7 @@ function renderGroups() {
           leaveLive();
           selectGroup(group.id);
         },
-      }, marker, el("span", { className: "name", text: groupTitle(group) }), call, badge));
+      }, marker, el("span", { className: "name", text: groupTitle(group) }), call, mentions, badge));
   };
   const plain = groups.filter((g) => g.kind !== "direct");
   const direct = groups.filter((g) => g.kind === "direct");
@@ -507,7 +571,10 @@ function selectGroup(groupId) {
     nextCursor: null,
     loaded: false,
     role: state.groups.get(groupId)?.role,
+    // The first unread message when it opened: the "New messages" divider.
+    newFrom: state.groups.get(groupId)?.unread > 0 ? state.groups.get(groupId).read_seq + 1 : null,
   };
+  resetComposer();
   renderConversation();
   renderGroups();
   showCallGroup(groupId);
@@ -569,8 +636,8 @@ function toggleMembers() {
   $("#members-toggle").setAttribute("aria-pressed", String(open));
 }
 
-async function loadHistory(conv, before = null) {
-  const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
+async function loadHistory(conv, before = null, limit = PAGE_SIZE) {
+  const query = new URLSearchParams({ limit: String(limit) });
   if (before !== null) query.set("before", before);
   const startedIn = readyCount();
   const page = await api("GET", `/api/v1/groups/${encodeURIComponent(conv.groupId)}/messages?${query}`);
@@ -592,6 +659,11 @@ async function loadHistory(conv, before = null) {
     // The socket came up after this page was read: fetch what came between.
     if (readyCount() !== startedIn && isReady()) startSync(conv.groupId);
     maybeMarkRead();
+    const jump = state.jump;
+    if (jump?.groupId === conv.groupId) {
+      state.jump = null;
+      await jumpToMessage(conv, jump.messageId, jump.seq);
+    }
   } else {
     scroller.scrollTop = scroller.scrollHeight - fromBottom; // keep the reader's place
   }
@@ -620,6 +692,7 @@ function onOwnRole(groupId, role) {
   state.conv.role = role;
   renderConversationHeader();
   refillMessages();
+  refreshGroupSoon(groupId); // its permissions changed with the role
 }
 
 // -- presence and typing -------------------------------------------------------
@@ -721,100 +794,38 @@ function upsertMessage(conv, message) {
   const existing = messageNode(message.id);
   if (existing) {
     if (!existing.classList.contains("editing")) fillMessage(existing, message);
-    return;
+  } else {
+    const node = newMessageNode(message);
+    fillMessage(node, message);
+    insertBySeq(node, message.seq);
   }
-  const node = el("li", { className: "message", dataset: { id: message.id, seq: String(message.seq) } });
-  fillMessage(node, message);
-  insertBySeq(node, message.seq);
-}
-
-function messageNode(messageId) {
-  return $("#message-list").querySelector(`li[data-id="${CSS.escape(messageId)}"]`);
-}
-
-// Messages stay in seq order; those still being sent stay below them all.
-function insertBySeq(node, seq) {
-  const list = $("#message-list");
-  let before = list.querySelector("li.pending");
-  let cursor = before ? before.previousElementSibling : list.lastElementChild;
-  while (cursor && Number(cursor.dataset.seq) > seq) {
-    before = cursor;
-    cursor = cursor.previousElementSibling;
+  // Replies show what they answer as it is now.
+  for (const other of conv.messages.values()) {
+    if (other.reply_to?.id !== message.id || other.reply_to.body === message.body) continue;
+    other.reply_to = { ...other.reply_to, body: message.body };
+    const node = messageNode(other.id);
+    if (node && !node.classList.contains("editing")) fillMessage(node, other);
   }
-  list.insertBefore(node, before);
+  arrangeSoon();
 }
 
-function fillMessage(node, message) {
-  const own = message.sender_id === state.me.id;
-  const sender = el("span", { className: "sender" });
-  withName(message.sender_id, (name) => { sender.textContent = name; });
-  node.classList.toggle("own", own);
-  const actions = messageActions(message, own);
-  node.replaceChildren(
-    avatarElement(message.sender_id),
-    el("div", { className: "message-main" },
-      el("div", { className: "message-head" },
-        sender,
-        timeElement(message.created_at),
-        message.edited_at
-          ? el("span", { className: "edited", text: "(edited)", title: `edited ${new Date(message.edited_at).toLocaleString()}` })
-          : null),
-      el("div", { className: "message-body", text: message.body })),
-    ...(actions ? [actions] : []));
-}
-
-function mayDelete(own) {
-  if (own) return true;
-  const group = state.groups.get(state.conv?.groupId);
-  return group?.kind === "group" && (state.conv.role === "owner" || state.conv.role === "admin");
-}
-
-function messageActions(message, own) {
-  const buttons = [];
-  if (own) {
-    buttons.push(el("button", {
-      type: "button", className: "quiet", text: "Edit", title: "Edit this message",
-      onclick: () => startEditing(message.id),
-    }));
-  }
-  if (mayDelete(own)) {
-    buttons.push(el("button", {
-      type: "button", className: "quiet", text: "Delete", title: "Delete this message",
-      onclick: (event) => confirmDelete(event.currentTarget.parentElement, message),
-    }));
-  }
-  return buttons.length ? el("div", { className: "message-actions" }, ...buttons) : null;
+// Separators and grouping, drawn once after a burst of changes.
+let arrangeQueued = false;
+function arrangeSoon() {
+  if (arrangeQueued) return;
+  arrangeQueued = true;
+  queueMicrotask(() => {
+    arrangeQueued = false;
+    if (state?.conv) arrangeList(state.conv.newFrom);
+  });
 }
 
 function refillMessages() {
   const conv = state.conv;
+  if (!conv) return;
   for (const node of $("#message-list").querySelectorAll("li.message:not(.pending):not(.editing)")) {
     const message = conv.messages.get(node.dataset.id);
     if (message) fillMessage(node, message);
-  }
-}
-
-function confirmDelete(actions, message) {
-  actions.classList.add("confirming");
-  actions.replaceChildren(
-    el("span", { text: "Delete this message?" }),
-    el("button", {
-      type: "button", className: "danger", text: "Yes, delete",
-      onclick: () => deleteMessage(message),
-    }),
-    el("button", {
-      type: "button", className: "quiet", text: "Cancel",
-      onclick: () => refillMessages(),
-    }));
-}
-
-async function deleteMessage(message) {
-  try {
-    await api("DELETE", `/api/v1/groups/${encodeURIComponent(message.group_id)}/messages/${encodeURIComponent(message.id)}`);
-    if (state.conv?.groupId === message.group_id) removeMessage(state.conv, message.id);
-  } catch (error) {
-    notify(error.message, "error");
-    refillMessages();
   }
 }
 
@@ -822,53 +833,27 @@ function removeMessage(conv, messageId) {
   conv.deleted.add(messageId);
   conv.messages.delete(messageId);
   messageNode(messageId)?.remove();
+  for (const other of conv.messages.values()) {
+    if (other.reply_to?.id !== messageId) continue;
+    other.reply_to = { ...other.reply_to, body: "", deleted: true };
+    const node = messageNode(other.id);
+    if (node && !node.classList.contains("editing")) fillMessage(node, other);
+  }
+  arrangeSoon();
 }
 
-function startEditing(messageId) {
-  const conv = state.conv;
-  const node = messageNode(messageId);
-  const message = conv?.messages.get(messageId);
-  if (!node || !message) return;
-  node.classList.add("editing");
-  const editor = el("textarea", { name: "body", value: message.body, rows: 2, "aria-label": "Edit message", maxlength: "4000" });
-  const finish = () => {
-    node.classList.remove("editing");
-    const latest = conv.messages.get(messageId);
-    if (latest) fillMessage(node, latest);
-  };
-  const save = async () => {
-    const body = editor.value;
-    if (body.trim() === "" || body === message.body) {
-      finish();
-      return;
-    }
-    try {
-      const edited = await api("PATCH", `/api/v1/groups/${encodeURIComponent(message.group_id)}/messages/${encodeURIComponent(messageId)}`, { body });
-      conv.messages.set(messageId, edited);
-      finish();
-    } catch (error) {
-      notify(error.message, "error");
-    }
-  };
-  editor.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-      event.preventDefault();
-      save();
-    } else if (event.key === "Escape") {
-      finish();
-    }
-  });
-  const main = node.querySelector(".message-main");
-  main.querySelector(".message-body").replaceWith(el("form", {
-    className: "edit-form",
-    onsubmit: (event) => { event.preventDefault(); save(); },
-  }, editor, el("div", { className: "buttons" },
-    el("button", { type: "submit", text: "Save" }),
-    el("button", { type: "button", className: "secondary", text: "Cancel", onclick: finish }),
-    el("small", { text: "Enter to save · Esc to cancel" }))));
-  node.querySelector(".message-actions")?.remove();
-  editor.focus();
-  editor.setSelectionRange(editor.value.length, editor.value.length);
+// Up in the empty composer: my newest message on screen, in an edit box.
+function editLastMessage() {
+  const conv = state?.conv;
+  if (!conv) return false;
+  let last = null;
+  for (const message of conv.messages.values()) {
+    if (message.sender_id === state.me.id && (!last || message.seq > last.seq)) last = message;
+  }
+  if (!last || !may("edit_own_message", last)) return false;
+  startEditing(last.id);
+  messageNode(last.id)?.scrollIntoView({ block: "nearest" });
+  return true;
 }
 
 function onMessageCreated(message) {
@@ -886,6 +871,18 @@ function onMessageCreated(message) {
     group.last_seq = Math.max(group.last_seq, message.seq);
     if (fresh && !replay && message.sender_id !== state.me.id && message.seq > group.read_seq) {
       group.unread += 1;
+      const mentioned = mentionedUsernames(message.body).has(state.me.username.toLowerCase());
+      if (mentioned) group.unread_mentions = (group.unread_mentions || 0) + 1;
+      if (mentioned || group.kind === "direct") {
+        withName(message.sender_id, (name) => {
+          if (name === "…") return;
+          notifyMessage({
+            groupId,
+            title: group.kind === "direct" ? name : `${name} in #${group.name}`,
+            body: message.body,
+          });
+        });
+      }
     }
   } else {
     refreshGroups().catch(() => {}); // a direct conversation just begun
@@ -971,6 +968,7 @@ function onReadUpdated({ group_id: groupId, seq }) {
   group.read_seq = seq;
   if (seq >= group.last_seq) {
     group.unread = 0;
+    group.unread_mentions = 0;
     renderGroups();
   } else {
     refreshGroupSoon(groupId);
@@ -979,30 +977,32 @@ function onReadUpdated({ group_id: groupId, seq }) {
 
 // -- sending ------------------------------------------------------------------
 
-function submitComposer() {
+// What the composer hands over: the text as typed, the files stored for
+// it, and the message it answers.
+function submitComposer({ body, files = [], replyTo: answered = null }) {
   const conv = state?.conv;
-  const textarea = $("#composer textarea");
-  const body = textarea.value;
-  if (!conv || body.trim() === "") return;
-  textarea.value = "";
-  fitComposer();
+  if (!conv) return;
   const pending = {
-    clientId: randomId(), groupId: conv.groupId, body, status: "queued", node: null,
+    clientId: randomId(), groupId: conv.groupId, body, files, replyTo: answered,
+    status: "queued", node: null, createdAt: Date.now(),
   };
   pending.node = el("li", { className: "message own pending", dataset: { clientId: pending.clientId } });
   state.pending.set(pending.clientId, pending);
   renderPending(pending);
   $("#message-list").append(pending.node);
   $("#empty-history").hidden = true;
+  arrangeSoon();
   scrollToBottom();
   transmit(pending);
 }
 
 function transmit(pending) {
-  const sent = send({
+  const frame = {
     type: "message.send", group_id: pending.groupId, body: pending.body, client_id: pending.clientId,
-  });
-  setPendingStatus(pending, sent ? "sent" : "queued");
+  };
+  if (pending.files.length) frame.file_ids = pending.files.map((file) => file.id);
+  if (pending.replyTo) frame.reply_to = pending.replyTo.id;
+  setPendingStatus(pending, send(frame) ? "sent" : "queued");
 }
 
 const PENDING_TEXT = {
@@ -1020,23 +1020,20 @@ function setPendingStatus(pending, status) {
 function renderPending(pending) {
   const node = pending.node;
   node.classList.toggle("failed", pending.status === "failed");
-  const status = el("span", { className: "status", text: PENDING_TEXT[pending.status] });
   const buttons = pending.status === "failed"
     ? [
       el("button", { type: "button", className: "quiet", text: "Retry", onclick: () => transmit(pending) }),
       el("button", {
         type: "button", className: "quiet", text: "Discard",
-        onclick: () => { state.pending.delete(pending.clientId); node.remove(); },
+        onclick: () => {
+          state.pending.delete(pending.clientId);
+          node.remove();
+          arrangeSoon();
+        },
       }),
     ]
     : [];
-  node.replaceChildren(
-    avatarElement(state.me.id),
-    el("div", { className: "message-main" },
-      el("div", { className: "message-head" },
-        el("span", { className: "sender", text: displayName(state.me) }),
-        status, ...buttons),
-      el("div", { className: "message-body", text: pending.body })));
+  fillPending(node, pending, PENDING_TEXT[pending.status], buttons);
 }
 
 // The group hears of a message apart from its acknowledgement, and either
@@ -1111,13 +1108,10 @@ function maybeMarkRead() {
     if (!send({ type: "read", group_id: conv.groupId, seq, client_id: "read" })) return;
     group.read_seq = seq;
   }
-  if (group.unread !== 0 && seq >= group.last_seq) {
+  if ((group.unread !== 0 || group.unread_mentions) && seq >= group.last_seq) {
     group.unread = 0;
+    group.unread_mentions = 0;
     renderGroups();
   }
 }
 
-function fitComposer() {
-  const textarea = $("#composer textarea");
-  textarea.rows = Math.min(8, Math.max(1, textarea.value.split("\n").length));
-}

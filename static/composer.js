@@ -1,0 +1,300 @@
+// The composer under the open conversation: what is typed (with a counter
+// near the server's limit, and nothing sent beyond it: the text is never
+// cut), the message it answers (reply mode), and the files going with it
+// (uploaded from this device, dropped on it, or chosen from my files),
+// each a chip with its progress and a ✕. chat.js sends; this module
+// decides what there is to send.
+
+import { api } from "./api.js";
+import { loadLimits, maxAttachments, updateCounter } from "./limits.js";
+import { $, el } from "./ui.js";
+import { formatSize, uploadFile } from "./uploads.js";
+import { withName } from "./users.js";
+
+let hooks = {
+  groupId: () => null, // the open conversation, or null
+  send: () => {}, // send({ body, files, replyTo })
+  typing: () => {},
+  editLast: () => false, // true when there was a message of mine to edit
+};
+
+let replyingTo = null; // the message answered, as the server gave it
+let attached = []; // { key, file (once stored), name, size, progress, error, controller }
+let nextKey = 1;
+
+const textarea = () => $("#composer textarea");
+
+export function initComposer(given) {
+  hooks = { ...hooks, ...given };
+  const form = $("#composer");
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    submit();
+  });
+  const box = textarea();
+  box.removeAttribute("maxlength"); // the server's limit is shown, never enforced by cutting
+  box.addEventListener("keydown", onKeyDown);
+  box.addEventListener("input", () => {
+    fit();
+    showCount();
+    hooks.typing();
+  });
+  $("#reply-cancel").addEventListener("click", () => cancelReply());
+  $("#attach-toggle").addEventListener("click", () => toggleAttachMenu());
+  $("#attach-upload").addEventListener("click", () => {
+    toggleAttachMenu(false);
+    $("#attach-input").click();
+  });
+  $("#attach-pick").addEventListener("click", () => {
+    toggleAttachMenu(false);
+    pickFromMyFiles();
+  });
+  $("#attach-input").addEventListener("change", (event) => {
+    addFiles([...event.target.files]);
+    event.target.value = "";
+  });
+  $("#attach-menu").addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      event.preventDefault();
+      toggleAttachMenu(false);
+      $("#attach-toggle").focus();
+    }
+  });
+  document.addEventListener("click", (event) => {
+    if (!event.target.closest(".attach")) toggleAttachMenu(false);
+  });
+  // Files dropped on the composer go with the next message (and not into
+  // whatever the page does with files dropped elsewhere).
+  const zone = $("#composer-area") || form;
+  zone.addEventListener("dragover", (event) => {
+    if (![...event.dataTransfer.types].includes("Files")) return;
+    event.preventDefault();
+    event.stopPropagation();
+    event.dataTransfer.dropEffect = "copy";
+    zone.classList.add("drop-here");
+  });
+  zone.addEventListener("dragleave", (event) => {
+    if (!zone.contains(event.relatedTarget)) zone.classList.remove("drop-here");
+  });
+  zone.addEventListener("drop", (event) => {
+    zone.classList.remove("drop-here");
+    if (!event.dataTransfer.files.length) return;
+    event.preventDefault();
+    event.stopPropagation();
+    addFiles([...event.dataTransfer.files]);
+  });
+  loadLimits().then(showCount);
+}
+
+function onKeyDown(event) {
+  const box = event.currentTarget;
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    submit();
+  } else if (event.key === "ArrowUp" && box.value === "" && !event.shiftKey && !event.altKey
+      && !event.ctrlKey && !event.metaKey) {
+    if (hooks.editLast()) event.preventDefault();
+  } else if (event.key === "Escape" && replyingTo) {
+    event.preventDefault();
+    cancelReply();
+  }
+}
+
+function fit() {
+  const box = textarea();
+  box.rows = Math.min(8, Math.max(1, box.value.split("\n").length));
+}
+
+function showCount() {
+  return updateCounter($("#composer-counter"), $("#composer-problem"), textarea().value);
+}
+
+function say(problem) {
+  const node = $("#composer-problem");
+  node.textContent = problem;
+  node.hidden = !problem;
+}
+
+function submit() {
+  if (!hooks.groupId()) return;
+  const box = textarea();
+  const body = box.value;
+  if (showCount()) {
+    box.focus();
+    return; // over the limit: nothing is sent, nothing is cut
+  }
+  if (attached.some((item) => !item.file && !item.error)) {
+    say("Wait until the files are uploaded, then send.");
+    return;
+  }
+  const files = attached.filter((item) => item.file).map((item) => item.file);
+  if (body.trim() === "" && files.length === 0) return;
+  hooks.send({ body, files, replyTo: replyingTo });
+  box.value = "";
+  fit();
+  showCount();
+  clearAttachments();
+  cancelReply(false);
+}
+
+// A new conversation: what was being answered or attached was for the last.
+export function resetComposer() {
+  cancelReply(false);
+  clearAttachments();
+  say("");
+}
+
+// -- replies ------------------------------------------------------------------
+
+export function replyTo(message) {
+  replyingTo = {
+    id: message.id, sender_id: message.sender_id, body: message.body, deleted: false,
+  };
+  const author = $("#reply-author");
+  withName(message.sender_id, (name) => { author.textContent = name; });
+  $("#reply-text").textContent = (message.body.split("\n").find((line) => line.trim()) || "").slice(0, 200);
+  $("#reply-bar").hidden = false;
+  textarea().focus();
+}
+
+function cancelReply(focus = true) {
+  replyingTo = null;
+  $("#reply-bar").hidden = true;
+  if (focus) textarea().focus();
+}
+
+// -- attachments --------------------------------------------------------------
+
+function toggleAttachMenu(open) {
+  const menu = $("#attach-menu");
+  const show = open ?? menu.hidden;
+  if (show === !menu.hidden) return;
+  menu.hidden = !show;
+  $("#attach-toggle").setAttribute("aria-expanded", String(show));
+  if (show) $("#attach-upload").focus();
+}
+
+function roomFor(count) {
+  const room = maxAttachments() - attached.length;
+  if (count <= room) return true;
+  say(`A message carries at most ${maxAttachments()} files.`);
+  return false;
+}
+
+// Uploads each file into my files, then attaches it.
+export function addFiles(files) {
+  if (!hooks.groupId() || files.length === 0 || !roomFor(files.length)) return;
+  say("");
+  for (const file of files) {
+    const item = {
+      key: nextKey++, file: null, name: file.name, size: file.size, progress: 0, error: "",
+      controller: new AbortController(),
+    };
+    attached.push(item);
+    uploadFile(file, {
+      signal: item.controller.signal,
+      onProgress: (fraction) => {
+        item.progress = fraction;
+        updateChip(item);
+      },
+    }).then((stored) => {
+      item.file = stored;
+      item.name = stored.name;
+      updateChip(item);
+    }).catch((error) => {
+      if (!attached.includes(item)) return; // removed meanwhile
+      item.error = error.message;
+      updateChip(item);
+    });
+  }
+  renderChips();
+}
+
+function attachStored(file) {
+  if (attached.some((item) => item.file?.id === file.id)) return;
+  if (!roomFor(1)) return;
+  attached.push({
+    key: nextKey++, file, name: file.name, size: file.size, progress: 1, error: "", controller: null,
+  });
+  renderChips();
+}
+
+function clearAttachments() {
+  attached = [];
+  renderChips();
+}
+
+function renderChips() {
+  const list = $("#composer-files");
+  list.replaceChildren(...attached.map(chip));
+  list.hidden = attached.length === 0;
+}
+
+function chip(item) {
+  const progress = el("progress", { max: 1, value: item.progress, "aria-label": `Uploading ${item.name}` });
+  return el("li", { className: "file-chip", dataset: { key: String(item.key) } },
+    el("span", { className: "chip-name", text: item.name }),
+    el("span", { className: "chip-size", text: formatSize(item.size) }),
+    progress,
+    el("span", { className: "chip-error", role: "alert" }),
+    el("button", {
+      type: "button", className: "quiet", text: "✕", "aria-label": `Remove ${item.name}`,
+      onclick: () => {
+        item.controller?.abort();
+        attached = attached.filter((other) => other !== item);
+        renderChips();
+        textarea().focus();
+      },
+    }));
+}
+
+function updateChip(item) {
+  const node = $(`#composer-files li[data-key="${item.key}"]`);
+  if (!node) return;
+  node.querySelector(".chip-name").textContent = item.name;
+  const progress = node.querySelector("progress");
+  progress.value = item.progress;
+  progress.hidden = Boolean(item.file || item.error);
+  node.classList.toggle("failed", Boolean(item.error));
+  node.classList.toggle("ready", Boolean(item.file));
+  node.querySelector(".chip-error").textContent = item.error;
+}
+
+// A small dialog listing my files; choosing one attaches it.
+async function pickFromMyFiles() {
+  let dialog = $("#file-picker");
+  if (!dialog) {
+    dialog = el("dialog", { id: "file-picker", className: "file-picker", "aria-labelledby": "file-picker-title" },
+      el("div", { className: "file-picker-head" },
+        el("h2", { id: "file-picker-title", text: "Choose from my files" }),
+        el("button", {
+          type: "button", className: "quiet", text: "Close", onclick: () => dialog.close(),
+        })),
+      el("ul", { className: "file-picker-list" }),
+      el("p", { className: "empty", hidden: true }));
+    document.body.append(dialog);
+    dialog.addEventListener("close", () => textarea().focus());
+  }
+  const list = dialog.querySelector("ul");
+  const note = dialog.querySelector("p");
+  list.replaceChildren();
+  note.hidden = false;
+  note.textContent = "Loading…";
+  dialog.showModal();
+  try {
+    const page = await api("GET", "/api/v1/files?limit=100");
+    list.replaceChildren(...page.items.map((file) => el("li", {},
+      el("button", {
+        type: "button", className: "quiet file-choice",
+        onclick: () => {
+          attachStored(file);
+          dialog.close();
+        },
+      }, el("span", { className: "chip-name", text: file.name }),
+      el("small", { text: formatSize(file.size) })))));
+    note.hidden = page.items.length > 0;
+    note.textContent = "You have no files yet: upload one from this device.";
+  } catch (error) {
+    note.textContent = error.message;
+  }
+}
