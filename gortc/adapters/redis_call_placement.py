@@ -87,7 +87,8 @@ class RedisCallPlacement:
 
     async def publish(self, group_id: str, participants: Sequence[CallParticipant]) -> None:
         body = json.dumps(
-            [[p.user_id, p.audio_muted, p.video_muted] for p in participants], separators=(",", ":")
+            [[p.user_id, p.audio_muted, p.video_muted, p.screen_sharing] for p in participants],
+            separators=(",", ":"),
         )
         key = _PREFIX + group_id
         await self._redis.eval(
@@ -101,7 +102,11 @@ class RedisCallPlacement:
             return None
         if raw is None:
             return None
-        return tuple(CallParticipant(str(u), bool(a), bool(v)) for u, a, v in json.loads(raw))
+        # An instance of the version before screen sharing writes three fields.
+        return tuple(
+            CallParticipant(str(u), bool(a), bool(v), bool(rest and rest[0]))
+            for u, a, v, *rest in json.loads(raw)
+        )
 
     async def close(self) -> None:
         if self._renewal is not None:

@@ -44,7 +44,7 @@ class CallAnswerFrame(Request):
 class CallMuteFrame(Request):
     type: Literal["call.mute"]
     group_id: Id
-    kind: Literal["audio", "video"]
+    kind: Literal["audio", "video", "screen"]
     muted: bool
     client_id: ClientId | None = None
 
@@ -95,7 +95,10 @@ class ConnectionSignals:
                 "type": "call.offer",
                 "group_id": group_id,
                 "sdp": sdp,
-                "tracks": [{"mid": t.mid, "user_id": t.user_id, "kind": t.kind} for t in tracks],
+                "tracks": [
+                    {"mid": t.mid, "user_id": t.user_id, "kind": t.kind, "source": t.source.value}
+                    for t in tracks
+                ],
             }
         )
 
@@ -122,6 +125,7 @@ class ParticipantView(BaseModel):
     user_id: str
     audio_muted: bool
     video_muted: bool
+    screen_sharing: bool = Field(description="Their screen is shared (a second video track)")
 
 
 class CallView(BaseModel):

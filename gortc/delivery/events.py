@@ -124,6 +124,7 @@ def participant_json(participant: CallParticipant) -> dict[str, Any]:
         "user_id": participant.user_id,
         "audio_muted": participant.audio_muted,
         "video_muted": participant.video_muted,
+        "screen_sharing": participant.screen_sharing,
     }
 
 

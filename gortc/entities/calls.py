@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass
 
@@ -9,8 +10,22 @@ from gortc.entities.errors import Conflict, DomainError, InvalidInput
 
 
 class MediaKind(enum.StrEnum):
+    """What a call.mute is about: the microphone, the camera, or the shared
+    screen (whose "muted" means "not sharing", as it starts)."""
+
     AUDIO = "audio"
     VIDEO = "video"
+    SCREEN = "screen"
+
+
+class TrackSource(enum.StrEnum):
+    """What a forwarded track shows: a participant's first audio section is
+    their microphone, their first video section their camera and their
+    second video section their shared screen."""
+
+    MICROPHONE = "microphone"
+    CAMERA = "camera"
+    SCREEN = "screen"
 
 
 class EndReason(enum.StrEnum):
@@ -30,21 +45,25 @@ class CallParticipant:
     user_id: str
     audio_muted: bool = False
     video_muted: bool = False
+    screen_sharing: bool = False
 
     def muting(self, kind: MediaKind, muted: bool) -> CallParticipant:
         if kind is MediaKind.AUDIO:
-            return CallParticipant(self.user_id, muted, self.video_muted)
-        return CallParticipant(self.user_id, self.audio_muted, muted)
+            return dataclasses.replace(self, audio_muted=muted)
+        if kind is MediaKind.VIDEO:
+            return dataclasses.replace(self, video_muted=muted)
+        return dataclasses.replace(self, screen_sharing=not muted)
 
 
 @dataclass(frozen=True, slots=True)
 class TrackInfo:
     """One forwarded track in a participant's connection: the SDP section
-    (mid) it arrives in, and whose it is."""
+    (mid) it arrives in, whose it is, and what it shows."""
 
     mid: str
     user_id: str
     kind: str
+    source: TrackSource = TrackSource.CAMERA
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,8 @@ from aiortc import MediaStreamTrack, RTCRtpCodecParameters
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError
 
+from gortc.entities.calls import TrackSource
+
 log = logging.getLogger(__name__)
 
 # Video frames a subscriber may have waiting before it is deemed too slow:
@@ -131,10 +133,13 @@ class Source:
         publisher_id: str,
         send_keyframe_request: Callable[[], Awaitable[bool]],
         keyframe_interval: float,
+        shows: TrackSource | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.kind = kind
         self.publisher_id = publisher_id
+        # What subscribers are told the track is (call.offer's "source").
+        self.shows = shows or (TrackSource.MICROPHONE if kind == "audio" else TrackSource.CAMERA)
         self.codec: RTCRtpCodecParameters | None = None
         self.muted = False
         self.frames = 0
@@ -195,6 +200,10 @@ class Source:
         """Asks the publisher for a keyframe: now, or when the interval since
         the last request is over (one request then covers every asker)."""
         if self.kind != "video" or self._closed or self._pending_request is not None:
+            return
+        if self.muted:
+            # Nothing is forwarded (a screen not shared may send nothing to
+            # address at all): unmuting asks.
             return
         wait = self._last_request + self._keyframe_interval - self._clock()
         loop = asyncio.get_running_loop()

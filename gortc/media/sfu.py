@@ -7,6 +7,11 @@ send-only section per track of every other participant, and forwards the
 encoded frames into it. When a participant leaves, the sections that carried
 its tracks become inactive in everyone else's connection.
 
+What a participant's sections carry is told by their order: the first audio
+section is the microphone, the first video section the camera, the second
+video section the shared screen (sent with no track until the client shares,
+and not forwarded until it says so: ``set_muted(..., SCREEN, False)``).
+
 Only the server makes offers after the join (aiortc has no
 ``negotiationneeded``), one at a time per participant: changes that come
 while an offer waits for its answer are gathered into the next offer.
@@ -32,7 +37,7 @@ from aiortc.contrib.media import MediaRelay
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
-from gortc.entities.calls import EndReason, MediaKind, TrackInfo, invalid_sdp
+from gortc.entities.calls import EndReason, MediaKind, TrackInfo, TrackSource, invalid_sdp
 from gortc.entities.errors import Conflict
 from gortc.media import aiortc_hooks
 from gortc.media.forwarding import FORWARDABLE_CODECS, ForwardedTrack, Source
@@ -171,8 +176,13 @@ class AiortcSfu:
         peer = self._rooms.get(room_id, {}).get(participant_id)
         if peer is None:
             return
+        shows = {
+            MediaKind.AUDIO: TrackSource.MICROPHONE,
+            MediaKind.VIDEO: TrackSource.CAMERA,
+            MediaKind.SCREEN: TrackSource.SCREEN,
+        }[kind]
         for source in peer.sources.values():
-            if source.kind == kind.value:
+            if source.shows is shows:
                 source.set_muted(muted)
 
     async def leave(self, room_id: str, participant_id: str) -> None:
@@ -215,12 +225,16 @@ class AiortcSfu:
 
     def _add_source(self, peer: _Peer, transceiver: RTCRtpTransceiver) -> None:
         receiver = transceiver.receiver
+        shows = source_shown(peer.pc.getTransceivers(), transceiver)
         source = Source(
             kind=transceiver.kind,
             publisher_id=peer.id,
             send_keyframe_request=lambda: aiortc_hooks.request_keyframe(receiver),
             keyframe_interval=self._settings.keyframe_interval,
+            shows=shows,
         )
+        if shows is TrackSource.SCREEN:
+            source.set_muted(True)  # not shared until the participant says so
         if self._relay is None:
             aiortc_hooks.tap_encoded_frames(receiver, source.on_frame)
         peer.sources[transceiver] = source
@@ -358,7 +372,12 @@ class AiortcSfu:
     @staticmethod
     def _tracks(peer: _Peer) -> list[TrackInfo]:
         return [
-            TrackInfo(mid=s.transceiver.mid or "", user_id=s.publisher_id, kind=s.kind)
+            TrackInfo(
+                mid=s.transceiver.mid or "",
+                user_id=s.publisher_id,
+                kind=s.kind,
+                source=s.source.shows,
+            )
             for s in peer.subscriptions
             if s.source is not None
         ]
@@ -381,6 +400,17 @@ class AiortcSfu:
             await asyncio.shield(peer.pc.close())
         except Exception:  # a half-dead connection must not keep the others waiting
             log.exception("closing %s's connection failed", peer.id)
+
+
+def source_shown(
+    transceivers: list[RTCRtpTransceiver], transceiver: RTCRtpTransceiver
+) -> TrackSource:
+    """What a section the participant offered carries, from its place among
+    the sections of its kind (all of them the participant's at the join)."""
+    if transceiver.kind == "audio":
+        return TrackSource.MICROPHONE
+    videos = [t for t in transceivers if t.kind == "video"]
+    return TrackSource.SCREEN if videos.index(transceiver) == 1 else TrackSource.CAMERA
 
 
 def prefer_codec(transceiver: RTCRtpTransceiver, source: Source) -> None:

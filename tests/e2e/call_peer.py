@@ -92,11 +92,14 @@ class CallPeer:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.frames: list[dict[str, Any]] = []  # every frame the server sent
         self.received: dict[tuple[str, str], Received] = defaultdict(Received)
-        self.track_owner: dict[str, tuple[str, str]] = {}  # mid -> (user_id, kind)
+        # mid -> (user_id, kind), or (user_id, "screen") for a shared screen
+        self.track_owner: dict[str, tuple[str, str]] = {}
         self.offers = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._arrived = asyncio.Event()
         self.video: ColourTrack | None = None
+        self.screen: ColourTrack | None = None
+        self.sources: dict[str, str] = {}  # mid -> what the offer said it shows
 
         @self.pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
@@ -112,17 +115,24 @@ class CallPeer:
         await self.wait_for("ready")
 
     async def join(
-        self, group_id: str, *, luma: int = 200, audio: bool = True, video: bool = True
+        self,
+        group_id: str,
+        *,
+        luma: int = 200,
+        audio: bool = True,
+        video: bool = True,
+        screen_luma: int | None = None,
     ) -> dict[str, Any]:
         """Sends call.join with a full offer; returns the server's reply
-        (call.answer, or the error) once it arrived and was applied."""
+        (call.answer, or the error) once it arrived and was applied. With
+        ``screen_luma``, a second video section sends a screen of that grey
+        (shared once call.mute kind "screen" muted false says so)."""
         if video:
             self.video = ColourTrack(luma)
-            transceiver = self.pc.addTransceiver(self.video, direction="sendrecv")
-            transceiver.setCodecPreferences(
-                [c for c in RTCRtpSender.getCapabilities("video").codecs if c.name in VP8_ONLY]
-            )
-            on_keyframe_request(transceiver.sender, self.video.request_keyframe)
+            self._send_video(self.video)
+        if screen_luma is not None:
+            self.screen = ColourTrack(screen_luma)
+            self._send_video(self.screen)
         if audio:
             self.pc.addTransceiver(AudioStreamTrack(), direction="sendrecv")
         await self.pc.setLocalDescription(await self.pc.createOffer())
@@ -130,6 +140,13 @@ class CallPeer:
         await self.send(type="call.join", group_id=group_id, sdp=self.pc.localDescription.sdp)
         # The read loop applies the answer (before any offer that follows it).
         return await self.wait_for("call.answer", "error", after=mark)
+
+    def _send_video(self, track: ColourTrack) -> None:
+        transceiver = self.pc.addTransceiver(track, direction="sendrecv")
+        transceiver.setCodecPreferences(
+            [c for c in RTCRtpSender.getCapabilities("video").codecs if c.name in VP8_ONLY]
+        )
+        on_keyframe_request(transceiver.sender, track.request_keyframe)
 
     async def send(self, **frame: Any) -> None:
         assert self.ws is not None
@@ -177,7 +194,9 @@ class CallPeer:
     async def _answer(self, offer: dict[str, Any]) -> None:
         self.offers += 1
         for track in offer["tracks"]:
-            self.track_owner[track["mid"]] = (track["user_id"], track["kind"])
+            shows = "screen" if track.get("source") == "screen" else track["kind"]
+            self.track_owner[track["mid"]] = (track["user_id"], shows)
+            self.sources[track["mid"]] = track.get("source", "")
         await self.pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         await self.send(

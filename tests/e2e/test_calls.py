@@ -154,7 +154,12 @@ async def test_muting_stops_forwarding_and_everyone_sees_the_badge(
         return next((p for p in roster if p["user_id"] == ann.user_id), None)
 
     await ben.wait_until(lambda: (ann_state() or {}).get("video_muted") is True)
-    assert ann_state() == {"user_id": ann.user_id, "audio_muted": True, "video_muted": True}
+    assert ann_state() == {
+        "user_id": ann.user_id,
+        "audio_muted": True,
+        "video_muted": True,
+        "screen_sharing": False,
+    }
     video, audio = await settled(ben, ann.user_id)
     await asyncio.sleep(1.0)
     assert ben.frames_from(ann.user_id, "video") == video
@@ -336,7 +341,7 @@ async def test_call_frames_out_of_turn_get_clear_errors(
         reply = await ann.wait_for("error", after=mark)
         assert (reply["status"], reply["code"]) == (409, "not_in_call"), frame
     mark = len(ann.frames)
-    await ann.send(type="call.mute", group_id=group_id, kind="screen", muted=True)
+    await ann.send(type="call.mute", group_id=group_id, kind="speaker", muted=True)
     reply = await ann.wait_for("error", after=mark)
     assert (reply["status"], reply["code"]) == (400, "invalid_frame")
     await ann.join(group_id)

@@ -83,8 +83,15 @@ async def next_roster(watcher: WsClient, group_id: str) -> list[dict[str, Any]]:
     return frame["participants"]  # type: ignore[no-any-return]
 
 
-def present(user_id: str, *, audio_muted: bool = False) -> dict[str, Any]:
-    return {"user_id": user_id, "audio_muted": audio_muted, "video_muted": False}
+def present(
+    user_id: str, *, audio_muted: bool = False, screen_sharing: bool = False
+) -> dict[str, Any]:
+    return {
+        "user_id": user_id,
+        "audio_muted": audio_muted,
+        "video_muted": False,
+        "screen_sharing": screen_sharing,
+    }
 
 
 # redis_server comes first so that it is still up while the instances stop.
@@ -121,6 +128,11 @@ async def test_a_call_is_hosted_by_one_instance_and_seen_from_both(
     await alice.send(type="call.mute", group_id=group_id, kind="audio", muted=True)
     assert await next_roster(carol, group_id) == [present(alice_id, audio_muted=True)]
     await roster_on(second, group_id, u["carol"], [present(alice_id, audio_muted=True)])
+    # So is her screen being shared.
+    await alice.send(type="call.mute", group_id=group_id, kind="screen", muted=False)
+    sharing = present(alice_id, audio_muted=True, screen_sharing=True)
+    assert await next_roster(carol, group_id) == [sharing]
+    await roster_on(second, group_id, u["carol"], [sharing])
 
     # Once the call is over, the next one may start on the second instance.
     await alice.send(type="call.leave", group_id=group_id)
