@@ -12,6 +12,7 @@ from gortc.entities.files import FileSummary
 from gortc.entities.groups import (
     QUOTE_MAX_LENGTH,
     Group,
+    GroupKind,
     Invitation,
     MemberView,
     Message,
@@ -20,6 +21,7 @@ from gortc.entities.groups import (
     Role,
 )
 from gortc.entities.reactions import Reaction
+from gortc.entities.rights import Action, allowed_actions
 from gortc.entities.timestamps import to_text
 from gortc.usecases.groups import ListedGroup, ListedMember
 from gortc.usecases.groups import UserRef as UserReference
@@ -175,9 +177,14 @@ class GroupInfo(BaseModel):
 
 
 class GroupView(GroupInfo):
-    """A group as the caller sees it: with their role and unread count."""
+    """A group as the caller sees it: with their role, what it lets them do,
+    and their unread count."""
 
     role: Literal["owner", "admin", "member"]
+    permissions: list[Action] = Field(
+        description="Every action the caller's role may take in this group, sorted: "
+        "the server's rights table applied, so clients need no copy of it"
+    )
     read_seq: int
     unread: int
     peer: str | None = Field(None, description="The other user of a direct conversation")
@@ -187,6 +194,9 @@ class GroupView(GroupInfo):
         return cls(
             **GroupInfo.of(mine.group).model_dump(),
             role=mine.role.value,
+            permissions=list(
+                allowed_actions(mine.role, direct=mine.group.kind is GroupKind.DIRECT)
+            ),
             read_seq=mine.read_seq,
             unread=mine.unread,
             peer=mine.peer_id,

@@ -29,6 +29,7 @@ from gortc.entities.events import (
     MessageCreated,
     MessageDeleted,
     MessageUpdated,
+    MyGroupUpdated,
     PresenceChanged,
     ReadMarkerMoved,
     UserTyping,
@@ -64,6 +65,11 @@ def event_body(event: Event) -> dict[str, Any]:
             }
         case GroupUpdated(group=group):
             return {"type": "group.updated", "group": GroupInfo.of(group).model_dump(mode="json")}
+        case MyGroupUpdated(group=mine):
+            return {
+                "type": "group.updated",
+                "group": GroupView.of_mine(mine).model_dump(mode="json"),
+            }
         case GroupLeft(group_id=group_id):
             return {"type": "group.left", "group_id": group_id}
         case MemberJoined(member=view):

@@ -40,6 +40,14 @@ class GroupUpdated:
 
 
 @dataclass(frozen=True, slots=True)
+class MyGroupUpdated:
+    """The group as one member now sees it (their role changed), told to
+    that member only."""
+
+    group: MyGroup
+
+
+@dataclass(frozen=True, slots=True)
 class GroupLeft:
     group_id: str
 
@@ -127,6 +135,7 @@ Event = (
     | MessageDeleted
     | GroupJoined
     | GroupUpdated
+    | MyGroupUpdated
     | GroupLeft
     | MemberJoined
     | MemberUpdated

@@ -13,6 +13,7 @@ from gortc.entities.events import (
     MemberJoined,
     MemberLeft,
     MemberUpdated,
+    MyGroupUpdated,
 )
 from gortc.entities.groups import (
     Group,
@@ -197,8 +198,11 @@ class GroupService:
             if target.member.role is Role.OWNER:
                 raise Conflict("the owner's role changes only by transfer", code="owner_role")
             await repos.members.set_role(group_id, target_id, role)
+            theirs = await _my_group(repos, target_id, group_id)
         view = replace(target, member=replace(target.member, role=role))
         self._events.to_group(group_id, MemberUpdated(view))
+        # What the new role lets them do reaches them with their group.
+        self._events.to_user(target_id, MyGroupUpdated(theirs))
         return view
 
     async def remove_member(self, actor_id: str, group_id: str, target_id: str) -> None:
@@ -241,12 +245,18 @@ class GroupService:
             await repos.members.set_role(group_id, target_id, Role.OWNER)
             await repos.groups.set_owner(group_id, target_id)
             former = await _require_target(repos, group_id, actor_id)
+            theirs = {
+                user_id: await _my_group(repos, user_id, group_id)
+                for user_id in (actor_id, target_id)
+            }
         updated = replace(group, owner_id=target_id)
         self._events.to_group(group_id, MemberUpdated(former))
         self._events.to_group(
             group_id, MemberUpdated(replace(target, member=replace(target.member, role=Role.OWNER)))
         )
         self._events.to_group(group_id, GroupUpdated(updated))
+        for user_id, mine in theirs.items():
+            self._events.to_user(user_id, MyGroupUpdated(mine))
         return updated
 
     async def invite(self, actor_id: str, group_id: str, target: UserRef) -> Invitation:
