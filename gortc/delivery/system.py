@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from aiohttp import web
+from pydantic import BaseModel, Field
 
 from gortc import __version__
-from gortc.delivery.keys import HEALTH_PROBES, OPENAPI_JSON
+from gortc.config import Config
+from gortc.delivery.bodies import json_response
+from gortc.delivery.keys import CONFIG, HEALTH_PROBES, OPENAPI_JSON
 from gortc.delivery.routing import ApiRoute
 from gortc.delivery.schemas import Health
+from gortc.entities.groups import GROUP_NAME_MAX_LENGTH, MESSAGE_MAX_LENGTH
+from gortc.entities.live import TITLE_MAX
+from gortc.entities.reactions import MAX_REACTIONS_PER_MESSAGE
+from gortc.entities.users import DISPLAY_NAME_MAX_LENGTH
+from gortc.usecases.accounts import AVATAR_MAX_BYTES
+from gortc.usecases.live import CHAT_MAX
 
 # In a checkout this is a link to the top-level static/; installed, a copy.
 STATIC_ROOT = Path(__file__).resolve().parent.parent / "static"
@@ -38,6 +48,67 @@ async def healthz(request: web.Request) -> web.Response:
     )
 
 
+class ServerLimits(BaseModel):
+    """The limits a client can check before sending (the server checks them
+    again): the very values its validators use."""
+
+    message_max_chars: int = Field(description="Characters in a message body")
+    file_max_bytes: int = Field(description="Bytes in one uploaded file")
+    quota_bytes: int = Field(description="Bytes of files one user may keep")
+    max_attachments: int = Field(description="Files one message may carry")
+    max_files_per_upload: int = Field(description="Files in one upload request")
+    display_name_max_chars: int = Field(description="Characters in a display name")
+    group_name_max_chars: int = Field(description="Characters in a group's name")
+    avatar_max_bytes: int = Field(description="Bytes in a profile picture")
+    max_reactions_per_message: int = Field(description="Different emojis on one message")
+    live_title_max_chars: int = Field(description="Characters in a live stream's title")
+    live_chat_max_chars: int = Field(description="Characters in a live chat line")
+
+    @classmethod
+    def of(cls, config: Config) -> ServerLimits:
+        return cls(
+            message_max_chars=MESSAGE_MAX_LENGTH,
+            file_max_bytes=config.files.max_file_bytes,
+            quota_bytes=config.files.quota_bytes,
+            max_attachments=config.files.max_attachments_per_message,
+            max_files_per_upload=config.files.max_files_per_upload,
+            display_name_max_chars=DISPLAY_NAME_MAX_LENGTH,
+            group_name_max_chars=GROUP_NAME_MAX_LENGTH,
+            avatar_max_bytes=AVATAR_MAX_BYTES,
+            max_reactions_per_message=MAX_REACTIONS_PER_MESSAGE,
+            live_title_max_chars=TITLE_MAX,
+            live_chat_max_chars=CHAT_MAX,
+        )
+
+
+class ServerInfo(BaseModel):
+    """What this server offers, for a client deciding what to show."""
+
+    version: str
+    mail_enabled: bool = Field(
+        description="Whether mail really goes out (an SMTP server is set): without it "
+        "there are no verification or reset mails to wait for"
+    )
+    signup: Literal["open", "invite", "closed"] = Field(
+        description="open: anyone may register; invite: registering needs an invite "
+        "code; closed: only the operator makes accounts"
+    )
+    limits: ServerLimits
+
+    @classmethod
+    def of(cls, config: Config) -> ServerInfo:
+        return cls(
+            version=__version__,
+            mail_enabled=bool(config.mail.smtp_host),
+            signup=config.auth.signup,
+            limits=ServerLimits.of(config),
+        )
+
+
+async def server_info(request: web.Request) -> web.Response:
+    return json_response(ServerInfo.of(request.app[CONFIG]))
+
+
 async def openapi_document(request: web.Request) -> web.Response:
     return web.Response(body=request.app[OPENAPI_JSON], content_type="application/json")
 
@@ -59,6 +130,17 @@ ROUTES = [
         response=Health,
         auth=False,
         errors=(503,),
+    ),
+    ApiRoute(
+        "GET",
+        "/api/v1/server",
+        server_info,
+        "What this server offers: version, sign-up, mail, limits",
+        "system",
+        response=ServerInfo,
+        auth=False,
+        description="No sign-in needed: the sign-in page uses it (sign-up policy, "
+        "whether mails go out), the composer its limits.",
     ),
     ApiRoute(
         "GET",
