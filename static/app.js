@@ -126,7 +126,9 @@ function showVerification() {
   $("#resend-code").hidden = !mailing;
   $("#verify-hint").textContent = mailing
     ? `We mailed a code to ${me.email}. Paste it here, or open the link in the mail.`
-    : "This server sends no mail: ask its administrator for your code.";
+    : serverInfo
+      ? "This server sends no mail: ask its administrator for your code."
+      : "Paste the code from the confirmation mail.";
   $("#verify-banner").hidden = !pending || !mailing || localStorage.getItem(bannerKey()) === "1";
   if (pending && !serverInfo) {
     loadServerInfo().then((info) => {
@@ -192,6 +194,15 @@ function initFrame() {
   $("#conversations").addEventListener("click", (event) => {
     if (event.target.closest(".conversation-link, .live-link")) closeDrawer();
   });
+  // So does any other way of opening one (a new group, a new direct
+  // message, a search result): the current one is watched for a change.
+  let current = null;
+  new MutationObserver(() => {
+    const now = $("#conversations [aria-current]");
+    const id = now ? now.dataset.id || now.dataset.roomId || null : null;
+    if (id !== current && now) closeDrawer();
+    current = id;
+  }).observe($("#conversations"), { subtree: true, childList: true, attributeFilter: ["aria-current"] });
   NARROW.addEventListener("change", () => closeDrawer());
   $("#account-toggle").addEventListener("click", () => {
     const nav = $("#account-nav");

@@ -99,12 +99,14 @@ async def test_a_wrong_password_is_explained_and_a_reset_gets_the_user_back_in(
     await sign_in.get_by_label("Username or email").fill("bob")
     await sign_in.get_by_label("Password").fill("not my password")
     await sign_in.get_by_role("button", name="Sign in").click()
-    await expect(page.locator("#notice")).to_have_text("wrong login or password")
+    # Said in the form it is about.
+    await expect(sign_in.get_by_role("alert")).to_have_text("wrong login or password")
 
     await page.get_by_role("link", name="Forgot your password?").click()
     await page.locator("#forgot-form").get_by_label("Email").fill("bob@example.com")
     await page.locator("#forgot-form").get_by_role("button").click()
-    await expect(page.locator("#notice")).to_contain_text("reset link is on its way")
+    forgot_notice = page.locator("#forgot-form .form-notice")
+    await expect(forgot_notice).to_contain_text("reset link is on its way")
 
     await page.goto(f"{server.url}/#reset-password?token={mailed_token(server, 'reset-password')}")
     await page.locator("#reset-form").get_by_label("New password").fill("a brand new phrase")
