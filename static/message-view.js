@@ -302,7 +302,7 @@ function messageActions(message, own) {
   if (hooks.may("react", message)) {
     buttons.push(el("button", {
       type: "button", className: "quiet react-button", text: "React",
-      "aria-label": "Add reaction", title: "Add a reaction", "aria-expanded": "false",
+      title: "Add a reaction", "aria-expanded": "false",
       "aria-haspopup": "true",
       onclick: (event) => {
         const anchor = event.currentTarget;

@@ -146,7 +146,7 @@ async def test_attachments_reactions_replies_and_markdown(
 
     # alice reacts 👍: bob sees it at once, and adds his own.
     mine = row(alice, "the notes and https://example.org")
-    await mine.get_by_role("button", name="Add reaction").click()
+    await mine.get_by_role("button", name="React", exact=True).click()
     await page.get_by_role("button", name="React with thumbs up").click()
     await expect(mine.get_by_role("button", name="👍 1")).to_have_attribute("aria-pressed", "true")
     thumbs = sent.get_by_role("button", name="👍 1")
@@ -155,11 +155,11 @@ async def test_attachments_reactions_replies_and_markdown(
     await expect(sent.get_by_role("button", name="👍 2")).to_have_attribute("aria-pressed", "true")
     await expect(mine.get_by_role("button", name="👍 2")).to_have_attribute("title", re.compile("alice, bob"))
     # The picker closes with Esc, and gives the focus back.
-    await sent.get_by_role("button", name="Add reaction").click()
+    await sent.get_by_role("button", name="React", exact=True).click()
     await expect(bob.page.locator(".reaction-picker")).to_be_visible()
     await bob.page.keyboard.press("Escape")
     await expect(bob.page.locator(".reaction-picker")).to_have_count(0)
-    await expect(sent.get_by_role("button", name="Add reaction")).to_be_focused()
+    await expect(sent.get_by_role("button", name="React", exact=True)).to_be_focused()
 
     # bob replies: alice sees the quote live; it leads back to her message.
     await sent.get_by_role("button", name="Reply").click()
