@@ -12,6 +12,7 @@ import {
   clearMembers, forgetMembers, initMembers, isLeaving, memberCount, membersPresenceChanged,
   reloadMembers, renderMembers, showMembers,
 } from "./members.js";
+import { initPeople } from "./people.js";
 import {
   isReady, onFrame, onLifecycle, onUnclaimedError, readyCount, send, startRealtime, stopRealtime,
 } from "./realtime.js";
@@ -23,7 +24,7 @@ import {
 import { initNotifications, notifyMessage } from "./notifications.js";
 import { $, el, formValues, notify, randomId } from "./ui.js";
 import {
-  displayName, getUser, knownUser, rememberUser, withName,
+  avatarElement, displayName, getUser, knownUser, rememberUser, withName,
 } from "./users.js";
 
 const PAGE_SIZE = 50;
@@ -107,10 +108,18 @@ export function initChat(options) {
       if (state.conv?.groupId === groupId) renderConversationHeader();
     },
     onOwnRole,
+    onGroupFetched,
     onLeft: (groupId) => {
       forgetGroup(groupId);
       renderGroups();
     },
+  });
+  initPeople({
+    me: () => state?.me,
+    presenceOf: (userId) => (state ? presenceClass(userId) : "offline"),
+    openConversation,
+    directWith: (userId) => [...(state?.groups.values() || [])]
+      .find((group) => group.kind === "direct" && group.peer === userId)?.id,
   });
   document.addEventListener("visibilitychange", () => maybeMarkRead());
   window.addEventListener("focus", () => maybeMarkRead());
@@ -405,7 +414,9 @@ function renderGroups() {
     // While a live room is on screen, no conversation is.
     const selected = group.id === state.selectedId && !isWatchingLive();
     const marker = direct
-      ? el("span", { className: `dot ${presenceClass(group.peer)}`, "aria-hidden": "true" })
+      ? el("span", { className: "peer-marker", "aria-hidden": "true" },
+        avatarElement(group.peer, { size: "small" }),
+        el("span", { className: `dot ${presenceClass(group.peer)}` }))
       : el("span", { className: "hash", "aria-hidden": "true", text: "#" });
     const badge = group.unread > 0 && !selected
       ? el("span", {
@@ -443,7 +454,6 @@ function renderGroups() {
   $("#group-list").replaceChildren(...plain.map(item));
   $("#direct-list").replaceChildren(...direct.map(item));
   $("#no-groups").hidden = plain.length > 0;
-  $("#direct-heading").hidden = direct.length === 0;
   const unread = groups.reduce((sum, g) => sum + (g.unread > 0 ? g.unread : 0), 0);
   document.title = unread > 0 ? `(${unread}) gortc` : "gortc";
 }
@@ -681,6 +691,22 @@ async function loadOlder() {
   } finally {
     button.disabled = false;
   }
+}
+
+// The group as the server gives it now, asked for when the viewer's role
+// changed: their rights (permissions) come with it.
+function onGroupFetched(fresh) {
+  const group = state.groups.get(fresh.id);
+  if (!group) return;
+  // Not the read marker or unread count: ours may be newer than this answer.
+  Object.assign(group, {
+    name: fresh.name, owner_id: fresh.owner_id, role: fresh.role, permissions: fresh.permissions,
+  });
+  renderGroups();
+  if (state.conv?.groupId !== fresh.id) return;
+  state.conv.role = fresh.role;
+  renderConversationHeader();
+  refillMessages(); // what may be done to messages follows the rights
 }
 
 // The viewer's role in a group changed (or became known with its members):
