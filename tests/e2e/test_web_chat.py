@@ -132,8 +132,9 @@ async def test_two_people_chat_live(server: ServerProcess, browser, tmp_path: Pa
     received = bob.message("hello bob")
     await expect(received).to_be_visible()
     await expect(received.locator(".sender")).to_have_text("alice")
-    # Initials, name, time, body: nothing else (no stray "null" for missing buttons).
-    shown = re.compile(r"^Aalice\s*\d{1,2}:\d{2}(\s*[AP]M)?\s*hello bob$")
+    # Initials, name, time, body and what bob may do: nothing else (no stray
+    # "null" for missing buttons).
+    shown = re.compile(r"^Aalice\s*\d{1,2}:\d{2}(\s*[AP]M)?\s*hello bob\s*Reply\s*React$")
     await expect(received).to_have_text(shown)
 
     await bob.page.get_by_role("textbox", name="Message", exact=True).fill("hi alice")
