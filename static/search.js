@@ -1,0 +1,292 @@
+// One search box in the header over messages, files and people. Ctrl+K
+// (Cmd+K) focuses it anywhere, "/" when not typing in a field. Results show
+// in a panel below the header, grouped by kind; arrows move through them
+// (the input stays focused: a combobox over a listbox), Enter opens one,
+// Esc closes the panel. A message result opens its conversation there
+// (chat.js), a file result the Files view with its preview, a person their
+// profile card (people.js).
+//
+// The server marks every matched word in a snippet (and a file's
+// name_highlight) between U+E000 and U+E001, private-use characters that
+// cannot occur in indexed text: the text is never parsed as markup, only
+// split at those two characters into text nodes and <mark> elements.
+
+import { api } from "./api.js";
+import { openMessage } from "./chat.js";
+import { fileBadge, openFile } from "./files.js";
+import { openProfileCard } from "./people.js";
+import { $, el, timeElement } from "./ui.js";
+import { formatSize } from "./uploads.js";
+import { avatarElement, displayName, rememberUser, withName } from "./users.js";
+
+const MARK_START = "\uE000";
+const MARK_END = "\uE001";
+const DEBOUNCE_MS = 200;
+const LIMITS = { messages: 8, files: 5, people: 5 };
+
+let enabled = false;
+let timer = null;
+let asked = 0; // the number of the latest query: older answers are dropped
+let options = []; // [{node, open}] in the order shown
+let active = -1;
+let groupNames = null; // Promise(Map group id → name), per opening of the panel
+
+const input = () => $("#search-input");
+const panel = () => $("#search-panel");
+
+// "a \uE000b\uE001 c" → ["a ", <mark>b</mark>, " c"], as DOM nodes only.
+export function highlighted(text) {
+  const nodes = [];
+  let rest = String(text ?? "");
+  while (rest) {
+    const start = rest.indexOf(MARK_START);
+    if (start < 0) {
+      nodes.push(document.createTextNode(rest.replaceAll(MARK_END, "")));
+      break;
+    }
+    if (start > 0) nodes.push(document.createTextNode(rest.slice(0, start).replaceAll(MARK_END, "")));
+    rest = rest.slice(start + 1);
+    let end = rest.indexOf(MARK_END);
+    if (end < 0) end = rest.length; // an unclosed marker runs to the end
+    nodes.push(el("mark", { text: rest.slice(0, end).replaceAll(MARK_START, "") }));
+    rest = rest.slice(end + 1);
+  }
+  return nodes;
+}
+
+// -- the panel ---------------------------------------------------------------
+
+function openPanel() {
+  panel().hidden = false;
+  input().setAttribute("aria-expanded", "true");
+}
+
+export function closeSearch({ clear = false } = {}) {
+  clearTimeout(timer);
+  asked += 1;
+  const box = input();
+  if (!box) return;
+  panel().hidden = true;
+  box.setAttribute("aria-expanded", "false");
+  box.removeAttribute("aria-activedescendant");
+  options = [];
+  active = -1;
+  groupNames = null;
+  if (clear) box.value = "";
+}
+
+function setStatus(text, kind = "") {
+  const status = $("#search-status");
+  status.textContent = text;
+  status.className = `search-status ${kind}`;
+  status.hidden = !text;
+}
+
+function setActive(index) {
+  if (!options.length) return;
+  if (active >= 0) options[active]?.node.classList.remove("active");
+  active = (index + options.length) % options.length;
+  const { node } = options[active];
+  node.classList.add("active");
+  node.setAttribute("aria-selected", "true");
+  for (const other of options) if (other.node !== node) other.node.setAttribute("aria-selected", "false");
+  input().setAttribute("aria-activedescendant", node.id);
+  node.scrollIntoView({ block: "nearest" });
+}
+
+function choose(index) {
+  const option = options[index];
+  if (!option) return;
+  closeSearch({ clear: true });
+  input().blur();
+  option.open();
+}
+
+function option(kind, index, open, ...children) {
+  const id = `search-option-${kind}-${index}`;
+  const node = el("div", {
+    id, role: "option", className: `search-result ${kind}`, "aria-selected": "false",
+  }, ...children);
+  const position = options.length;
+  // Pointer clicks open at once; mousedown keeps the focus in the box.
+  node.addEventListener("mousedown", (event) => event.preventDefault());
+  node.addEventListener("click", () => choose(position));
+  options.push({ node, open });
+  return node;
+}
+
+function section(kind, title, nodes) {
+  if (!nodes.length) return null;
+  return el("div", { role: "group", className: "search-group", "aria-label": title },
+    el("div", { className: "search-group-title", "aria-hidden": "true", text: title }),
+    ...nodes);
+}
+
+// -- results ---------------------------------------------------------------------
+
+function loadGroupNames() {
+  groupNames ??= api("GET", "/api/v1/groups?limit=200")
+    .then((page) => {
+      const names = new Map();
+      for (const group of page.items) {
+        if (group.kind === "direct" && group.peer) {
+          rememberUser(group.peer);
+          names.set(group.id, { direct: true, peer: group.peer.id ?? group.peer.user_id });
+        } else {
+          names.set(group.id, { direct: false, name: group.name });
+        }
+      }
+      return names;
+    })
+    .catch(() => new Map());
+  return groupNames;
+}
+
+function whereElement(groupId) {
+  const where = el("span", { className: "search-where" });
+  loadGroupNames().then((names) => {
+    const group = names.get(groupId);
+    if (!group) return;
+    if (group.direct) withName(group.peer, (name) => { where.textContent = `with ${name}`; });
+    else where.textContent = `in #${group.name}`;
+  });
+  return where;
+}
+
+function messageResult(item, index) {
+  const message = item.message;
+  const who = el("strong", { className: "search-who" });
+  withName(message.sender_id, (name) => { who.textContent = name; });
+  return option("message", index,
+    () => openMessage(message.group_id, message.id, message.seq),
+    avatarElement(message.sender_id, { size: "small" }),
+    el("div", { className: "search-text" },
+      el("div", { className: "search-line" }, who, " ", whereElement(message.group_id), " ", timeElement(message.created_at)),
+      el("div", { className: "search-snippet" }, ...highlighted(item.snippet))));
+}
+
+function fileResult(item, index) {
+  const file = item.file;
+  return option("file", index, () => openFile(file.id),
+    fileBadge(file),
+    el("div", { className: "search-text" },
+      el("div", { className: "search-line" },
+        el("strong", { className: "search-file-name" }, ...highlighted(item.name_highlight || file.name)),
+        " ", el("span", { className: "search-where", text: formatSize(file.size) })),
+      item.snippet ? el("div", { className: "search-snippet" }, ...highlighted(item.snippet)) : null));
+}
+
+function personResult(user, index) {
+  rememberUser(user);
+  return option("person", index, () => openProfileCard(user.id),
+    avatarElement(user.id, { size: "small" }),
+    el("div", { className: "search-text" },
+      el("div", { className: "search-line" },
+        el("strong", { text: displayName(user) }), " ",
+        el("span", { className: "search-where", text: `@${user.username}` }))));
+}
+
+async function search(query) {
+  const mine = ++asked;
+  openPanel();
+  setStatus("Searching…", "busy");
+  const q = encodeURIComponent(query);
+  const [messages, files, people] = await Promise.allSettled([
+    api("GET", `/api/v1/messages/search?q=${q}&limit=${LIMITS.messages}`),
+    api("GET", `/api/v1/files/search?q=${q}&limit=${LIMITS.files}`),
+    api("GET", `/api/v1/users/search?q=${q}&limit=${LIMITS.people}`),
+  ]);
+  if (mine !== asked) return; // a newer query is on its way, or the panel closed
+  options = [];
+  active = -1;
+  input().removeAttribute("aria-activedescendant");
+  const groups = [
+    section("messages", "Messages", messages.status === "fulfilled" ? messages.value.items.map(messageResult) : []),
+    section("files", "Files", files.status === "fulfilled" ? files.value.items.map(fileResult) : []),
+    section("people", "People", people.status === "fulfilled" ? people.value.items.map(personResult) : []),
+  ].filter(Boolean);
+  $("#search-results").replaceChildren(...groups);
+  // The server's own words for a query it refuses (too long, say).
+  const failed = [messages, files, people].find((answer) => answer.status === "rejected");
+  if (failed) setStatus(failed.reason.message, "problem");
+  else if (!options.length) setStatus(`Nothing found for “${query}”.`);
+  else setStatus("");
+}
+
+function onInput() {
+  clearTimeout(timer);
+  const query = input().value.trim();
+  if (!query) {
+    closeSearch();
+    return;
+  }
+  timer = setTimeout(() => search(query), DEBOUNCE_MS);
+}
+
+function onKeydown(event) {
+  const open = !panel().hidden;
+  if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+    if (!open || !options.length) return;
+    event.preventDefault();
+    setActive(active < 0 && event.key === "ArrowUp" ? -1 : active + (event.key === "ArrowDown" ? 1 : -1));
+  } else if (event.key === "Enter") {
+    event.preventDefault();
+    if (open && options.length) choose(active >= 0 ? active : 0);
+    else if (input().value.trim()) {
+      clearTimeout(timer);
+      search(input().value.trim());
+    }
+  } else if (event.key === "Escape") {
+    event.preventDefault();
+    if (open) closeSearch();
+    else {
+      input().value = "";
+      input().blur();
+    }
+  }
+}
+
+function typingSomewhere(target) {
+  return target instanceof HTMLElement
+    && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName));
+}
+
+function onGlobalKeydown(event) {
+  if (!enabled) return;
+  const box = input();
+  const ctrlK = (event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === "k";
+  const slash = event.key === "/" && !event.ctrlKey && !event.metaKey && !event.altKey
+    && !typingSomewhere(event.target) && !document.querySelector("dialog[open]");
+  if (!ctrlK && !slash) return;
+  event.preventDefault();
+  box.focus();
+  box.select();
+  if (box.value.trim() && panel().hidden) search(box.value.trim());
+}
+
+// -- what app.js calls ------------------------------------------------------------
+
+export function initSearch() {
+  const box = input();
+  // No keyboard shortcut to advertise on a touch screen.
+  if (window.matchMedia("(pointer: coarse)").matches) box.placeholder = "Search";
+  box.addEventListener("input", onInput);
+  box.addEventListener("keydown", onKeydown);
+  box.addEventListener("focus", () => {
+    if (box.value.trim() && panel().hidden) search(box.value.trim());
+  });
+  $("#search-form").addEventListener("submit", (event) => event.preventDefault());
+  document.addEventListener("keydown", onGlobalKeydown);
+  // A click anywhere else closes the panel.
+  document.addEventListener("pointerdown", (event) => {
+    if (panel().hidden) return;
+    if ($("#search-form").contains(event.target) || panel().contains(event.target)) return;
+    closeSearch();
+  });
+}
+
+export function enableSearch(on) {
+  enabled = on;
+  $("#search-form").hidden = !on;
+  if (!on) closeSearch({ clear: true });
+}

