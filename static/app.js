@@ -51,6 +51,7 @@ const VIEWS = {
   },
 };
 let shownView = null;
+let focusOnShow = null; // a control to focus once the next view is shown
 
 function showSignedOut(view) {
   stopChat();
@@ -107,6 +108,10 @@ function showSignedIn(view = fragmentParams().view) {
   if (shownView && shownView !== name) VIEWS[shownView].hide();
   shownView = name;
   VIEWS[name].show();
+  if (focusOnShow) {
+    $(focusOnShow)?.focus();
+    focusOnShow = null;
+  }
   enableSearch(true);
 }
 
@@ -242,8 +247,8 @@ function initFrame() {
     $("#verify-banner").hidden = true;
   });
   $("#verify-banner-enter").addEventListener("click", () => {
-    // Shown once the profile is: then the code field takes the focus.
-    setTimeout(() => $("#verify-form input[name=token]").focus(), 0);
+    // Once the profile is shown, the code field takes the focus.
+    focusOnShow = "#verify-form input[name=token]";
   });
   $("#resend-code").addEventListener("click", () => resendCode($("#verify-form")));
 }
@@ -304,9 +309,7 @@ onSubmit("#register-form", async (form) => {
     login: values.username, password: values.password,
   });
   form.reset();
-  notify(serverInfo?.mail_enabled
-    ? "Welcome! We mailed you a code to confirm your address."
-    : "Welcome!");
+  notify(serverInfo?.mail_enabled ? "Welcome! We mailed you a code to confirm your address." : "");
   location.hash = "";
   showSignedIn("");
 });
