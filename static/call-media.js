@@ -2,9 +2,33 @@
 // call goes on with what is left (down to watching and listening only),
 // and the person is told in plain words what happened and why.
 
+import { preferredDevice } from "./call-devices.js";
+
 // Forwarded as is to every other participant (the server does not
 // transcode), so a modest size keeps five people's streams affordable.
 const VIDEO = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24 } };
+
+// The constraints for a kind ("audio"/"video"): the device chosen last time
+// if it is still there (ideal, not exact: else whichever there is).
+function wanted(kind) {
+  const deviceId = preferredDevice(kind);
+  const base = kind === "video" ? VIDEO : {};
+  if (!deviceId) return kind === "video" ? VIDEO : true;
+  return { ...base, deviceId: { ideal: deviceId } };
+}
+
+// One device, exactly that one, for switching in a call: → MediaStreamTrack
+// (throws what getUserMedia throws, with a sentence in .message).
+export async function openDevice(kind, deviceId) {
+  const device = { deviceId: { exact: deviceId } };
+  const constraints = kind === "video" ? { video: { ...VIDEO, ...device } } : { audio: device };
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia(constraints);
+    return stream.getTracks()[0];
+  } catch (error) {
+    throw new Error(`${problem(error, kind === "video" ? "camera" : "microphone")}.`);
+  }
+}
 
 // → { stream (null when nothing could be opened), audio, video, notice }
 // where audio and video say which devices are live, and notice is a
@@ -19,13 +43,17 @@ export async function openLocalMedia() {
     };
   }
   try {
-    const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: VIDEO });
+    const stream = await navigator.mediaDevices.getUserMedia({
+      audio: wanted("audio"), video: wanted("video"),
+    });
     return { stream, audio: true, video: true, notice: "" };
   } catch {
     // One device missing, busy or refused fails the pair (the camera may be
     // blocked for the site and the microphone allowed): try each on its own.
   }
-  const [audio, video] = await Promise.all([openOne({ audio: true }), openOne({ video: VIDEO })]);
+  const [audio, video] = await Promise.all([
+    openOne({ audio: wanted("audio") }), openOne({ video: wanted("video") }),
+  ]);
   const tracks = [...(audio.stream?.getTracks() || []), ...(video.stream?.getTracks() || [])];
   if (tracks.length === 0) return nothingOpened(audio.error, video.error);
   return {

@@ -5,6 +5,12 @@
 // The server does not take ICE candidates one by one (no trickle), so every
 // description we hand over waits until gathering is complete and carries
 // all of them.
+//
+// The server tells what our sections carry by their order: the audio
+// section is the microphone, the first video section the camera, the
+// second the shared screen. So all three are always offered (a device we
+// do not have only receives), and sharing the screen, or switching to
+// another camera or microphone, is a replaceTrack: no renegotiation.
 
 // Host candidates take milliseconds; a STUN or TURN server that does not
 // answer would hold gathering for much longer. After this we send what we
@@ -12,22 +18,28 @@
 const GATHER_LIMIT_MS = 8000;
 
 export class CallPeer {
-  // handlers: onRemote(Map user id → {audio, video} MediaStreamTracks),
-  // onConnectionState(state)
-  constructor(iceServers, localStream, handlers) {
+  // handlers: onRemote(Map user id → {audio, video, screen}
+  // MediaStreamTracks), onConnectionState(state). screenTrack: the screen
+  // being shared, if any (after a reconnection).
+  constructor(iceServers, localStream, handlers, screenTrack = null) {
     this.handlers = handlers;
     this.owners = new Map(); // mid → user id, from the server's last offer
+    this.sources = new Map(); // mid → "camera" | "screen" | "microphone"
     this.streamOwners = new Map(); // mid → user id, from its msid (the fallback)
     this.closed = false;
     this.pc = new RTCPeerConnection({ iceServers });
-    if (localStream) {
-      for (const track of localStream.getTracks()) this.pc.addTrack(track, localStream);
-    } else {
-      // Nothing to send, but an offer needs a media section to set up the
-      // connection at all: ask to receive, which is all we can do.
-      this.pc.addTransceiver("audio", { direction: "recvonly" });
-      this.pc.addTransceiver("video", { direction: "recvonly" });
+    // Microphone, camera, screen, in this order (see above).
+    this.senders = {};
+    for (const kind of ["audio", "video"]) {
+      const track = (kind === "audio"
+        ? localStream?.getAudioTracks() : localStream?.getVideoTracks())?.[0];
+      this.senders[kind] = track
+        ? this.pc.addTrack(track, localStream)
+        : this.pc.addTransceiver(kind, { direction: "recvonly" }).sender;
     }
+    this.senders.screen = this.pc.addTransceiver(screenTrack || "video", {
+      direction: "sendonly",
+    }).sender;
     this.pc.addEventListener("track", () => this.publishRemote());
     this.pc.addEventListener("connectionstatechange", () => {
       if (!this.closed) this.handlers.onConnectionState(this.pc.connectionState);
@@ -41,16 +53,55 @@ export class CallPeer {
     return this.pc.localDescription.sdp;
   }
 
+  // Another camera or microphone, or the screen to share (null: none),
+  // in place of what went before.
+  async replaceTrack(what, track) {
+    if (this.closed) return;
+    await this.senders[what].replaceTrack(track);
+  }
+
+  // What each person's microphone sounded like since the last call, from
+  // the decoded audio's energy (so a short beep between two calls counts):
+  // Map user id → RMS level 0…1, with "local" for our own microphone.
+  async audioLevels() {
+    const levels = new Map();
+    if (this.closed) return levels;
+    const ownerOfTrack = new Map();
+    for (const transceiver of this.pc.getTransceivers()) {
+      const owner = this.owners.get(transceiver.mid) ?? this.streamOwners.get(transceiver.mid);
+      if (owner && transceiver.receiver.track) ownerOfTrack.set(transceiver.receiver.track.id, owner);
+    }
+    const stats = await this.pc.getStats();
+    const seen = new Map();
+    for (const report of stats.values()) {
+      if (report.kind !== "audio" || report.totalAudioEnergy === undefined) continue;
+      let who = null;
+      if (report.type === "inbound-rtp") who = ownerOfTrack.get(report.trackIdentifier);
+      else if (report.type === "media-source") who = "local";
+      if (!who) continue;
+      const before = this.energies?.get(report.id);
+      seen.set(report.id, report);
+      if (!before) continue;
+      const seconds = report.totalSamplesDuration - before.totalSamplesDuration;
+      const energy = report.totalAudioEnergy - before.totalAudioEnergy;
+      const level = seconds > 0 && energy > 0 ? Math.sqrt(energy / seconds) : 0;
+      levels.set(who, Math.max(levels.get(who) || 0, level));
+    }
+    this.energies = seen;
+    return levels;
+  }
+
   async acceptAnswer(sdp) {
     await this.pc.setRemoteDescription({ type: "answer", sdp });
     this.publishRemote();
   }
 
-  // A renegotiation from the server. tracks: [{mid, user_id, kind}] says
-  // whose media each section carries now (a section of someone who left
-  // goes inactive, and may later carry someone else).
+  // A renegotiation from the server. tracks: [{mid, user_id, kind, source}]
+  // says whose media each section carries now, and what (a section of
+  // someone who left goes inactive, and may later carry someone else).
   async answerOffer(sdp, tracks = []) {
     this.owners = new Map(tracks.map((track) => [track.mid, track.user_id]));
+    this.sources = new Map(tracks.map((track) => [track.mid, track.source]));
     // The server also names each forwarded stream after its publisher: a
     // fallback for a section the track list does not mention.
     this.streamOwners = streamIdsByMid(sdp);
@@ -73,7 +124,7 @@ export class CallPeer {
       const track = transceiver.receiver.track;
       if (!owner || !track || track.readyState === "ended") continue;
       const media = byUser.get(owner) || {};
-      media[track.kind] = track;
+      media[this.sources.get(transceiver.mid) === "screen" ? "screen" : track.kind] = track;
       byUser.set(owner, media);
     }
     this.handlers.onRemote(byUser);

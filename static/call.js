@@ -1,15 +1,17 @@
 // Group calls: who is in each group's call (for everyone, in the call or
 // not), and the one call this tab takes part in. The signalling runs over
 // the chat's WebSocket (call.* frames); the media over a CallPeer; the
-// tiles are drawn by a CallStage.
+// tiles are drawn by a CallStage; the device pickers are DevicePickers;
+// who speaks is found by a SpeakerWatch.
 
 import { api } from "./api.js";
-import { openLocalMedia } from "./call-media.js";
+import { DevicePickers } from "./call-devices.js";
+import { openDevice, openLocalMedia } from "./call-media.js";
 import { CallPeer } from "./call-peer.js";
+import { SpeakerWatch } from "./call-speaker.js";
 import { CallStage } from "./call-stage.js";
 import { claimErrors, onFrame, onLifecycle } from "./realtime.js";
 import { $, notify } from "./ui.js";
-import { colourOf, initials, withName } from "./users.js";
 
 // The server answers a join within a second or two; past this something
 // is wrong and the person should not stare at "Joining…" forever.
@@ -38,6 +40,7 @@ const REFUSED = {
 let ctx = null; // what the chat lends us: send, titles, onRosterChange
 let me = null;
 let stage = null;
+let pickers = null;
 const rosters = new Map(); // group id → [{user_id, audio_muted, video_muted}], non-empty
 let shownGroupId = null; // the conversation on screen
 let call = null; // the call this tab is in, or is joining
@@ -46,7 +49,8 @@ let call = null; // the call this tab is in, or is joining
 // onRosterChange() (the group list shows the counts)
 export function initCalls(options) {
   ctx = options;
-  stage = new CallStage({ withName, initials, colourOf });
+  stage = new CallStage();
+  pickers = new DevicePickers((kind, deviceId) => switchDevice(kind, deviceId));
   const signedIn = (handler) => (frame) => (me ? handler(frame) : false);
   onFrame("call.participants", signedIn(onParticipants));
   onFrame("call.answer", signedIn(onAnswer));
@@ -60,6 +64,15 @@ export function initCalls(options) {
   });
   $("#call-mic").addEventListener("click", () => toggle("audio"));
   $("#call-camera").addEventListener("click", () => toggle("video"));
+  $("#call-screen").addEventListener("click", () => {
+    if (call?.screen) stopSharing(call);
+    else shareScreen();
+  });
+  $("#call-screen-stop").addEventListener("click", () => {
+    if (call?.screen) stopSharing(call);
+  });
+  // Phones' browsers cannot share their screen: no button that cannot work.
+  $("#call-screen").hidden = !navigator.mediaDevices?.getDisplayMedia;
   $("#call-leave").addEventListener("click", () => leave());
   // Closing the tab: the others see us go now, not when the server notices.
   window.addEventListener("pagehide", () => leave());
@@ -113,6 +126,7 @@ function callSocketDown() {
   call.peer?.close();
   call.peer = null;
   call.phase = "reconnecting";
+  renderControls();
   clearTimeout(call.answerTimer);
   stage.setRemoteMedia(new Map());
   stage.setParticipants([]);
@@ -176,6 +190,8 @@ async function join(groupId) {
     peer: null,
     audioMuted: false,
     videoMuted: false,
+    screen: null, // the shared screen's track, while we share it
+    speakers: null, // a SpeakerWatch, while in the call
     chain: Promise.resolve(), // server frames, one at a time, in order
     answerTimer: null,
   };
@@ -198,6 +214,11 @@ async function join(groupId) {
   if (mine.media.notice) notify(mine.media.notice, "error");
   stage.setLocal(mine.media.stream, mine);
   renderControls();
+  pickers.show({ audio: trackOf(mine, "audio"), video: trackOf(mine, "video") });
+  mine.speakers = new SpeakerWatch(
+    () => speakerLevels(mine),
+    (ids) => { if (call === mine) stage.setSpeaking(ids); },
+  );
   await connect(mine);
 }
 
@@ -221,7 +242,7 @@ async function connect(mine) {
     onConnectionState: (state) => {
       if (call === mine && mine.peer === peer) onConnectionState(state);
     },
-  });
+  }, mine.screen);
   mine.peer = peer;
   let sdp;
   try {
@@ -258,8 +279,11 @@ function onAnswer({ group_id: groupId, sdp }) {
     // now, so the others see the badge or the placeholder.
     if (isMuted(mine, "audio")) sendMute(mine, "audio");
     if (isMuted(mine, "video")) sendMute(mine, "video");
+    // Sharing since before the connection dropped: the others see it again.
+    if (mine.screen) sendScreen(mine);
     showParticipants();
     renderHeader();
+    renderControls();
   });
 }
 
@@ -325,8 +349,12 @@ function end(message) {
   if (!mine) return;
   call = null;
   clearTimeout(mine.answerTimer);
+  mine.speakers?.stop();
   mine.peer?.close();
   stopTracks(mine.media);
+  mine.screen?.stop();
+  mine.screen = null;
+  pickers.hide();
   stage.close();
   renderHeader();
   if (message) notify(message, "error");
@@ -378,6 +406,122 @@ function trackOf(mine, kind) {
   return (kind === "audio" ? stream.getAudioTracks() : stream.getVideoTracks())[0] || null;
 }
 
+// -- screen sharing -----------------------------------------------------------
+
+// The screen goes up as our second video track beside the camera (the
+// connection always has a section for it), and the server is told we
+// share, so the others show it large.
+async function shareScreen() {
+  const mine = call;
+  if (!mine || mine.phase !== "in" || mine.screen) return;
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+  } catch (error) {
+    // Cancelling the browser's picker is a choice, not a problem.
+    if (error?.name !== "NotAllowedError" && error?.name !== "AbortError") {
+      notify(`Your screen could not be shared: ${error?.message || error}`, "error", $("#call-panel"));
+    }
+    return;
+  }
+  const track = stream.getVideoTracks()[0];
+  if (call !== mine || mine.phase !== "in" || mine.screen || !track) {
+    for (const t of stream.getTracks()) t.stop();
+    return;
+  }
+  track.contentHint = "detail"; // text stays sharp rather than smooth
+  // The browser's own "Stop sharing" ends the track: stop here too.
+  track.addEventListener("ended", () => {
+    if (mine.screen === track) stopSharing(mine);
+  });
+  mine.screen = track;
+  try {
+    await mine.peer?.replaceTrack("screen", track);
+  } catch (error) {
+    stopSharing(mine);
+    notify(`Your screen could not be shared: ${error.message}`, "error", $("#call-panel"));
+    return;
+  }
+  if (call !== mine || mine.screen !== track) return;
+  sendScreen(mine);
+  stage.setSharing(true);
+  renderControls();
+}
+
+function stopSharing(mine) {
+  const track = mine.screen;
+  if (!track) return;
+  mine.screen = null;
+  track.stop();
+  mine.peer?.replaceTrack("screen", null).catch(() => {});
+  if (mine.phase === "in") sendScreen(mine);
+  if (call === mine) {
+    stage.setSharing(false);
+    renderControls();
+  }
+}
+
+function sendScreen(mine) {
+  ctx.send(callFrame("call.mute", mine.groupId, { kind: "screen", muted: !mine.screen }));
+}
+
+// -- devices and voices ---------------------------------------------------------
+
+// Another camera or microphone, from the picker: the new track replaces
+// the old on the connection (no renegotiation), keeping its mute.
+function switchDevice(kind, deviceId) {
+  const mine = call;
+  if (!mine) return;
+  // One switch at a time: a second pick waits for the first to be done.
+  mine.switching = (mine.switching || Promise.resolve())
+    .then(() => switchTo(mine, kind, deviceId))
+    .catch(() => {}); // said to the person inside; the next pick goes on
+}
+
+async function switchTo(mine, kind, deviceId) {
+  const old = trackOf(mine, kind);
+  if (!old || old.getSettings?.().deviceId === deviceId) return;
+  let track;
+  try {
+    track = await openDevice(kind, deviceId);
+  } catch (error) {
+    notify(error.message, "error", $("#call-devices"));
+    pickers.refresh();
+    return;
+  }
+  if (call !== mine || trackOf(mine, kind) !== old) {
+    track.stop();
+    return;
+  }
+  track.enabled = !(kind === "audio" ? mine.audioMuted : mine.videoMuted);
+  try {
+    await mine.peer?.replaceTrack(kind, track);
+  } catch (error) {
+    track.stop();
+    notify(`Could not switch: ${error.message}`, "error", $("#call-devices"));
+    pickers.refresh();
+    return;
+  }
+  if (call !== mine) {
+    track.stop(); // the call ended meanwhile
+    return;
+  }
+  mine.media.stream.removeTrack(old);
+  mine.media.stream.addTrack(track);
+  old.stop();
+  stage.setLocal(mine.media.stream, mine);
+  pickers.show({ audio: trackOf(mine, "audio"), video: trackOf(mine, "video") });
+}
+
+// What the SpeakerWatch hears: everyone's levels, ours only when unmuted
+// (a muted microphone still measures, but nobody hears it).
+async function speakerLevels(mine) {
+  if (call !== mine || !mine.peer || mine.phase !== "in") return new Map();
+  const levels = await mine.peer.audioLevels();
+  if (isMuted(mine, "audio")) levels.delete("local");
+  return levels;
+}
+
 function renderControls() {
   const mic = $("#call-mic");
   const camera = $("#call-camera");
@@ -391,6 +535,9 @@ function renderControls() {
   camera.setAttribute("aria-pressed", String(Boolean(call?.videoMuted)));
   mic.title = audio ? "" : "No microphone in this call";
   camera.title = video ? "" : "No camera in this call";
+  const screen = $("#call-screen");
+  screen.disabled = call?.phase !== "in";
+  screen.setAttribute("aria-pressed", String(Boolean(call?.screen)));
 }
 
 function callTitle(groupId) {
