@@ -7,6 +7,7 @@
 
 import { api } from "./api.js";
 import { loadLimits, maxAttachments, updateCounter } from "./limits.js";
+import { renderMarkdown } from "./markdown.js";
 import { $, el } from "./ui.js";
 import { formatSize, uploadFile } from "./uploads.js";
 import { withName } from "./users.js";
@@ -152,7 +153,8 @@ export function replyTo(message) {
   };
   const author = $("#reply-author");
   withName(message.sender_id, (name) => { author.textContent = name; });
-  $("#reply-text").textContent = (message.body.split("\n").find((line) => line.trim()) || "").slice(0, 200);
+  const text = renderMarkdown(message.body).textContent;
+  $("#reply-text").textContent = (text.split("\n").find((line) => line.trim()) || "").slice(0, 200);
   $("#reply-bar").hidden = false;
   textarea().focus();
 }

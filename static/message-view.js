@@ -8,6 +8,7 @@
 // only draws them and turns clicks into calls of the hooks it was given.
 
 import { api } from "./api.js";
+import { fileBadge } from "./files.js";
 import { lengthProblem, updateCounter } from "./limits.js";
 import { renderMarkdown } from "./markdown.js";
 import { $, el, notify, timeElement } from "./ui.js";
@@ -111,7 +112,9 @@ function replyQuote(reply) {
   }
   const author = el("span", { className: "quote-author" });
   withName(reply.sender_id, (name) => { author.textContent = name; });
-  const firstLine = (reply.body || "").split("\n").find((line) => line.trim()) || "";
+  // As it reads, not as it was typed: the markdown's text, first line.
+  const text = renderMarkdown(reply.body || "").textContent;
+  const firstLine = text.split("\n").find((line) => line.trim()) || "";
   return el("button", {
     type: "button", className: "reply-quote", title: "Show the message this answers",
     onclick: () => hooks.onJump(reply.id),
@@ -120,16 +123,6 @@ function replyQuote(reply) {
 }
 
 // -- attachments ------------------------------------------------------------
-
-function fileIcon(type) {
-  if (type.startsWith("image/")) return "🖼";
-  if (type.startsWith("audio/")) return "🎵";
-  if (type.startsWith("video/")) return "🎞";
-  if (isText(type)) return "📄";
-  if (type === "application/pdf") return "📕";
-  if (/zip|tar|gzip|compressed/.test(type)) return "🗜";
-  return "📎";
-}
 
 function isText(type) {
   return type.startsWith("text/") || type.startsWith("application/json");
@@ -155,7 +148,7 @@ function attachmentItem(file) {
   const type = file.content_type || "application/octet-stream";
   const url = contentUrl(file.id);
   const item = el("li", { className: "attachment", dataset: { fileId: file.id } },
-    el("span", { className: "file-icon", "aria-hidden": "true", text: fileIcon(type) }),
+    fileBadge(file),
     el("a", {
       className: "file-name", href: url, text: file.name, download: file.name,
       title: `Download ${file.name}`,

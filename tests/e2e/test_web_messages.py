@@ -109,10 +109,12 @@ async def test_attachments_reactions_replies_and_markdown(
     # A file by the button, an image dropped on the composer: both chips
     # finish uploading, then go with the message.
     await page.get_by_role("button", name="Attach", exact=True).click()
-    await expect(page.get_by_role("button", name="Upload from this device")).to_be_visible()
-    await page.locator("#attach-input").set_input_files(
-        [{"name": "notes.txt", "mimeType": "text/plain", "buffer": NOTES}]
-    )
+    async with page.expect_file_chooser() as choosing:
+        await page.get_by_role("button", name="Upload from this device").click()
+    chooser = await choosing.value
+    assert chooser.is_multiple()
+    await chooser.set_files([{"name": "notes.txt", "mimeType": "text/plain", "buffer": NOTES}])
+    await expect(page.get_by_role("button", name="Upload from this device")).to_be_hidden()
     await drop_files(alice, "#composer", [("pixel.png", "image/png", PIXEL)])
     chips = page.locator("#composer-files li.file-chip")
     await expect(chips).to_have_count(2)
@@ -170,7 +172,7 @@ async def test_attachments_reactions_replies_and_markdown(
     reply = row(alice, "looks good")
     quote = reply.locator(".reply-quote")
     await expect(quote).to_contain_text("alice")
-    await expect(quote).to_contain_text("the **notes**")
+    await expect(quote).to_contain_text("the notes and https://example.org")
     await quote.click()
     await expect(mine).to_have_class(re.compile(r"\bhighlight\b"))
     stored = await messages_on_server(alice, group_id)
