@@ -1106,7 +1106,8 @@ function onErrorFrame(frame) {
   }
   const pending = state.pending.get(clientId);
   if (pending) setPendingStatus(pending, "failed");
-  notify(frame.message || "The server refused that.", "error");
+  // A refused message is told by the composer, where the person is typing.
+  notify(frame.message || "The server refused that.", "error", pending ? $("#composer") : null);
 }
 
 // -- reading ------------------------------------------------------------------

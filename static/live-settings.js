@@ -71,13 +71,13 @@ async function copy(selector, what) {
     // Only in a secure context (https, or this machine): elsewhere the
     // person copies it by hand.
     await navigator.clipboard.writeText(field.value);
-    notify(`${what} copied.`);
+    notify(`${what} copied.`, "ok", field.closest(".field"));
   } catch {
     // A password field's text cannot be selected for copying: show it.
     if (field === $("#live-stream-key")) revealKey(true);
     field.focus();
     field.select();
-    notify(`${what} selected: press Ctrl+C (⌘C on a Mac) to copy it.`);
+    notify(`${what} selected: press Ctrl+C (⌘C on a Mac) to copy it.`, "ok", field.closest(".field"));
   }
 }
 
@@ -93,9 +93,9 @@ async function resetKey() {
   try {
     fill(await api("POST", "/api/v1/live/key"));
     confirmReset(false);
-    notify("You have a new stream key: paste it into OBS. The old one no longer works.");
+    notify("You have a new stream key: paste it into OBS. The old one no longer works.", "ok", $(".reset-key"));
   } catch (error) {
-    notify(error.message, "error");
+    notify(error.message, "error", $(".reset-key"));
   } finally {
     button.disabled = false;
   }
@@ -108,9 +108,9 @@ async function saveTitle(event) {
   button.disabled = true;
   try {
     fill(await api("PUT", "/api/v1/live/title", { title: formValues(form).title || "" }));
-    notify("Title saved: your room shows it from your next stream on.");
+    notify("Title saved: your room shows it from your next stream on.", "ok", form);
   } catch (error) {
-    notify(error.message, "error");
+    notify(error.message, "error", form);
   } finally {
     button.disabled = false;
   }

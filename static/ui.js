@@ -63,9 +63,15 @@ function anchoredNotice(anchor, message, kind) {
   notice.textContent = message;
   notice.hidden = !message;
   clearTimeout(anchoredTimers.get(notice));
-  // Confirmations fade; an error stays until the person tries again.
-  if (message && kind !== "error") {
-    anchoredTimers.set(notice, setTimeout(() => { notice.hidden = true; }, 8000));
+  if (!message) return;
+  // Confirmations fade. An error in a card stays until the person tries
+  // again (the form is sent); elsewhere (the composer, the sidebar) it fades
+  // too, later.
+  if (kind !== "error" || !inside) {
+    anchoredTimers.set(notice, setTimeout(() => { notice.hidden = true; }, kind === "error" ? 15000 : 8000));
+  }
+  if (anchor.tagName === "FORM") {
+    anchor.addEventListener("submit", () => { notice.hidden = true; }, { once: true });
   }
 }
 

@@ -167,7 +167,7 @@ async def test_a_stream_goes_live_plays_with_chat_and_ends(
     assert await bob.page.evaluate("navigator.clipboard.readText()") == key
     await card.get_by_label("Room title").fill("Friday build")
     await card.get_by_role("button", name="Save").click()
-    await expect(bob.page.locator("#notice")).to_contain_text("Title saved")
+    await expect(card.get_by_role("status").filter(has_text="Title saved")).to_be_visible()
 
     await expect(ann.page.locator("#no-live")).to_have_text("Nobody is live right now.")
     publisher = await ffmpeg_publish(
