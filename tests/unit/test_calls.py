@@ -429,6 +429,28 @@ async def test_muting_is_forwarded_and_shown_to_the_group(calls: Calls) -> None:
     )
 
 
+async def test_sharing_a_screen_is_unmuting_it_and_shown_to_the_group(calls: Calls) -> None:
+    ann = calls.signals("ann")
+    await calls.service.join("ann", GROUP, OFFER_SDP, ann)
+    assert (await calls.service.participants("ann", GROUP))[0].screen_sharing is False
+
+    await calls.service.mute("ann", GROUP, MediaKind.SCREEN, False, ann)
+    await calls.service.mute("ann", GROUP, MediaKind.VIDEO, True, ann)
+    await calls.service.mute("ann", GROUP, MediaKind.SCREEN, True, ann)
+
+    assert calls.router.calls("router.set_muted") == [
+        (GROUP, "ann", MediaKind.SCREEN, False),
+        (GROUP, "ann", MediaKind.VIDEO, True),
+        (GROUP, "ann", MediaKind.SCREEN, True),
+    ]
+    changes = [e for _, _, e in calls.events.sent if isinstance(e, CallChanged)]
+    assert [c.participants[0] for c in changes[-3:]] == [
+        CallParticipant("ann", screen_sharing=True),
+        CallParticipant("ann", video_muted=True, screen_sharing=True),
+        CallParticipant("ann", video_muted=True),
+    ]
+
+
 async def mute(calls: Calls, user_id: str, signals: FakeSignals) -> None:
     await calls.service.mute(user_id, GROUP, MediaKind.VIDEO, True, signals)
 
