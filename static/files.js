@@ -447,7 +447,10 @@ async function openPreview(id) {
   body.replaceChildren(el("p", { className: "hint", text: "Loading…" }));
   if (!dialog.open) dialog.showModal();
   if (file.content_type.startsWith("image/")) {
-    body.replaceChildren(el("img", { src: file.content_url, alt: file.name }));
+    body.replaceChildren(el("img", {
+      src: file.content_url, alt: file.name,
+      onerror: () => body.replaceChildren(el("p", { className: "hint", text: "This picture cannot be shown here. Download it to open it." })),
+    }));
     return;
   }
   if (!isText(file)) {
