@@ -156,7 +156,7 @@ function attachmentItem(file) {
     el("span", { className: "file-size", text: formatSize(file.size) }));
   if (type.startsWith("image/")) {
     item.classList.add("image");
-    item.prepend(el("a", { className: "thumbnail", href: url, download: file.name, tabindex: "-1" },
+    item.append(el("a", { className: "thumbnail", href: url, download: file.name, tabindex: "-1" },
       el("img", { src: url, alt: file.name, loading: "lazy" })));
   } else if (isText(type)) {
     const preview = el("pre", { className: "file-preview", hidden: true });
@@ -431,34 +431,50 @@ function dayLabel(date) {
 }
 
 // Date separators, the "New messages" divider above the first message
-// after newFrom (a seq; null: none) and grouping, drawn again from the
-// messages in the list: cheap next to what a change costs anyway.
+// from newFrom on (a seq; null: none) and grouping, worked out again from
+// the messages in the list after each change. Separators already in place
+// stay as they are: the list is a live region, and one taken out and put
+// back would be read out again.
 export function arrangeList(newFrom) {
   const list = $("#message-list");
-  for (const mark of list.querySelectorAll(":scope > li.separator")) mark.remove();
   const me = hooks.me();
   let previous = null;
   let divided = false;
+  const wanted = new Set();
   for (const node of [...list.children]) {
     if (!node.classList.contains("message")) continue;
     const when = new Date(node.dataset.created || Date.now());
     const day = when.toDateString();
     const marks = [];
-    if (!previous || previous.day !== day) {
-      marks.push(el("li", { className: "separator day" }, el("span", { text: dayLabel(when) })));
-    }
+    if (!previous || previous.day !== day) marks.push({ key: `day:${day}`, className: "day", text: dayLabel(when) });
     const seq = Number(node.dataset.seq);
     if (!divided && newFrom !== null && newFrom !== undefined && seq >= newFrom
         && !node.classList.contains("pending") && node.dataset.sender !== me?.id) {
       divided = true;
-      marks.push(el("li", { className: "separator new-messages" }, el("span", { text: "New messages" })));
+      marks.push({ key: "new", className: "new-messages", text: "New messages" });
     }
-    for (const mark of marks) list.insertBefore(mark, node);
+    // The separators right above this message, as they are now.
+    const present = [];
+    for (let cursor = node.previousElementSibling; cursor?.classList.contains("separator");
+      cursor = cursor.previousElementSibling) present.unshift(cursor);
+    if (present.map((mark) => mark.dataset.key).join("|") !== marks.map((mark) => mark.key).join("|")) {
+      for (const mark of present) mark.remove();
+      for (const mark of marks) {
+        list.insertBefore(el("li", { className: `separator ${mark.className}`, dataset: { key: mark.key } },
+          el("span", { text: mark.text })), node);
+      }
+    }
+    for (const mark of marks) wanted.add(mark.key);
     const continued = marks.length === 0 && previous
       && previous.sender === node.dataset.sender && node.dataset.sender
       && when - previous.when < GROUP_WITHIN_MS && !node.querySelector(":scope .reply-quote");
     node.classList.toggle("continued", Boolean(continued));
     previous = { day, when, sender: node.dataset.sender };
+  }
+  // Separators with no message under them any more (all deleted).
+  for (const mark of list.querySelectorAll(":scope > li.separator")) {
+    const next = mark.nextElementSibling;
+    if (!next || !wanted.has(mark.dataset.key)) mark.remove();
   }
 }
 

@@ -249,6 +249,11 @@ async def test_mentions_grouping_and_up_to_edit(browser: Any, server: ServerProc
     team = bob.conversation("team")
     await expect(team.locator(".mention-badge")).to_have_text("@1")
     await team.click()
+    # What came while he was away is under a "New messages" divider.
+    divider = bob.page.locator("#message-list li.separator.new-messages")
+    await expect(divider).to_have_text("New messages")
+    assert await divider.evaluate("(d) => d.nextElementSibling.textContent.includes('morning')")
+    await expect(bob.page.locator("#message-list")).to_have_attribute("aria-live", "polite")
     mentioned = row(bob, "can you check")
     await expect(mentioned.locator(".mention.me")).to_have_text("@bob")
     # In code, an @ is just an @.
@@ -310,4 +315,88 @@ async def test_attach_from_my_files_and_deleted_message_takes_it_away(
     assert answer.status == 404
     assert json.loads(await answer.text())["error"]["code"] == "file_not_found"
     assert alice.problems == []
+    assert bob.problems == []
+
+
+async def test_a_quote_leads_to_a_message_further_back(
+    browser: Any,  # noqa: F811
+    server: ServerProcess,  # noqa: F811
+) -> None:
+    alice, bob, group_id = await two_in_a_group(browser, server)
+    # 70 messages: the first is not on the first page bob reads.
+    await alice.page.evaluate(
+        """async (groupId) => {
+            for (let i = 1; i <= 70; i += 1) {
+                await fetch(`/api/v1/groups/${groupId}/messages`, {
+                    method: 'POST', headers: { 'Content-Type': 'application/json' },
+                    body: JSON.stringify({ body: `number ${i}` }),
+                });
+            }
+        }""",
+        group_id,
+    )
+    first = (await messages_on_server(alice, group_id))[-1]
+    assert first["body"] == "number 1"
+    answered = await call_api(
+        alice,
+        "POST",
+        f"/api/v1/groups/{group_id}/messages",
+        {"body": "about the first one", "reply_to": first["id"]},
+    )
+    assert answered["status"] == 201, answered
+    await bob.page.reload()
+    await expect(bob.message("about the first one")).to_be_visible()
+    await expect(bob.message("number 1")).to_have_count(0)
+    await bob.message("about the first one").locator(".reply-quote").click()
+    found = bob.message("number 1")
+    await expect(found).to_be_in_viewport()
+    await expect(found).to_have_class(re.compile(r"\bhighlight\b"))
+    # Every message between is there, in order: no gap was left.
+    bodies = await bob.page.locator("#message-list li.message .message-body").all_text_contents()
+    assert bodies == [f"number {i}" for i in range(1, 71)] + ["about the first one"]
+    assert bob.problems == []
+
+
+async def test_desktop_notifications_for_direct_messages_and_mentions(
+    browser: Any,  # noqa: F811
+    server: ServerProcess,  # noqa: F811
+) -> None:
+    alice, bob, group_id = await two_in_a_group(browser, server)
+    # The browser's notifications, recorded; the tab, hidden.
+    await bob.page.evaluate(
+        """() => {
+            window.shown = [];
+            class FakeNotification {
+                static permission = 'default';
+                static async requestPermission() {
+                    FakeNotification.permission = 'granted';
+                    return 'granted';
+                }
+                constructor(title, options) {
+                    this.title = title;
+                    this.body = options.body;
+                    window.shown.push(this);
+                }
+                close() {}
+            }
+            window.Notification = FakeNotification;
+            Object.defineProperty(document, 'visibilityState', { get: () => 'hidden', configurable: true });
+        }"""
+    )
+    toggle = bob.page.get_by_role("button", name="Turn on desktop notifications")
+    await toggle.click()
+    await expect(bob.page.get_by_role("button", name="Turn off desktop notifications")).to_be_visible()
+
+    await alice.send("just chatting")
+    await alice.send("@bob are you there?")
+    bob_id = (await call_api(bob, "GET", "/api/v1/users/me"))["body"]["id"]
+    direct = await call_api(alice, "POST", f"/api/v1/direct/{bob_id}/messages", {"body": "psst"})
+    assert direct["status"] == 201, direct
+    await expect(bob.conversation("alice")).to_be_visible()
+    shown = await bob.page.evaluate("() => window.shown.map((n) => [n.title, n.body])")
+    assert shown == [["alice in #team", "@bob are you there?"], ["alice", "psst"]]
+    # A click on one brings that conversation up.
+    await bob.page.evaluate("() => window.shown[1].onclick()")
+    await expect(bob.page.locator("#conversation-title")).to_have_text("alice")
+    await expect(bob.message("psst")).to_be_visible()
     assert bob.problems == []
