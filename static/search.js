@@ -27,8 +27,10 @@ const LIMITS = { messages: 8, files: 5, people: 5 };
 let enabled = false;
 let timer = null;
 let asked = 0; // the number of the latest query: older answers are dropped
-let options = []; // [{node, open}] in the order shown
-let active = -1;
+const actions = new WeakMap(); // option node → {open, keepOpen}
+let activeNode = null; // the option the arrows are on
+let serial = 0; // makes option ids unique
+let shownQuery = ""; // the query whose results are shown
 let groupNames = null; // Promise(Map group id → name), per opening of the panel
 
 const input = () => $("#search-input");
@@ -69,8 +71,7 @@ export function closeSearch({ clear = false } = {}) {
   panel().hidden = true;
   box.setAttribute("aria-expanded", "false");
   box.removeAttribute("aria-activedescendant");
-  options = [];
-  active = -1;
+  activeNode = null;
   groupNames = null;
   if (clear) box.value = "";
 }
@@ -82,45 +83,91 @@ function setStatus(text, kind = "") {
   status.hidden = !text;
 }
 
-function setActive(index) {
-  if (!options.length) return;
-  if (active >= 0) options[active]?.node.classList.remove("active");
-  active = (index + options.length) % options.length;
-  const { node } = options[active];
-  node.classList.add("active");
-  node.setAttribute("aria-selected", "true");
-  for (const other of options) if (other.node !== node) other.node.setAttribute("aria-selected", "false");
-  input().setAttribute("aria-activedescendant", node.id);
-  node.scrollIntoView({ block: "nearest" });
+// The options as shown, top to bottom.
+function optionNodes() {
+  return [...$("#search-results").querySelectorAll("[role=option]")];
 }
 
-function choose(index) {
-  const option = options[index];
-  if (!option) return;
+function setActive(node) {
+  activeNode = node;
+  for (const other of optionNodes()) {
+    other.classList.toggle("active", other === node);
+    other.setAttribute("aria-selected", String(other === node));
+  }
+  if (node) {
+    input().setAttribute("aria-activedescendant", node.id);
+    node.scrollIntoView({ block: "nearest" });
+  } else {
+    input().removeAttribute("aria-activedescendant");
+  }
+}
+
+function moveActive(step) {
+  const nodes = optionNodes();
+  if (!nodes.length) return;
+  const at = nodes.indexOf(activeNode);
+  const next = at < 0 ? (step > 0 ? 0 : nodes.length - 1) : (at + step + nodes.length) % nodes.length;
+  setActive(nodes[next]);
+}
+
+function choose(node) {
+  const action = node && actions.get(node);
+  if (!action || node.getAttribute("aria-disabled") === "true") return;
+  if (action.keepOpen) {
+    action.open(node);
+    return;
+  }
   closeSearch({ clear: true });
   input().blur();
-  option.open();
+  action.open();
 }
 
-function option(kind, index, open, ...children) {
-  const id = `search-option-${kind}-${index}`;
+function option(kind, open, children, { keepOpen = false } = {}) {
+  serial += 1;
   const node = el("div", {
-    id, role: "option", className: `search-result ${kind}`, "aria-selected": "false",
+    id: `search-option-${kind}-${serial}`, role: "option", className: `search-result ${kind}`,
+    "aria-selected": "false",
   }, ...children);
-  const position = options.length;
   // Pointer clicks open at once; mousedown keeps the focus in the box.
   node.addEventListener("mousedown", (event) => event.preventDefault());
-  node.addEventListener("click", () => choose(position));
-  options.push({ node, open });
+  node.addEventListener("click", () => choose(node));
+  actions.set(node, { open, keepOpen });
   return node;
 }
 
-function section(kind, title, nodes) {
-  if (!nodes.length) return null;
-  return el("div", { role: "group", className: "search-group", "aria-label": title },
+// One kind's results; with a next page, a last option that loads it in
+// place (the panel stays open, the arrows go on from where they were).
+function section(kind, title, page, render, more) {
+  if (!page?.items.length) return null;
+  const group = el("div", { role: "group", className: "search-group", "aria-label": title },
     el("div", { className: "search-group-title", "aria-hidden": "true", text: title }),
-    ...nodes);
+    ...page.items.map(render));
+  const addMore = (cursor) => {
+    if (!cursor || !more) return;
+    const query = shownQuery;
+    group.append(option("more", async (node) => {
+      node.setAttribute("aria-disabled", "true");
+      node.textContent = "Loading…";
+      const mine = asked;
+      try {
+        const next = await more(query, cursor);
+        if (mine !== asked) return;
+        const added = next.items.map(render);
+        node.replaceWith(...added);
+        addMore(next.next_cursor);
+        if (activeNode === node) setActive(added[0] || group.querySelector(".search-result.more"));
+      } catch (error) {
+        if (mine !== asked) return;
+        node.removeAttribute("aria-disabled");
+        node.textContent = `${error.message} Try again.`;
+      }
+    }, [el("span", { className: "search-more", text: `More ${title.toLowerCase()}` })], { keepOpen: true }));
+  };
+  addMore(page.next_cursor);
+  return group;
 }
+
+const pageOf = (answer) => (answer.status === "fulfilled" ? answer.value : null);
 
 // -- results ---------------------------------------------------------------------
 
@@ -153,37 +200,39 @@ function whereElement(groupId) {
   return where;
 }
 
-function messageResult(item, index) {
+function messageResult(item) {
   const message = item.message;
   const who = el("strong", { className: "search-who" });
   withName(message.sender_id, (name) => { who.textContent = name; });
-  return option("message", index,
-    () => openMessage(message.group_id, message.id, message.seq),
+  return option("message", () => openMessage(message.group_id, message.id, message.seq), [
     avatarElement(message.sender_id, { size: "small" }),
     el("div", { className: "search-text" },
       el("div", { className: "search-line" }, who, " ", whereElement(message.group_id), " ", timeElement(message.created_at)),
-      el("div", { className: "search-snippet" }, ...highlighted(item.snippet))));
+      el("div", { className: "search-snippet" }, ...highlighted(item.snippet))),
+  ]);
 }
 
-function fileResult(item, index) {
+function fileResult(item) {
   const file = item.file;
-  return option("file", index, () => openFile(file.id),
+  return option("file", () => openFile(file.id), [
     fileBadge(file),
     el("div", { className: "search-text" },
       el("div", { className: "search-line" },
         el("strong", { className: "search-file-name" }, ...highlighted(item.name_highlight || file.name)),
         " ", el("span", { className: "search-where", text: formatSize(file.size) })),
-      item.snippet ? el("div", { className: "search-snippet" }, ...highlighted(item.snippet)) : null));
+      item.snippet ? el("div", { className: "search-snippet" }, ...highlighted(item.snippet)) : null),
+  ]);
 }
 
-function personResult(user, index) {
+function personResult(user) {
   rememberUser(user);
-  return option("person", index, () => openProfileCard(user.id),
+  return option("person", () => openProfileCard(user.id), [
     avatarElement(user.id, { size: "small" }),
     el("div", { className: "search-text" },
       el("div", { className: "search-line" },
         el("strong", { text: displayName(user) }), " ",
-        el("span", { className: "search-where", text: `@${user.username}` }))));
+        el("span", { className: "search-where", text: `@${user.username}` }))),
+  ]);
 }
 
 async function search(query) {
@@ -197,19 +246,20 @@ async function search(query) {
     api("GET", `/api/v1/users/search?q=${q}&limit=${LIMITS.people}`),
   ]);
   if (mine !== asked) return; // a newer query is on its way, or the panel closed
-  options = [];
-  active = -1;
-  input().removeAttribute("aria-activedescendant");
+  shownQuery = query;
   const groups = [
-    section("messages", "Messages", messages.status === "fulfilled" ? messages.value.items.map(messageResult) : []),
-    section("files", "Files", files.status === "fulfilled" ? files.value.items.map(fileResult) : []),
-    section("people", "People", people.status === "fulfilled" ? people.value.items.map(personResult) : []),
+    section("messages", "Messages", pageOf(messages), messageResult, (text, cursor) => api(
+      "GET", `/api/v1/messages/search?q=${encodeURIComponent(text)}&limit=${LIMITS.messages}&cursor=${encodeURIComponent(cursor)}`)),
+    section("files", "Files", pageOf(files), fileResult, (text, cursor) => api(
+      "GET", `/api/v1/files/search?q=${encodeURIComponent(text)}&limit=${LIMITS.files}&cursor=${encodeURIComponent(cursor)}`)),
+    section("people", "People", pageOf(people), personResult, null),
   ].filter(Boolean);
   $("#search-results").replaceChildren(...groups);
+  setActive(null);
   // The server's own words for a query it refuses (too long, say).
   const failed = [messages, files, people].find((answer) => answer.status === "rejected");
   if (failed) setStatus(failed.reason.message, "problem");
-  else if (!options.length) setStatus(`Nothing found for “${query}”.`);
+  else if (!groups.length) setStatus(`Nothing found for “${query}”.`);
   else setStatus("");
 }
 
@@ -226,12 +276,13 @@ function onInput() {
 function onKeydown(event) {
   const open = !panel().hidden;
   if (event.key === "ArrowDown" || event.key === "ArrowUp") {
-    if (!open || !options.length) return;
+    if (!open) return;
     event.preventDefault();
-    setActive(active < 0 && event.key === "ArrowUp" ? -1 : active + (event.key === "ArrowDown" ? 1 : -1));
+    moveActive(event.key === "ArrowDown" ? 1 : -1);
   } else if (event.key === "Enter") {
     event.preventDefault();
-    if (open && options.length) choose(active >= 0 ? active : 0);
+    const nodes = open ? optionNodes() : [];
+    if (nodes.length) choose(activeNode?.isConnected ? activeNode : nodes[0]);
     else if (input().value.trim()) {
       clearTimeout(timer);
       search(input().value.trim());

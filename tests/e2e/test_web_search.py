@@ -110,6 +110,35 @@ async def test_search_messages_files_and_people(server: ServerProcess, browser: 
     await page.keyboard.press("Escape")
     await expect(dialog).to_be_hidden()
 
+    # Beyond the first page (8 messages), "More messages" loads the rest in place.
+    await page.evaluate(
+        """async () => {
+            const groups = await (await fetch("/api/v1/groups")).json();
+            const group = groups.items.find((g) => g.name === "Elsewhere");
+            for (let i = 1; i <= 10; i += 1) {
+                const answer = await fetch(`/api/v1/groups/${group.id}/messages`, {
+                    method: "POST", headers: { "Content-Type": "application/json" },
+                    body: JSON.stringify({ body: `marimba practice ${i}` }),
+                });
+                if (answer.status !== 201) throw new Error(await answer.text());
+            }
+        }"""
+    )
+    await search(alice, "marimba")
+    messages = results(alice, "Messages")
+    more = alice.page.get_by_role("option", name="More messages")
+    await expect(messages).to_have_count(9)  # 8 and "More messages"
+    await expect(messages.first.locator(".search-snippet")).to_have_text("marimba practice 10")
+    for _ in range(9):
+        await box.press("ArrowDown")
+    await expect(more).to_have_attribute("aria-selected", "true")
+    await box.press("Enter")
+    await expect(messages).to_have_count(10)
+    await expect(more).to_have_count(0)
+    await expect(messages.last.locator(".search-snippet")).to_have_text("marimba practice 1")
+    await expect(messages.nth(8)).to_have_attribute("aria-selected", "true")
+    await box.press("Escape")
+
     # People: a typo still finds alice; her result opens her card.
     await search(bob, "alcie")
     people = results(bob, "People")
