@@ -154,19 +154,17 @@ function memberRow(member) {
   const menuId = `manage-${member.user_id}`;
   return el("li", { className: `member${open ? " managing" : ""}`, dataset: { userId: member.user_id } },
     el("button", {
-      type: "button", className: "member-open",
-      "aria-label": `${member.display_name}, @${member.username}: profile`,
+      type: "button", className: "member-open", title: `${member.display_name}'s profile`,
       onclick: () => openProfileCard(member.user_id),
     },
-    avatarElement(member.user_id, { size: "small" }),
-    el("span", {
-      className: `dot ${status}`, title: status === "online" ? "online" : "offline",
-      "aria-label": status === "online" ? "online" : "offline", role: "img",
-    }),
+    el("span", { className: "member-face" },
+      avatarElement(member.user_id, { size: "small" }),
+      el("span", { className: `dot ${status}`, "aria-hidden": "true" })),
     el("span", { className: "member-name" },
       el("span", { text: member.display_name }),
       " ",
-      el("small", { text: `@${member.username}${member.user_id === me.id ? " (you)" : ""}` }))),
+      el("small", { text: `@${member.username}${member.user_id === me.id ? " (you)" : ""}` })),
+    el("span", { className: "visually-hidden", text: `, ${status}` })),
     member.role === "member" ? null : el("span", { className: `role ${member.role}`, text: member.role }),
     actions.length === 0 ? null : el("button", {
       type: "button", className: "quiet member-manage", text: "⋯",
@@ -306,7 +304,9 @@ function renderControls() {
 function startRename() {
   const view = shown;
   const group = hooks.group(view.groupId);
-  const input = el("input", { id: "rename-group-input", name: "name", value: group.name, maxlength: "100", required: true });
+  // No maxlength: a name too long is the server's to refuse, with its reason,
+  // and what was typed stays to be shortened.
+  const input = el("input", { id: "rename-group-input", name: "name", value: group.name, required: true });
   const form = el("form", {
     className: "rename-form",
     onsubmit: async (event) => {

@@ -155,7 +155,7 @@ async def test_profile_cards_open_from_an_author_and_a_member_and_message_them(
     # So does her row in the member list; no conversation with her yet, so
     # "Message" asks for the first message.
     await open_members(bob)
-    await bob.page.locator("#member-list").get_by_role("button", name="alice, @alice: profile").click()
+    await bob.page.locator("#member-list li", has_text="@alice").locator(".member-open").click()
     await expect(card).to_be_visible()
     await card.get_by_role("button", name="Message").click()
     await expect(card).to_be_hidden()
@@ -169,7 +169,7 @@ async def test_profile_cards_open_from_an_author_and_a_member_and_message_them(
     await expect(bob.message("hi alice, about the crew")).to_be_visible()
 
     # Alice, from bob's card in the member list: the conversation now exists.
-    await alice.page.locator("#member-list").get_by_role("button", name="bob, @bob: profile").click()
+    await alice.page.locator("#member-list li", has_text="@bob").locator(".member-open").click()
     card = alice.page.get_by_role("dialog", name="Profile")
     await expect(card).to_contain_text("@bob")
     await card.get_by_role("button", name="Message").click()
