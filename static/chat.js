@@ -369,6 +369,7 @@ async function refreshGroups() {
     if (known && known.read_seq > group.read_seq) {
       group.read_seq = known.read_seq;
       group.unread = known.unread;
+      group.unread_mentions = known.unread_mentions;
     }
     state.groups.set(group.id, group);
     if (group.id === state.conv?.groupId) state.conv.role = group.role;

@@ -101,9 +101,17 @@ function onKeyDown(event) {
   }
 }
 
+// As tall as its text, wrapped lines too, up to eight lines; then it scrolls.
 function fit() {
   const box = textarea();
-  box.rows = Math.min(8, Math.max(1, box.value.split("\n").length));
+  box.style.height = "auto";
+  if (!box.value) return;
+  const style = getComputedStyle(box);
+  const line = parseFloat(style.lineHeight) || 22;
+  const padding = parseFloat(style.paddingTop) + parseFloat(style.paddingBottom);
+  const border = parseFloat(style.borderTopWidth) + parseFloat(style.borderBottomWidth);
+  const content = Math.min(box.scrollHeight - padding, line * 8);
+  box.style.height = `${style.boxSizing === "border-box" ? content + padding + border : content}px`;
 }
 
 function showCount() {

@@ -120,6 +120,7 @@ async def test_attachments_reactions_replies_and_markdown(
     await expect(chips).to_have_count(2)
     await expect(page.locator("#composer-files li.file-chip.ready")).to_have_count(2)
     await alice.composer.fill("the **notes** and https://example.org")
+    await check_screen(alice, "chat-attaching")
     await alice.composer.press("Enter")
     await expect(chips).to_have_count(0)
 
@@ -167,6 +168,7 @@ async def test_attachments_reactions_replies_and_markdown(
     await sent.get_by_role("button", name="Reply").click()
     await expect(bob.page.locator("#reply-bar")).to_contain_text("Replying to alice")
     await bob.composer.fill("looks good")
+    await check_screen(bob, "chat-replying")
     await bob.composer.press("Enter")
     await expect(bob.page.locator("#reply-bar")).to_be_hidden()
     reply = row(alice, "looks good")
