@@ -19,7 +19,9 @@ export function rememberUser(user) {
     id,
   };
   known.set(id, profile);
-  profiles.set(id, Promise.resolve(profile));
+  // A member or a search hit has no avatar_url: the name is known, and the
+  // profile is still fetched (once) when someone's picture is drawn.
+  if ("avatar_url" in profile) profiles.set(id, Promise.resolve(profile));
   for (const listener of listeners) listener(profile);
 }
 
@@ -95,11 +97,10 @@ export function avatarElement(userId, { size = "" } = {}) {
   };
   const user = known.get(userId);
   if (user) draw(user);
-  else if (userId) {
-    badge.textContent = "…";
-    getUser(userId).then(draw);
-  } else {
-    badge.textContent = "?";
+  if (!userId) badge.textContent = "?";
+  else if (!user || !("avatar_url" in user)) {
+    if (!user) badge.textContent = "…";
+    getUser(userId).then((found) => draw(known.get(userId) || found));
   }
   return badge;
 }

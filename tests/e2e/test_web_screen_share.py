@@ -229,6 +229,7 @@ async def test_a_shared_screen_is_shown_large_and_goes_when_stopped(
     placeholder = face(alice, "bob").locator(".call-placeholder")
     await expect(placeholder).to_be_visible()
     await expect(placeholder.locator("img")).to_have_attribute("src", re.compile("avatar"))
+    await check_screen(alice, "call-camera-off")
     assert alice.problems == []
     assert bob.problems == []
 
