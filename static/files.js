@@ -226,6 +226,7 @@ async function refreshUsage() {
     view.quotaMeter.max = Math.max(usage.quota_bytes, 1);
     view.quotaMeter.value = Math.min(usage.used_bytes, usage.quota_bytes);
     // Warn in colour as the store fills (the meter's own low/high bands).
+    view.quotaMeter.low = usage.quota_bytes * 0.75;
     view.quotaMeter.high = usage.quota_bytes * 0.9;
     view.quotaMeter.optimum = 0;
     const count = `${usage.files} file${usage.files === 1 ? "" : "s"}`;
@@ -326,7 +327,11 @@ function askDelete(row, id) {
 
 function forgetRow(id) {
   files.delete(id);
-  rowOf(id)?.remove();
+  const row = rowOf(id);
+  // The focus was on the row's Delete: it goes to the next file, or up.
+  const next = row?.nextElementSibling || row?.previousElementSibling;
+  row?.remove();
+  (next?.querySelector(".file-name") || $("#upload-button")).focus();
   updateEmpty();
   refreshUsage();
 }

@@ -19,6 +19,7 @@ from tests.e2e.server_process import ServerProcess, start_server
 from tests.e2e.web import Person, browser, check_screen, expect, sign_up  # noqa: F401
 
 MAX_FILE_BYTES = 2000
+QUOTA_BYTES = 5000
 NOTES = "Minutes of the zebra meeting.\nThe quarterly budget is approved.\n"
 # NUL bytes: binary whatever the name says.
 PHOTO = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))
@@ -31,6 +32,7 @@ async def server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
         GORTC_AUTH_BCRYPT_ROUNDS="4",
         GORTC_LIMITS_ENABLED="false",
         GORTC_FILES_MAX_FILE_BYTES=str(MAX_FILE_BYTES),
+        GORTC_FILES_QUOTA_BYTES=str(QUOTA_BYTES),
     )
     yield running
     await running.stop()
@@ -165,6 +167,8 @@ async def test_upload_list_rename_preview_delete(server: ServerProcess, browser:
     confirm = plan.get_by_role("group", name="Delete plan.md")
     await confirm.get_by_role("button", name="Delete").click()
     await expect(row(alice, "plan.md")).to_have_count(0)
+    # The focus moves on to a neighbouring file, not lost on the page.
+    await expect(page.locator("#file-list .file-name:focus")).to_have_count(1)
     await expect(quota).to_contain_text("2 files")
 
     # The list is the server's: a reload shows the same files, a page at a
@@ -210,6 +214,21 @@ async def test_files_on_a_phone(server: ServerProcess, browser: Any) -> None:  #
     for role, action in (("link", "Download"), ("button", "Rename"), ("button", "Delete")):
         await expect(photo.get_by_role(role, name=f"{action} photo.png")).to_be_in_viewport()
     await check_screen(alice, "files")
+
+    # Past the quota: the upload that does not fit says so, the rest are kept.
+    await page.locator("#files-input").set_input_files(
+        [
+            {"name": f"part{i}.txt", "mimeType": "text/plain", "buffer": b"y" * 1900}
+            for i in (1, 2, 3)
+        ]
+    )
+    await expect(row(alice, "part1.txt")).to_be_visible()
+    await expect(row(alice, "part2.txt")).to_be_visible()
+    refused = upload(alice, "part3.txt").locator(".upload-status")
+    await expect(refused).to_contain_text(f"quota of {QUOTA_BYTES} bytes")
+    await expect(row(alice, "part3.txt")).to_have_count(0)
+    await expect(page.locator("#files-quota-text")).to_have_text("4.1 KB of 5.0 KB · 4 files")
+    await check_screen(alice, "files-full")
     await row(alice, long_name).get_by_role("button", name=long_name, exact=True).click()
     dialog = page.get_by_role("dialog")
     await expect(dialog.locator("pre")).to_have_text(NOTES)
