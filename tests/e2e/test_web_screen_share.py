@@ -292,9 +292,13 @@ async def test_a_call_with_a_shared_screen_fits_a_phone(
     await wait_until_playing(bob, face(bob, "alice").locator("video"), "alice's camera")
     await check_screen(bob, "call")
 
-    # Tiles stacked: the two faces sit in one column-pair, not side by side
-    # past the edge, and every control is on screen.
-    for name in ("Mute", "Stop camera", "Leave call"):
+    # The tiles and every control are on screen, none past the edge.
+    tiles = bob.page.locator("#call-grid .call-tile")
+    await expect(tiles).to_have_count(2)
+    for index in range(2):
+        box = await tiles.nth(index).bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+    for name in ("Mute", "Stop camera", "Share screen", "Leave call"):
         box = await bob.page.get_by_role("button", name=name, exact=True).bounding_box()
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, (name, box)
 
@@ -307,5 +311,14 @@ async def test_a_call_with_a_shared_screen_fits_a_phone(
     assert box and box["width"] > 300 and box["x"] + box["width"] <= 390, box
     await check_screen(bob, "call-screen-shared")
     await check_screen(alice, "call-sharing")
+
+    # Bob leaves and joins again while she shares: her screen is there at
+    # once (the server asks her browser for a keyframe of the screen).
+    await bob.page.get_by_role("button", name="Leave call").click()
+    await expect(bob.page.locator("#call-panel")).to_be_hidden()
+    await bob.page.get_by_role("button", name="Join call").click()
+    started = time.monotonic()
+    await wait_until_playing(bob, shared.locator("video"), "alice's screen, joining late")
+    assert time.monotonic() - started < 5
     assert alice.problems == []
     assert bob.problems == []
