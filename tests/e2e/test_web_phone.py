@@ -11,11 +11,17 @@ the API, from the page itself with its session.
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.server_process import ServerProcess
+from tests.e2e.browser import chromium
+from tests.e2e.server_process import ServerProcess, start_server
+from tests.e2e.test_web_call import CALL_ARGS
 from tests.e2e.web import (
     Person,
     browser,  # noqa: F401 (fixture)
@@ -26,6 +32,7 @@ from tests.e2e.web import (
     server,  # noqa: F401 (fixture)
     sign_up,
 )
+from tests.media_tools import ffmpeg_publish, require_tool
 
 LONG_LINK = "https://example.com/" + "a-very-long-path-segment-" * 8
 A_NOTE = "Shopping list: apples, pears and quinces for the harvest supper."
@@ -182,3 +189,85 @@ async def test_every_main_screen_fits(server: ServerProcess, browser: Any, size:
     assert screens.faults == [], "\n".join(screens.faults)
     for person in (alice, bob):
         assert person.problems == [], person.problems
+
+
+@pytest.fixture
+async def live_server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
+    require_tool("ffmpeg")
+    running = await start_server(
+        tmp_path / "data",
+        GORTC_AUTH_BCRYPT_ROUNDS="4",
+        GORTC_LIMITS_ENABLED="false",
+        GORTC_LIVE_SEGMENT_SECONDS="1",
+    )
+    yield running
+    await running.stop()
+
+
+@pytest.fixture
+async def call_browser() -> AsyncIterator[Any]:
+    async with chromium(*CALL_ARGS) as launched:
+        yield launched
+
+
+async def wait_until_playing(person: Person, timeout: float = 20) -> None:
+    video = person.page.locator("#live-video")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await video.evaluate("(v) => v.videoWidth > 0 && v.currentTime > 0"):
+            return
+        await asyncio.sleep(0.25)
+    raise AssertionError("the live video never played")
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+async def test_the_live_room_and_call_screens_fit(
+    live_server: ServerProcess, call_browser: Any, size: str
+) -> None:
+    screens = Screens()
+    ann = await sign_up(call_browser, live_server.url, "ann")
+    bob = await sign_up(call_browser, live_server.url, "bob", size)
+    page = bob.page
+
+    # Ann streams; Bob watches her room.
+    key = await call_api(ann, "GET", "/api/v1/live/key")
+    publisher = await ffmpeg_publish(key["rtmp_url"], seconds=40)
+    try:
+        await show_conversations(bob)
+        room = page.locator("#live-list .live-link", has_text="ann")
+        await expect(room).to_be_visible(timeout=15000)
+        await room.click()
+        if size == "phone":
+            await expect(page.locator("#conversations")).not_to_be_in_viewport()
+        await wait_until_playing(bob)
+        video = await page.locator("#live-video").bounding_box()
+        assert video is not None
+        if size == "phone":  # the player takes the width, at 16:9
+            assert video["width"] >= 385, video
+            assert abs(video["width"] / video["height"] - 16 / 9) < 0.05, video
+        await screens.check(bob, "live-room")
+        await page.get_by_role("button", name="Leave", exact=True).click()
+    finally:
+        if publisher.returncode is None:
+            publisher.kill()
+        await publisher.wait()
+
+    # A call between them, in a group.
+    await create_group(ann, "Standup")
+    group_id = (await call_api(ann, "GET", "/api/v1/groups"))["items"][0]["id"]
+    await call_api(ann, "POST", f"/api/v1/groups/{group_id}/members", {"username": "bob"})
+    await ann.page.get_by_role("button", name="Join call").click()
+    await show_conversations(bob)
+    await bob.conversation("Standup").click()
+    await page.get_by_role("button", name="Join call").click()
+    await expect(page.locator("#call-grid > li")).to_have_count(2, timeout=15000)
+    await expect(page.locator("#call-grid video").first).to_be_visible()
+    await screens.check(bob, "call")
+    await page.get_by_role("button", name="Leave call").click()
+    await ann.page.get_by_role("button", name="Leave call").click()
+
+    assert screens.faults == [], "\n".join(screens.faults)
+    for person in (ann, bob):
+        # The playlist is asked for until its first segment is there.
+        problems = [p for p in person.problems if not ("status of 404" in p and ".m3u8" in p)]
+        assert problems == [], problems
