@@ -58,6 +58,15 @@ export function newMessageNode(message) {
 export function fillMessage(node, message) {
   const me = hooks.me();
   const own = message.sender_id === me?.id;
+  // Only its reactions changed: those are brought up to date in place, so
+  // the focus stays on the reaction just pressed and the live region does
+  // not read the whole message again.
+  const look = messageLook(message);
+  if (node.dataset.look === look && node.querySelector(":scope .message-main")) {
+    updateReactions(node, message);
+    return;
+  }
+  node.dataset.look = look;
   const sender = el("span", { className: "sender" });
   withName(message.sender_id, (name) => { sender.textContent = name; });
   node.classList.toggle("own", own);
@@ -204,25 +213,68 @@ async function togglePreview(file, button, preview) {
 
 // -- reactions --------------------------------------------------------------
 
+// Everything that decides how a message looks but its reactions (and what
+// the viewer may do with it, which decides its buttons).
+function messageLook(message) {
+  const { reactions: _reactions, change: _change, ...rest } = message;
+  const rights = ["post", "react", "edit_own_message", "delete_own_message", "delete_others_message"]
+    .map((action) => (hooks.may(action, message) ? "1" : "0")).join("");
+  return JSON.stringify(rest) + rights;
+}
+
 function reactionBar(message) {
   const reactions = message.reactions || [];
   if (reactions.length === 0) return null;
-  const me = hooks.me();
-  const mayReact = hooks.may("react", message);
   return el("div", { className: "reactions", role: "group", "aria-label": "Reactions" },
-    ...reactions.map((reaction) => {
-      const mine = reaction.user_ids.includes(me?.id);
-      const button = el("button", {
-        type: "button", className: "reaction", "aria-pressed": String(mine),
-        disabled: !mayReact,
-        onclick: () => toggleReaction(message, reaction.emoji, !mine),
-      }, el("span", { className: "emoji", text: reaction.emoji }), " ",
-      el("span", { className: "count", text: String(reaction.count) }));
-      namesOf(reaction.user_ids, (names) => {
-        button.title = `${names} reacted with ${reaction.emoji}`;
-      });
-      return button;
-    }));
+    ...reactions.map((reaction) => reactionButton(message, reaction)));
+}
+
+function reactionButton(message, reaction) {
+  const button = el("button", {
+    type: "button", className: "reaction", dataset: { emoji: reaction.emoji },
+    onclick: () => {
+      const mine = button.getAttribute("aria-pressed") === "true";
+      toggleReaction(message, reaction.emoji, !mine);
+    },
+  }, el("span", { className: "emoji", text: reaction.emoji }), " ", el("span", { className: "count" }));
+  setReaction(button, message, reaction);
+  return button;
+}
+
+function setReaction(button, message, reaction) {
+  button.setAttribute("aria-pressed", String(reaction.user_ids.includes(hooks.me()?.id)));
+  button.disabled = !hooks.may("react", message);
+  button.querySelector(".count").textContent = String(reaction.count);
+  namesOf(reaction.user_ids, (names) => {
+    button.title = `${names} reacted with ${reaction.emoji}`;
+  });
+}
+
+function updateReactions(node, message) {
+  const main = node.querySelector(":scope .message-main");
+  const reactions = message.reactions || [];
+  let bar = main.querySelector(":scope > .reactions");
+  if (reactions.length === 0) {
+    bar?.remove();
+    return;
+  }
+  if (!bar) {
+    main.append(reactionBar(message));
+    return;
+  }
+  const buttons = new Map([...bar.children].map((button) => [button.dataset.emoji, button]));
+  const wanted = new Set(reactions.map((reaction) => reaction.emoji));
+  for (const [emoji, button] of buttons) if (!wanted.has(emoji)) button.remove();
+  let previous = null;
+  for (const reaction of reactions) {
+    let button = buttons.get(reaction.emoji);
+    if (button) setReaction(button, message, reaction);
+    else button = reactionButton(message, reaction);
+    // In the server's order: where each emoji was first used.
+    const after = previous ? previous.nextElementSibling : bar.firstElementChild;
+    if (after !== button) bar.insertBefore(button, after);
+    previous = button;
+  }
 }
 
 function namesOf(userIds, apply) {
@@ -250,7 +302,8 @@ function openPicker(anchor, message) {
     type: "button", className: "quiet", text: emoji, "aria-label": `React with ${words}`,
     onclick: () => {
       closePicker(anchor);
-      const mine = (message.reactions || []).find((r) => r.emoji === emoji)?.user_ids.includes(hooks.me()?.id);
+      const now = hooks.latest?.(message.id) || message;
+      const mine = (now.reactions || []).find((r) => r.emoji === emoji)?.user_ids.includes(hooks.me()?.id);
       if (!mine) toggleReaction(message, emoji, true);
     },
   }));
@@ -269,6 +322,10 @@ function openPicker(anchor, message) {
       }
     },
   }, ...buttons);
+  // Tabbing away closes it, as Esc does (without taking the focus back).
+  picker.addEventListener("focusout", (event) => {
+    if (event.relatedTarget && !picker.contains(event.relatedTarget) && event.relatedTarget !== anchor) closePicker();
+  });
   anchor.setAttribute("aria-expanded", "true");
   anchor.closest("li.message").append(picker);
   buttons[0].focus();
@@ -322,6 +379,7 @@ function messageActions(message, own) {
 function confirmDelete(actions, message) {
   actions.classList.add("confirming");
   const node = actions.closest("li.message");
+  delete node.dataset.look; // drawn whole again afterwards
   actions.replaceChildren(
     el("span", { text: "Delete this message?" }),
     el("button", {
@@ -330,7 +388,7 @@ function confirmDelete(actions, message) {
     }),
     el("button", {
       type: "button", className: "quiet", text: "Cancel",
-      onclick: () => fillMessage(node, message),
+      onclick: () => fillMessage(node, hooks.latest?.(message.id) || message),
     }));
 }
 
@@ -340,7 +398,7 @@ async function deleteMessage(message, node) {
     hooks.onDeleted(message);
   } catch (error) {
     notify(error.message, "error");
-    fillMessage(node, message);
+    fillMessage(node, hooks.latest?.(message.id) || message);
   }
 }
 
@@ -353,6 +411,7 @@ export function startEditing(messageId, latest = () => hooks.latest?.(messageId)
   const message = latest();
   if (!node || !message || node.classList.contains("editing")) return;
   closePicker();
+  delete node.dataset.look; // drawn whole again afterwards
   node.classList.add("editing");
   const editor = el("textarea", { name: "body", value: message.body, rows: 3, "aria-label": "Edit message" });
   const counter = el("span", { className: "char-counter", "aria-live": "polite", hidden: true });

@@ -156,6 +156,8 @@ async def test_attachments_reactions_replies_and_markdown(
     await expect(thumbs).to_have_attribute("aria-pressed", "false")
     await thumbs.click()
     await expect(sent.get_by_role("button", name="👍 2")).to_have_attribute("aria-pressed", "true")
+    # Brought up to date in place: the focus stays on the button pressed.
+    await expect(sent.get_by_role("button", name="👍 2")).to_be_focused()
     await expect(mine.get_by_role("button", name="👍 2")).to_have_attribute("title", re.compile("alice, bob"))
     # The picker closes with Esc, and gives the focus back.
     await sent.get_by_role("button", name="React", exact=True).click()
