@@ -42,6 +42,16 @@ export function initMembers(options) {
   onFrame("member.joined", live(onMemberJoined));
   onFrame("member.updated", live(onMemberJoined));
   onFrame("member.left", live(onMemberLeft));
+  onFrame("invitation.pending", live(({ invitation }) => {
+    if (shown?.groupId !== invitation.group_id) return;
+    if (!shown.invitations.some((known) => known.id === invitation.id)) shown.invitations.push(invitation);
+    renderInvitations();
+  }));
+  onFrame("invitation.declined", live(({ group_id: groupId, invitation_id: invitationId }) => {
+    if (shown?.groupId !== groupId) return;
+    shown.invitations = shown.invitations.filter((known) => known.id !== invitationId);
+    renderInvitations();
+  }));
 }
 
 // Shows the members of that group (loading them).
@@ -433,7 +443,8 @@ async function onAddOrInvite(event) {
     if (inviting) {
       const invitation = await api("POST", `${groupPath(view.groupId)}/invitations`, target);
       adder.clear();
-      if (shown === view) {
+      // The group hears of it too (invitation.pending), maybe first.
+      if (shown === view && !view.invitations.some((known) => known.id === invitation.id)) {
         view.invitations.push(invitation);
         renderInvitations();
       }

@@ -20,6 +20,8 @@ from gortc.entities.events import (
     GroupLeft,
     GroupUpdated,
     InvitationCreated,
+    InvitationDeclined,
+    InvitationPending,
     LiveChatPosted,
     LiveEnded,
     LiveStarted,
@@ -90,6 +92,18 @@ def event_body(event: Event) -> dict[str, Any]:
             return {
                 "type": "invitation.created",
                 "invitation": InvitationView.of(invitation).model_dump(mode="json"),
+            }
+        case InvitationPending(invitation=invitation):
+            return {
+                "type": "invitation.pending",
+                "invitation": InvitationView.of(invitation).model_dump(mode="json"),
+            }
+        case InvitationDeclined(group_id=group_id, invitation_id=invitation_id, user_id=user_id):
+            return {
+                "type": "invitation.declined",
+                "group_id": group_id,
+                "invitation_id": invitation_id,
+                "user_id": user_id,
             }
         case UserTyping(group_id=group_id, user_id=user_id):
             return {"type": "typing", "group_id": group_id, "user_id": user_id}

@@ -74,6 +74,23 @@ class InvitationCreated:
 
 
 @dataclass(frozen=True, slots=True)
+class InvitationPending:
+    """To the group: someone was invited (the invitee hears InvitationCreated)."""
+
+    invitation: Invitation
+
+
+@dataclass(frozen=True, slots=True)
+class InvitationDeclined:
+    """To the group: an invitation is no longer pending, and nobody joined
+    (an accepted one, or one settled by a direct add, ends in MemberJoined)."""
+
+    group_id: str
+    invitation_id: str
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class UserTyping:
     group_id: str
     user_id: str
@@ -141,6 +158,8 @@ Event = (
     | MemberUpdated
     | MemberLeft
     | InvitationCreated
+    | InvitationPending
+    | InvitationDeclined
     | UserTyping
     | ReadMarkerMoved
     | PresenceChanged

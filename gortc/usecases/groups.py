@@ -10,6 +10,8 @@ from gortc.entities.events import (
     GroupLeft,
     GroupUpdated,
     InvitationCreated,
+    InvitationDeclined,
+    InvitationPending,
     MemberJoined,
     MemberLeft,
     MemberUpdated,
@@ -276,6 +278,7 @@ class GroupService:
             )
             await repos.invitations.add(invitation)
         self._events.to_user(user.id, InvitationCreated(invitation))
+        self._events.to_group(group_id, InvitationPending(invitation))
         return invitation
 
     async def invitations(self, user_id: str) -> list[Invitation]:
@@ -305,8 +308,11 @@ class GroupService:
 
     async def decline(self, user_id: str, invitation_id: str) -> None:
         async with self._uow.transaction() as repos:
-            await _require_invitation(repos, user_id, invitation_id)
+            invitation = await _require_invitation(repos, user_id, invitation_id)
             await repos.invitations.delete(invitation_id)
+        self._events.to_group(
+            invitation.group_id, InvitationDeclined(invitation.group_id, invitation_id, user_id)
+        )
 
     async def direct_with(self, user_id: str, peer_id: str) -> MyGroup:
         async with self._uow.reading() as repos:

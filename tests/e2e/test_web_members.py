@@ -131,37 +131,46 @@ async def test_an_invitation_goes_out_through_people_search_and_members_see_it_p
     await create_group(alice, "Club")
     await add_by_search(alice, "car", "carol")
     await expect(member_row(alice, "carol")).to_be_visible()
-
-    # Members are not suggested again; "bo" suggests bob.
-    field = alice.page.get_by_role("combobox", name="Add member or invite")
-    await field.fill("carol")
-    await expect(alice.page.get_by_role("option")).to_have_text("Nobody found for “carol”")
-    await field.fill("")
-    await field.press_sequentially("bo")
-    option = alice.page.get_by_role("option", name="@bob")
-    await expect(option).to_be_visible()
-    await field.press("ArrowDown")
-    await field.press("ArrowUp")
-    await expect(option).to_have_attribute("aria-selected", "true")
-    await field.press("Enter")
-    await expect(field).to_have_value("@bob")
-    await alice.page.locator("#add-member-form").get_by_role("button", name="Invite").click()
-    await expect(field).to_have_value("")
-    invited = alice.page.get_by_role("region", name="Invited")
-    await expect(invited).to_contain_text("bob")
-    await expect(invited).to_contain_text("invited by alice")
-
-    # Carol, a plain member, sees who is invited too.
+    # Carol, a plain member, has the group open from here on.
     await join_group(carol, "Club")
-    await expect(carol.page.get_by_role("region", name="Invited")).to_contain_text("bob")
 
-    # Bob is told live, and accepts.
+    async def invite_bob() -> None:
+        # Members are not suggested again; "bo" suggests bob.
+        field = alice.page.get_by_role("combobox", name="Add member or invite")
+        await field.fill("carol")
+        await expect(alice.page.get_by_role("option")).to_have_text("Nobody found for “carol”")
+        await field.fill("")
+        await field.press_sequentially("bo")
+        option = alice.page.get_by_role("option", name="@bob")
+        await expect(option).to_be_visible()
+        await field.press("ArrowDown")
+        await field.press("ArrowUp")
+        await expect(option).to_have_attribute("aria-selected", "true")
+        await field.press("Enter")
+        await expect(field).to_have_value("@bob")
+        await alice.page.locator("#add-member-form").get_by_role("button", name="Invite").click()
+        await expect(field).to_have_value("")
+
+    # Pending, for the inviter and live for every member watching.
+    await invite_bob()
+    for person in (alice, carol):
+        invited = person.page.get_by_role("region", name="Invited")
+        await expect(invited).to_contain_text("bob")
+        await expect(invited).to_contain_text("invited by alice")
+
+    # Bob is told live. Declined, it is pending no more, for everyone.
     invitation = bob.page.locator("#invitation-list li", has_text="Club")
     await expect(invitation).to_contain_text("from alice")
+    await invitation.get_by_role("button", name="Decline").click()
+    await expect(invitation).to_have_count(0)
+    for person in (alice, carol):
+        await expect(person.page.get_by_role("region", name="Invited")).to_be_hidden()
+
+    # Invited again, he accepts: a member, no longer pending.
+    await invite_bob()
+    await expect(carol.page.get_by_role("region", name="Invited")).to_contain_text("bob")
     await invitation.get_by_role("button", name="Accept").click()
     await expect(bob.page.locator("#conversation-title")).to_have_text("Club")
-
-    # Now a member, no longer pending, for everyone watching.
     for person in (alice, carol):
         await expect(member_row(person, "bob")).to_be_visible()
         await expect(person.page.get_by_role("region", name="Invited")).to_be_hidden()

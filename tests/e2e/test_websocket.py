@@ -203,6 +203,46 @@ async def test_joining_and_leaving_change_what_open_sockets_hear(chat: TestClien
     await bob.silent(0.3, ignore=("presence", "member.left"))
 
 
+async def test_members_hear_of_invitations_sent_and_declined(chat: TestClient) -> None:
+    u = await people(chat, "alice", "bob", "carol", "dan")
+    group_id = await group_of(chat, u["alice"], u["bob"])
+    bob, carol = await WsClient.open(chat, u["bob"]), await WsClient.open(chat, u["carol"])
+    invited = await chat.post(
+        f"/api/v1/groups/{group_id}/invitations",
+        json={"username": "carol"},
+        headers=bearer(u["alice"]),
+    )
+    invitation = await invited.json()
+    # The member hears it is pending; the invitee hears of her invitation.
+    pending = await bob.next("invitation.pending")
+    assert pending["invitation"] == invitation
+    assert pending["invitation"]["user_id"] == u["carol"]["user"]["id"]
+    assert (await carol.next("invitation.created"))["invitation"] == invitation
+    await carol.silent(0.3, ignore=("presence",))
+
+    declined = await chat.post(
+        f"/api/v1/invitations/{invitation['id']}/decline", headers=bearer(u["carol"])
+    )
+    assert declined.status == 204
+    assert await bob.next("invitation.declined") == {
+        "type": "invitation.declined",
+        "group_id": group_id,
+        "invitation_id": invitation["id"],
+        "user_id": u["carol"]["user"]["id"],
+    }
+    # An outsider's socket hears nothing of the group's invitations.
+    dan = await WsClient.open(chat, u["dan"])
+    await chat.post(
+        f"/api/v1/groups/{group_id}/invitations",
+        json={"username": "carol"},
+        headers=bearer(u["alice"]),
+    )
+    assert (await bob.next("invitation.pending"))["invitation"]["user_id"] == u["carol"]["user"][
+        "id"
+    ]
+    await dan.silent(0.3, ignore=("presence",))
+
+
 async def test_bad_frames_get_clear_errors_and_the_socket_stays(chat: TestClient) -> None:
     u = await people(chat, "alice")
     group_id = await group_of(chat, u["alice"])
