@@ -159,8 +159,17 @@ function drawerOpen() {
   return $("#chat-view").classList.contains("drawer-open");
 }
 
+// What the open drawer covers: out of reach of Tab and screen readers
+// until it closes.
+const BEHIND_DRAWER = ["header", "#connection-banner", "#verify-banner", "#chat-view > .conversation", "#members-panel"];
+
+function setBehindDrawer(covered) {
+  for (const selector of BEHIND_DRAWER) $(selector).inert = covered;
+}
+
 function openDrawer() {
   $("#chat-view").classList.add("drawer-open");
+  if (NARROW.matches) setBehindDrawer(true);
   $("#drawer-toggle").setAttribute("aria-expanded", "true");
   for (const button of document.querySelectorAll(".open-drawer")) button.setAttribute("aria-expanded", "true");
   // Into the drawer: its first conversation, else its first control.
@@ -171,6 +180,7 @@ function openDrawer() {
 function closeDrawer({ restoreFocus = false } = {}) {
   if (!drawerOpen()) return;
   $("#chat-view").classList.remove("drawer-open");
+  setBehindDrawer(false);
   $("#drawer-toggle").setAttribute("aria-expanded", "false");
   for (const button of document.querySelectorAll(".open-drawer")) button.setAttribute("aria-expanded", "false");
   if (restoreFocus && NARROW.matches) $("#drawer-toggle").focus();
