@@ -64,21 +64,23 @@ export function initComposer(given) {
   document.addEventListener("click", (event) => {
     if (!event.target.closest(".attach")) toggleAttachMenu(false);
   });
-  // Files dropped on the composer go with the next message (and not into
-  // whatever the page does with files dropped elsewhere).
-  const zone = $("#composer-area") || form;
+  // Files dropped on the open conversation (its messages or the composer)
+  // go with the next message, and not into whatever the page does with
+  // files dropped elsewhere; the composer shows where they will go.
+  const zone = $("#conversation-main");
+  const mark = $("#composer-area");
   zone.addEventListener("dragover", (event) => {
     if (![...event.dataTransfer.types].includes("Files")) return;
     event.preventDefault();
     event.stopPropagation();
     event.dataTransfer.dropEffect = "copy";
-    zone.classList.add("drop-here");
+    mark.classList.add("drop-here");
   });
   zone.addEventListener("dragleave", (event) => {
-    if (!zone.contains(event.relatedTarget)) zone.classList.remove("drop-here");
+    if (!zone.contains(event.relatedTarget)) mark.classList.remove("drop-here");
   });
   zone.addEventListener("drop", (event) => {
-    zone.classList.remove("drop-here");
+    mark.classList.remove("drop-here");
     if (!event.dataTransfer.files.length) return;
     event.preventDefault();
     event.stopPropagation();
