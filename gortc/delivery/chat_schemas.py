@@ -277,8 +277,17 @@ class InvitationList(BaseModel):
 
 
 class MessagePage(BaseModel):
+    """A page of history, newest first, whichever way it was asked for."""
+
     items: list[MessageView]
-    next_cursor: str | None = Field(description="Pass as ?before= for older messages")
+    next_cursor: str | None = Field(
+        description="Pass as ?before= for the page of older messages; null when there are none"
+    )
+    newer_cursor: str | None = Field(
+        None,
+        description="Pass as ?after= for the page of newer messages; null when the page "
+        "holds the newest message (new ones then arrive as message.created)",
+    )
 
 
 # -- requests -----------------------------------------------------------------

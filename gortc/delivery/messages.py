@@ -22,16 +22,21 @@ from gortc.delivery.routing import ApiRoute
 
 async def history(request: web.Request) -> web.Response:
     principal = await authenticate(request)
-    limit = limit_param(request)
-    messages = await request.app[CHAT].history(
+    page = await request.app[CHAT].history(
         principal.user_id,
         request.match_info["group_id"],
+        limit=limit_param(request),
         before_seq=seq_param(request, "before"),
-        limit=limit,
+        after_seq=seq_param(request, "after"),
+        around_seq=seq_param(request, "around"),
     )
-    next_cursor = str(messages[-1].seq) if len(messages) == limit and messages[-1].seq > 1 else None
+    messages = page.messages
     return json_response(
-        MessagePage(items=[MessageView.of(m) for m in messages], next_cursor=next_cursor)
+        MessagePage(
+            items=[MessageView.of(m) for m in messages],
+            next_cursor=str(messages[-1].seq) if messages and page.more_older else None,
+            newer_cursor=str(messages[0].seq) if messages and page.more_newer else None,
+        )
     )
 
 
@@ -132,9 +137,14 @@ ROUTES = [
         response=MessagePage,
         query=(
             ("limit", "integer", "Page size (1–200, default 50)"),
-            ("before", "integer", "Only messages with a smaller seq (next_cursor)"),
+            ("before", "integer", "Older messages: seq below this (a next_cursor)"),
+            ("after", "integer", "Newer messages: the oldest with seq above this (a newer_cursor)"),
+            ("around", "integer", "The page around this seq, about half older, half newer"),
         ),
         errors=(400, 404),
+        description="At most one of before, after and around (400 invalid_cursor "
+        "otherwise); none: the newest page. Every page lists newest first. Deleted "
+        "messages are left out.",
     ),
     ApiRoute(
         "POST",

@@ -50,6 +50,16 @@ class ChatSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """Messages newest first, and whether undeleted messages lie beyond the
+    page on either side (then the client may ask for more that way)."""
+
+    messages: list[Message]
+    more_older: bool
+    more_newer: bool
+
+
+@dataclass(frozen=True, slots=True)
 class SyncResult:
     """What a reconnecting client missed, as the events it would have heard
     (in seq order when asked by seq, in change order when asked by change).
@@ -300,12 +310,51 @@ class ChatService:
         return updated
 
     async def history(
-        self, user_id: str, group_id: str, *, before_seq: int | None, limit: int
-    ) -> list[Message]:
+        self,
+        user_id: str,
+        group_id: str,
+        *,
+        limit: int,
+        before_seq: int | None = None,
+        after_seq: int | None = None,
+        around_seq: int | None = None,
+    ) -> HistoryPage:
+        """A page of undeleted messages, newest first. At most one of:
+        ``before_seq`` (older than it), ``after_seq`` (the oldest ones newer
+        than it), ``around_seq`` (it, or where it was, with about half the
+        page older and half newer; fewer on one side fill up from the
+        other); none: the newest. InvalidInput ``invalid_cursor`` for more
+        than one."""
+        if sum(seq is not None for seq in (before_seq, after_seq, around_seq)) > 1:
+            raise InvalidInput("give one of before, after or around", code="invalid_cursor")
         limit = max(1, min(limit, self._settings.history_max))
         async with self._uow.reading() as repos:
             await require_member(repos, group_id, user_id)
-            return await repos.messages.before(group_id, before_seq=before_seq, limit=limit)
+            messages = repos.messages
+            # One more than asked on each side read says whether more lie there.
+            if after_seq is not None:
+                newer = await messages.newer(group_id, after_seq=after_seq, limit=limit + 1)
+                older = await messages.before(group_id, before_seq=after_seq + 1, limit=1)
+                return HistoryPage(newer[:limit][::-1], bool(older), len(newer) > limit)
+            if around_seq is not None:
+                older = await messages.before(group_id, before_seq=around_seq + 1, limit=limit + 1)
+                newer = await messages.newer(group_id, after_seq=around_seq, limit=limit + 1)
+                # About half newer; what one side lacks, the other gives.
+                older_count = min(len(older), limit - limit // 2)
+                newer_count = min(len(newer), limit - older_count)
+                older_count = min(len(older), limit - newer_count)
+                return HistoryPage(
+                    newer[:newer_count][::-1] + older[:older_count],
+                    len(older) > older_count,
+                    len(newer) > newer_count,
+                )
+            older = await messages.before(group_id, before_seq=before_seq, limit=limit + 1)
+            newer = (
+                await messages.newer(group_id, after_seq=before_seq - 1, limit=1)
+                if before_seq is not None
+                else []
+            )
+            return HistoryPage(older[:limit], len(older) > limit, bool(newer))
 
     async def sync(
         self,
