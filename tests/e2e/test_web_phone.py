@@ -24,6 +24,7 @@ from tests.e2e.server_process import ServerProcess, start_server
 from tests.e2e.test_web_call import CALL_ARGS
 from tests.e2e.web import (
     Person,
+    assert_no_sideways_scroll,
     browser,  # noqa: F401 (fixture)
     check_screen,
     create_group,
@@ -271,3 +272,21 @@ async def test_the_live_room_and_call_screens_fit(
         # The playlist is asked for until its first segment is there.
         problems = [p for p in person.problems if not ("status of 404" in p and ".m3u8" in p)]
         assert problems == [], problems
+
+
+async def test_no_width_in_between_scrolls_sideways(
+    server: ServerProcess,  # noqa: F811
+    browser: Any,  # noqa: F811
+) -> None:
+    """Small tablets and narrow windows, at and around each layout's edge."""
+    eve = await sign_up(browser, server.url, "evelyn-with-a-long-name")
+    page = eve.page
+    await create_group(eve, "Widths")
+    await eve.send(LONG_LINK)
+    for width in (320, 360, 700, 701, 768, 900, 901, 1024):
+        await page.set_viewport_size({"width": width, "height": 800})
+        for view in ("Chat", "Files", "Profile"):
+            await open_tab(eve, view)
+            await expect(page.locator(f"#{view.lower()}-view")).to_be_visible()
+            await assert_no_sideways_scroll(eve, f"{view} at {width}px")
+    assert eve.problems == [], eve.problems
