@@ -9,7 +9,8 @@ import { avatarElement, displayName, getUser, knownUser, rememberUser } from "./
 const SEARCH_DELAY_MS = 150;
 const SUGGESTIONS = 8;
 
-// me(), presenceOf(userId) → "online"|"offline", openConversation(groupId),
+// me(), presenceOf(userId) → "online"|"offline"|null (not known),
+// openConversation(groupId),
 // directWith(userId) → the id of the direct conversation with them, if any
 // (the chat's list holds every one of them).
 let hooks = null;
@@ -212,9 +213,9 @@ export async function openProfileCard(userId) {
         el("div", {},
           el("h2", { text: displayName(user) }),
           el("p", { className: "card-username", text: `@${user.username}` }),
-          el("p", { className: `card-status ${status}` },
+          status ? el("p", { className: `card-status ${status}` },
             el("span", { className: `dot ${status}`, "aria-hidden": "true" }),
-            status === "online" ? "Online" : "Offline"))),
+            status === "online" ? "Online" : "Offline") : null)),
       own
         ? el("p", { className: "card-hint", text: "This is you." })
         : el("div", { className: "buttons" },

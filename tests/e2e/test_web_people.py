@@ -105,6 +105,7 @@ async def test_a_direct_message_starts_from_people_search_with_a_typo(
     await link.click()
     await expect(bob.page.locator("#conversation-title")).to_have_text("alice")
     await expect(bob.message("hello bob, this is alice")).to_be_visible()
+    await check_screen(bob, "direct-message")
 
     # Asked again, New message opens the conversation there is.
     await open_sidebar(alice)
