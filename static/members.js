@@ -31,6 +31,17 @@ export function initMembers(options) {
   hooks = options;
   $("#add-member-form").addEventListener("submit", onAddOrInvite);
   $("#leave-group").addEventListener("click", onLeaveGroup);
+  // Esc closes an open manage menu (and only that), back on its button.
+  $("#member-list").addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || !shown?.open || event.defaultPrevented) return;
+    event.preventDefault();
+    event.stopPropagation();
+    const userId = shown.open;
+    shown.open = null;
+    shown.confirm = null;
+    renderMembers();
+    $(`#member-list li[data-user-id="${CSS.escape(userId)}"] .member-manage`)?.focus();
+  });
   adder = peopleCombobox($("#add-member-input"), {
     // Suggest only people who are neither in the group nor invited to it.
     exclude: (user) => Boolean(shown && (shown.members.has(user.id)
