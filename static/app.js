@@ -10,7 +10,7 @@ import { initChat, setChatVisible, startChat, stopChat } from "./chat.js";
 import { forgetFiles, hideFiles, initFiles, showFiles } from "./files.js";
 import { enableSearch, initSearch } from "./search.js";
 import { forgetLiveSettings, initLiveSettings, showLiveSettings } from "./live-settings.js";
-import { $, formValues, notify } from "./ui.js";
+import { $, el, formValues, notify } from "./ui.js";
 import { avatarElement, forgetUsers, rememberUser } from "./users.js";
 
 function fragmentParams() {
@@ -94,6 +94,8 @@ function showSignedIn(view = fragmentParams().view) {
   $("#whoami").textContent = `${me.display_name} (@${me.username})`;
   rememberUser(me);
   $("#account-toggle").replaceChildren(avatarElement(me.id, { size: "small" }));
+  $("#account-face")?.remove();
+  $("#whoami").before(el("span", { id: "account-face" }, avatarElement(me.id, { size: "small" })));
   $("#profile-name").textContent = me.display_name;
   $("#profile-details").textContent =
     `@${me.username} · ${me.email}${me.is_admin ? " · administrator" : ""}`;
