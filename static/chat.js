@@ -3,7 +3,9 @@
 // REST; everything live (and what is sent) goes over the WebSocket.
 
 import { api } from "./api.js";
-import { initComposer, replyTo, resetComposer } from "./composer.js";
+import {
+  initComposer, replyTo, resetComposer, restoreDraft,
+} from "./composer.js";
 import {
   callCount, forgetCallGroup, initCalls, renameCallGroup, showCallGroup, startCalls, stopCalls,
 } from "./call.js";
@@ -116,10 +118,7 @@ export function initChat(options) {
   });
   initPeople({
     me: () => state?.me,
-    // Known for oneself and for people met in a group or a direct
-    // conversation; null for the rest (the server tells no one else's).
-    presenceOf: (userId) => (state && (userId === state.me.id || state.presence.has(userId))
-      ? presenceClass(userId) : null),
+    presenceOf: (userId) => (state ? presenceClass(userId) : "offline"),
     openConversation,
     directWith: (userId) => [...(state?.groups.values() || [])]
       .find((group) => group.kind === "direct" && group.peer === userId)?.id,
@@ -1109,9 +1108,20 @@ function onErrorFrame(frame) {
     return;
   }
   const pending = state.pending.get(clientId);
+  const message = frame.message || "The server refused that.";
+  // Refused as it is (not a passing trouble like a rate limit): it goes
+  // back into the composer, if that is free, with the server's reason, to
+  // be changed and sent again.
+  const refused = frame.status >= 400 && frame.status < 500 && frame.status !== 429;
+  if (pending && refused && restoreDraft(pending, message)) {
+    state.pending.delete(clientId);
+    pending.node.remove();
+    arrangeSoon();
+    return;
+  }
   if (pending) setPendingStatus(pending, "failed");
   // A refused message is told by the composer, where the person is typing.
-  notify(frame.message || "The server refused that.", "error", pending ? $("#composer") : null);
+  notify(message, "error", pending ? $("#composer") : null);
 }
 
 // -- reading ------------------------------------------------------------------

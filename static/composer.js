@@ -155,6 +155,26 @@ export function resetComposer() {
   say("");
 }
 
+// A message the server refused comes back to be changed: its text, files
+// and what it answered, with the server's reason. Only into an empty
+// composer of its own conversation (nothing typed since is overwritten);
+// false when it could not.
+export function restoreDraft({ groupId, body, files = [], replyTo: answered = null }, reason) {
+  const box = textarea();
+  if (hooks.groupId() !== groupId || box.value !== "" || attached.length > 0) return false;
+  box.value = body;
+  fit();
+  attached = files.map((file) => ({
+    key: nextKey++, file, name: file.name, size: file.size, progress: 1, error: "", controller: null,
+  }));
+  renderChips();
+  if (answered) replyTo(answered);
+  else cancelReply(false);
+  if (!showCount()) say(reason);
+  box.focus();
+  return true;
+}
+
 // -- replies ------------------------------------------------------------------
 
 export function replyTo(message) {
@@ -243,8 +263,11 @@ function renderChips() {
 }
 
 function chip(item) {
-  const progress = el("progress", { max: 1, value: item.progress, "aria-label": `Uploading ${item.name}` });
-  return el("li", { className: "file-chip", dataset: { key: String(item.key) } },
+  const progress = el("progress", {
+    max: 1, value: item.progress, "aria-label": `Uploading ${item.name}`, hidden: Boolean(item.file),
+  });
+  const classes = `file-chip${item.file ? " ready" : ""}${item.error ? " failed" : ""}`;
+  return el("li", { className: classes, dataset: { key: String(item.key) } },
     el("span", { className: "chip-name", text: item.name }),
     el("span", { className: "chip-size", text: formatSize(item.size) }),
     progress,

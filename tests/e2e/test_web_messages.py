@@ -404,3 +404,32 @@ async def test_desktop_notifications_for_direct_messages_and_mentions(
     await expect(bob.page.locator("#conversation-title")).to_have_text("alice")
     await expect(bob.message("psst")).to_be_visible()
     assert bob.problems == []
+
+
+async def test_a_refused_message_comes_back_to_the_composer(
+    browser: Any,  # noqa: F811
+    server: ServerProcess,  # noqa: F811
+) -> None:
+    alice, bob, group_id = await two_in_a_group(browser, server)
+    await bob.send("delete me soon")
+    await alice.message("delete me soon").get_by_role("button", name="Reply").click()
+    # The message answered goes while alice is typing her answer.
+    doomed = bob.message("delete me soon")
+    await doomed.get_by_role("button", name="Delete").click()
+    await doomed.get_by_role("button", name="Yes, delete").click()
+    await expect(alice.message("delete me soon")).to_have_count(0)
+    await alice.composer.fill("my answer")
+    await alice.composer.press("Enter")
+    # Refused: back in the composer as typed, with the server's reason.
+    await expect(alice.page.locator("#composer-problem")).to_contain_text("reply_to must be a message")
+    await expect(alice.composer).to_have_value("my answer")
+    await expect(alice.page.locator("#reply-bar")).to_be_visible()
+    await expect(alice.page.locator("#message-list li.pending")).to_have_count(0)
+    assert await messages_on_server(alice, group_id) == []
+    # Without the reply it goes.
+    await alice.page.get_by_role("button", name="Cancel the reply").click()
+    await alice.composer.press("Enter")
+    await expect(bob.message("my answer")).to_be_visible()
+    await expect(alice.page.locator("#composer-problem")).to_be_hidden()
+    assert alice.problems == []
+    assert bob.problems == []
