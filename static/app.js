@@ -258,9 +258,15 @@ function initFrame() {
     localStorage.setItem(bannerKey(), "1");
     $("#verify-banner").hidden = true;
   });
-  $("#verify-banner-enter").addEventListener("click", () => {
+  $("#verify-banner-enter").addEventListener("click", (event) => {
     // Once the profile is shown, the code field takes the focus.
-    focusOnShow = "#verify-form input[name=token]";
+    const field = "#verify-form input[name=token]";
+    if (shownView === "profile") {
+      event.preventDefault();
+      $(field).focus();
+    } else {
+      focusOnShow = field;
+    }
   });
   $("#resend-code").addEventListener("click", () => resendCode($("#verify-form")));
 }
