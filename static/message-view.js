@@ -11,6 +11,7 @@ import { api } from "./api.js";
 import { fileBadge } from "./files.js";
 import { lengthProblem, updateCounter } from "./limits.js";
 import { renderMarkdown } from "./markdown.js";
+import { openProfileCard } from "./people.js";
 import { $, el, notify, timeElement } from "./ui.js";
 import { formatSize } from "./uploads.js";
 import { avatarElement, withName } from "./users.js";
@@ -67,8 +68,16 @@ export function fillMessage(node, message) {
     return;
   }
   node.dataset.look = look;
-  const sender = el("span", { className: "sender" });
-  withName(message.sender_id, (name) => { sender.textContent = name; });
+  // The author's name opens their card (with "Message" to write to them).
+  const sender = message.sender_id
+    ? el("button", {
+      type: "button", className: "sender", onclick: () => openProfileCard(message.sender_id),
+    })
+    : el("span", { className: "sender" });
+  withName(message.sender_id, (name) => {
+    sender.textContent = name;
+    if (message.sender_id) sender.title = `${name}: profile`;
+  });
   node.classList.toggle("own", own);
   node.dataset.sender = message.sender_id || "";
   node.dataset.created = message.created_at;

@@ -270,6 +270,13 @@ async def test_mentions_grouping_and_up_to_edit(browser: Any, server: ServerProc
     names = bob.page.locator("#message-list li.message .sender")
     await expect(names.filter(visible=True)).to_have_count(1)
     await expect(bob.page.locator("#message-list li.separator.day")).to_have_text("Today")
+    # The author's name opens their card, with a way to write to them.
+    await row(bob, "morning").get_by_role("button", name="alice").click()
+    card = bob.page.get_by_role("dialog")
+    await expect(card).to_contain_text("@alice")
+    await expect(card.get_by_role("button", name="Message")).to_be_visible()
+    await bob.page.keyboard.press("Escape")
+    await expect(card).to_have_count(0)
 
     # Up in the empty composer edits alice's last message; Esc would cancel.
     await alice.composer.press("ArrowUp")
