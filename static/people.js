@@ -49,8 +49,10 @@ let comboboxes = 0;
 
 // Makes `input` a combobox over people: suggestions as the person types
 // (exclude(user) hides some), arrows to move, Enter or a click to choose:
-// onChoose(user). Returns { chosen(): the user chosen and still named by
-// the text, or null; clear() }.
+// onChoose(user). The listbox goes right after the input, so the input
+// must already sit in its container (a .combo, which places the list).
+// Returns { chosen(): the user chosen and still named by the text, or
+// null; clear() }.
 export function peopleCombobox(input, { exclude = () => false, onChoose = () => {} } = {}) {
   comboboxes += 1;
   const listbox = el("ul", {
