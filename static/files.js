@@ -192,8 +192,16 @@ function putFile(file, { top = false } = {}) {
   updateEmpty();
 }
 
+// What changed here while a list was on its way: the page answered may
+// predate an upload or a delete made meanwhile, which it must not undo.
+const sinceListed = { added: new Map(), deleted: new Set() };
+
 async function loadPage(first) {
   const asked = generation;
+  if (first) {
+    sinceListed.added.clear();
+    sinceListed.deleted.clear();
+  }
   view.problem.hidden = true;
   view.more.disabled = true;
   const query = new URLSearchParams({ limit: String(PAGE) });
@@ -204,8 +212,11 @@ async function loadPage(first) {
     if (first) {
       files.clear();
       view.list.replaceChildren();
+      for (const file of sinceListed.added.values()) putFile(file, { top: true });
     }
-    for (const file of page.items) putFile(file);
+    for (const file of page.items) {
+      if (!sinceListed.deleted.has(file.id)) putFile(file);
+    }
     cursor = page.next_cursor;
     view.more.hidden = !cursor;
     updateEmpty();
@@ -327,6 +338,8 @@ function askDelete(row, id) {
 
 function forgetRow(id) {
   files.delete(id);
+  sinceListed.added.delete(id);
+  sinceListed.deleted.add(id);
   const row = rowOf(id);
   // The focus was on the row's Delete: it goes to the next file, or up.
   const next = row?.nextElementSibling || row?.previousElementSibling;
@@ -371,6 +384,7 @@ async function upload(chosen) {
         progress.value = 1;
         item.classList.replace("busy", "done");
         status.textContent = "Uploaded";
+        sinceListed.added.set(stored.id, stored);
         putFile(stored, { top: true });
         refreshUsage();
       } catch (error) {

@@ -8,6 +8,7 @@ confirm, and the same view at phone size."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -83,16 +84,30 @@ def unexpected(person: Person) -> list[str]:
 async def test_upload_list_rename_preview_delete(server: ServerProcess, browser: Any) -> None:  # noqa: F811
     alice = await sign_up(browser, server.url, "alice")
     page = alice.page
-    await open_files(alice)
-    await expect(page.get_by_text("No files yet")).to_be_visible()
-    quota = page.locator("#files-quota-text")
-    await expect(quota).to_contain_text("0 bytes of")
-    await expect(quota).to_contain_text("0 files")
 
-    # Dropped on the page: one upload, its progress full, then in the list.
-    await drop_file(alice, "notes.txt", NOTES)
-    await expect(upload(alice, "notes.txt").locator(".upload-status")).to_have_text("Uploaded")
-    await expect(upload(alice, "notes.txt").locator("progress")).to_have_js_property("value", 1)
+    # The list is slow to come this time: a file dropped meanwhile must
+    # stay listed when the (older) list arrives.
+    async def slow(route: Any) -> None:
+        answer = await route.fetch()  # asked now, answered late
+        await asyncio.sleep(1.5)
+        await route.fulfill(response=answer)
+
+    listing = re.compile(r"/api/v1/files\?limit=")
+    await page.route(listing, slow)
+    async with page.expect_response(listing) as listed:
+        await open_files(alice)
+        quota = page.locator("#files-quota-text")
+        await expect(quota).to_contain_text("0 bytes of")
+        await expect(quota).to_contain_text("0 files")
+        # Dropped on the page: one upload, its progress full, then listed.
+        await drop_file(alice, "notes.txt", NOTES)
+        await expect(upload(alice, "notes.txt").locator(".upload-status")).to_have_text("Uploaded")
+        await expect(upload(alice, "notes.txt").locator("progress")).to_have_js_property("value", 1)
+        await expect(row(alice, "notes.txt")).to_be_visible()
+    await listed.value
+    await page.unroute(listing)
+    # The page has read that answer by the next frame or so.
+    await page.evaluate("() => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 200)))")
     await expect(row(alice, "notes.txt")).to_be_visible()
     await expect(page.get_by_text("No files yet")).to_be_hidden()
     await expect(quota).to_contain_text(f"{len(NOTES)} bytes of")
