@@ -171,28 +171,32 @@ const pageOf = (answer) => (answer.status === "fulfilled" ? answer.value : null)
 
 // -- results ---------------------------------------------------------------------
 
+function groupPlace(group) {
+  // A direct conversation's peer is the other person's id.
+  if (group.kind === "direct" && group.peer) return { direct: true, peer: group.peer };
+  return { direct: false, name: group.name };
+}
+
+// The names of the person's conversations, asked once per opening of the
+// panel (one page covers nearly everyone; a group beyond it is asked alone).
 function loadGroupNames() {
-  groupNames ??= api("GET", "/api/v1/groups?limit=200")
-    .then((page) => {
-      const names = new Map();
-      for (const group of page.items) {
-        if (group.kind === "direct" && group.peer) {
-          rememberUser(group.peer);
-          names.set(group.id, { direct: true, peer: group.peer.id ?? group.peer.user_id });
-        } else {
-          names.set(group.id, { direct: false, name: group.name });
-        }
-      }
-      return names;
-    })
+  groupNames ??= api("GET", "/api/v1/groups?limit=500")
+    .then((page) => new Map(page.items.map((group) => [group.id, groupPlace(group)])))
     .catch(() => new Map());
   return groupNames;
 }
 
+async function placeOf(groupId) {
+  const names = await loadGroupNames();
+  if (!names.has(groupId)) {
+    names.set(groupId, api("GET", `/api/v1/groups/${encodeURIComponent(groupId)}`).then(groupPlace, () => null));
+  }
+  return names.get(groupId);
+}
+
 function whereElement(groupId) {
   const where = el("span", { className: "search-where" });
-  loadGroupNames().then((names) => {
-    const group = names.get(groupId);
+  placeOf(groupId).then((group) => {
     if (!group) return;
     if (group.direct) withName(group.peer, (name) => { where.textContent = `with ${name}`; });
     else where.textContent = `in #${group.name}`;

@@ -152,6 +152,24 @@ async def test_search_messages_files_and_people(server: ServerProcess, browser: 
     await expect(bob.page.get_by_role("dialog").get_by_text("@alice")).to_be_visible()
     await bob.page.keyboard.press("Escape")
 
+    # A message of a direct conversation says with whom, and opens it.
+    await bob.page.evaluate(
+        """async () => {
+            const found = await (await fetch("/api/v1/users/search?q=alice")).json();
+            const answer = await fetch(`/api/v1/direct/${found.items[0].id}/messages`, {
+                method: "POST", headers: { "Content-Type": "application/json" },
+                body: JSON.stringify({ body: "Your oboe sounds sharp" }),
+            });
+            if (answer.status !== 201) throw new Error(await answer.text());
+        }"""
+    )
+    await search(bob, "oboe")
+    direct = results(bob, "Messages")
+    await expect(direct).to_contain_text("with alice")
+    await direct.click()
+    await expect(bob.page.locator("#conversation-title")).to_have_text("alice")
+    await expect(bob.message("Your oboe sounds sharp")).to_be_visible()
+
     # A query the server refuses: its reason, and no results.
     await search(alice, "x" * 501)
     await expect(page.locator("#search-status")).to_have_text(re.compile("at most 500 characters"))
