@@ -93,6 +93,14 @@ export function initChat(options) {
     onDeleted: (message) => {
       if (state?.conv?.groupId === message.group_id) removeMessage(state.conv, message.id);
     },
+    // A picture loaded and pushed the list up: who was reading the newest
+    // messages still is.
+    onGrew: (grownBy) => {
+      const scroller = $("#message-scroller");
+      if (scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < NEAR_BOTTOM_PX + grownBy) {
+        scrollToBottom();
+      }
+    },
   });
   initNotifications({ openConversation });
   $("#load-older").addEventListener("click", loadOlder);
@@ -938,7 +946,9 @@ function onMessageUpdated(message) {
   const conv = state.conv;
   if (conv?.groupId !== message.group_id) return;
   const missed = noteChange(conv, message.change, state.syncing.has(message.group_id));
+  const stick = nearBottom();
   if (conv.messages.has(message.id)) upsertMessage(conv, message);
+  if (stick) scrollToBottom(); // a reaction on the last message stays in sight
   if (missed && isReady()) startSync(conv.groupId);
 }
 

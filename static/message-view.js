@@ -33,6 +33,7 @@ let hooks = {
   onJump: () => {},
   onEdited: () => {},
   onDeleted: () => {},
+  onGrew: () => {}, // onGrew(pixels): something in a message took more room
 };
 
 export function initMessageView(given) {
@@ -175,7 +176,10 @@ function attachmentItem(file) {
   if (type.startsWith("image/")) {
     item.classList.add("image");
     item.append(el("a", { className: "thumbnail", href: url, download: file.name, tabindex: "-1" },
-      el("img", { src: url, alt: file.name, loading: "lazy" })));
+      el("img", {
+        src: url, alt: file.name, loading: "lazy",
+        onload: (event) => hooks.onGrew(event.currentTarget.offsetHeight),
+      })));
   } else if (isText(type)) {
     const preview = el("pre", { className: "file-preview", hidden: true });
     const button = el("button", {
