@@ -187,6 +187,11 @@ class GroupView(GroupInfo):
     )
     read_seq: int
     unread: int
+    unread_mentions: int = Field(
+        description="Unread messages of others (after read_seq, not deleted) that "
+        "mention @<your username> as a whole word, case-insensitive; counted among the "
+        "group's newest 1,000 messages"
+    )
     peer: str | None = Field(None, description="The other user of a direct conversation")
 
     @classmethod
@@ -199,6 +204,7 @@ class GroupView(GroupInfo):
             ),
             read_seq=mine.read_seq,
             unread=mine.unread,
+            unread_mentions=mine.unread_mentions,
             peer=mine.peer_id,
         )
 

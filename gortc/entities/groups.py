@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
+import string
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -68,6 +69,8 @@ class MyGroup:
     read_seq: int
     unread: int
     peer_id: str | None = None  # the other user, for a direct conversation
+    # Unread messages of others that mention the member (see mentions()).
+    unread_mentions: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +160,22 @@ class StoredMessage:
 
     message: Message
     is_new: bool
+
+
+# ASCII letters only, as SQLite's lower() folds them: the repository's
+# search for candidates and this rule agree on every text.
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def mentions(body: str, username: str) -> bool:
+    """Whether ``body`` mentions the user: ``@username`` as a whole word,
+    in any case of its ASCII letters. Whole word: no letter, digit, ``_``,
+    ``.``, ``-`` or ``@`` right before the ``@`` (so ``bob@alice.org`` is an
+    address, not a mention), and right after the name neither a letter,
+    digit, ``_`` or ``-``, nor a ``.`` followed by one of those (``@alice.``
+    ends a sentence; ``@alice.smith`` is someone else)."""
+    pattern = rf"(?<![\w.@-])@{re.escape(username)}(?![\w-]|\.[\w-])"
+    return re.search(pattern, body.translate(_ASCII_LOWER)) is not None
 
 
 def invalid_reply() -> InvalidInput:

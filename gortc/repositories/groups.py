@@ -15,6 +15,7 @@ from gortc.entities.groups import (
     MemberView,
     MyGroup,
     Role,
+    mentions,
 )
 from gortc.entities.timestamps import from_text, to_text
 from gortc.repositories import message_index
@@ -83,15 +84,15 @@ class SqliteGroupRepository:
         await self._conn.execute("DELETE FROM groups WHERE id = ?", (group_id,))
 
     async def get_for_user(self, user_id: str, group_id: str) -> MyGroup | None:
-        found = await self._my_groups("m.user_id = ? AND g.id = ?", (user_id, group_id), 1)
+        found = await self._my_groups(user_id, "g.id = ?", group_id, 1)
         return found[0] if found else None
 
     async def list_for_user(
         self, user_id: str, *, limit: int, after: str | None = None
     ) -> list[MyGroup]:
-        return await self._my_groups("m.user_id = ? AND g.id > ?", (user_id, after or ""), limit)
+        return await self._my_groups(user_id, "g.id > ?", after or "", limit)
 
-    async def _my_groups(self, where: str, params: tuple[object, ...], limit: int) -> list[MyGroup]:
+    async def _my_groups(self, user_id: str, where: str, value: str, limit: int) -> list[MyGroup]:
         rows = await fetch_all(
             self._conn,
             f"""
@@ -105,11 +106,14 @@ class SqliteGroupRepository:
                     WHERE g.kind = 'direct' AND other.group_id = g.id
                       AND other.user_id != m.user_id) AS peer_id
             FROM members AS m JOIN groups AS g ON g.id = m.group_id
-            WHERE {where}
+            WHERE m.user_id = ? AND {where}
             ORDER BY g.id
             LIMIT ?
             """,
-            (*params, limit),
+            (user_id, value, limit),
+        )
+        mentioned = await self._unread_mentions(
+            user_id, [row["id"] for row in rows if row["unread"]]
         )
         return [
             MyGroup(
@@ -118,9 +122,42 @@ class SqliteGroupRepository:
                 read_seq=row["read_seq"],
                 unread=row["unread"],
                 peer_id=row["peer_id"],
+                unread_mentions=mentioned.get(row["id"], 0),
             )
             for row in rows
         ]
+
+    async def _unread_mentions(self, user_id: str, group_ids: list[str]) -> dict[str, int]:
+        """How many unread messages of others mention the user, per group.
+        Read among the newest UNREAD_CAP messages of each group, like the
+        unread count: one range of the (group_id, seq) index per group, and
+        only the bodies holding "@username" come back, to be judged whole
+        words by ``mentions``. One query for the page; none without unread."""
+        if not group_ids:
+            return {}
+        row = await fetch_one(self._conn, "SELECT username FROM users WHERE id = ?", (user_id,))
+        if row is None:
+            return {}
+        username: str = row[0]
+        rows = await fetch_all(
+            self._conn,
+            f"""
+            SELECT msg.group_id, msg.body
+            FROM members AS m
+            JOIN groups AS g ON g.id = m.group_id
+            JOIN messages AS msg ON msg.group_id = m.group_id
+                AND msg.seq > max(m.read_seq, g.last_seq - {UNREAD_CAP})
+            WHERE m.user_id = ? AND m.group_id IN ({", ".join("?" * len(group_ids))})
+              AND msg.deleted_at IS NULL AND msg.sender_id IS NOT m.user_id
+              AND instr(lower(msg.body), ?) > 0
+            """,
+            (user_id, *group_ids, f"@{username}"),
+        )
+        counts: dict[str, int] = {}
+        for found in rows:
+            if mentions(found["body"], username):
+                counts[found["group_id"]] = counts.get(found["group_id"], 0) + 1
+        return counts
 
 
 def _member(row: sqlite3.Row) -> Member:
