@@ -7,6 +7,7 @@ server's message for a query too long, and the panel at phone size."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -192,4 +193,22 @@ async def test_search_on_a_phone(server: ServerProcess, browser: Any) -> None:  
     await files.click()
     await expect(page.get_by_role("dialog", name="budget.txt").locator("pre")).to_have_text(SECRET)
     await page.keyboard.press("Escape")
+
+    # An answer overtaken by a newer query is dropped, however late it comes.
+    async def slow(route: Any) -> None:
+        answer = await route.fetch()
+        await asyncio.sleep(1.5)
+        await route.fulfill(response=answer)
+
+    late = re.compile(r"/api/v1/files/search\?q=budget")
+    await page.route(late, slow)
+    box = page.get_by_role("combobox", name="Search")
+    async with page.expect_response(late) as overtaken:
+        await box.fill("budget")
+        await expect(page.locator("#search-status")).to_have_text("Searching…")
+        await box.fill("fund")
+        await expect(files.locator("mark")).to_have_text(["fund"])
+    await overtaken.value
+    await page.evaluate("() => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 200)))")
+    await expect(files.locator("mark")).to_have_text(["fund"])
     assert unexpected(alice) == []
