@@ -18,10 +18,11 @@ let hooks = null;
 export function initPeople(options) {
   hooks = options;
   $("#new-message").addEventListener("click", () => openNewMessage());
-  // A message's author (name or picture) opens their card. The message list
-  // is redrawn often, so one listener on the list serves every message.
+  // A message author's picture opens their card too (their name is a
+  // button of its own). The message list is redrawn often, so one listener
+  // on the list serves every message.
   $("#message-list").addEventListener("click", (event) => {
-    const author = event.target.closest(".message-head .sender, li.message > .avatar");
+    const author = event.target.closest("li.message > .avatar");
     const message = author?.closest("li.message[data-sender]");
     if (message?.dataset.sender) openProfileCard(message.dataset.sender);
   });

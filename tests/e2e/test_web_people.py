@@ -152,6 +152,12 @@ async def test_profile_cards_open_from_an_author_and_a_member_and_message_them(
     await check_screen(bob, "profile-card")
     await bob.page.keyboard.press("Escape")
     await expect(card).to_be_hidden()
+    # Her picture beside the message opens the same card, once.
+    await said.locator(".avatar").first.click()
+    await expect(bob.page.get_by_role("dialog")).to_have_count(1)
+    await expect(card).to_contain_text("@alice")
+    await bob.page.keyboard.press("Escape")
+    await expect(card).to_be_hidden()
 
     # So does her row in the member list; no conversation with her yet, so
     # "Message" asks for the first message.
