@@ -460,10 +460,12 @@ class AccountService:
         await self._send_verification(user)
 
     async def verify_email(self, token: str) -> User:
+        """``token`` from the mailed link, or the code pasted from the mail
+        (spaces and line breaks around it, as copying brings, are ignored)."""
         now = self._clock.now()
         async with self._uow.transaction() as repos:
             used = await repos.one_time_tokens.consume(
-                hash_opaque_token(token), OneTimePurpose.VERIFY_EMAIL, now
+                hash_opaque_token(token.strip()), OneTimePurpose.VERIFY_EMAIL, now
             )
             user = await repos.users.get(used.user_id) if used else None
             if used is None or user is None:
@@ -517,7 +519,7 @@ class AccountService:
         now = self._clock.now()
         async with self._uow.transaction() as repos:
             used = await repos.one_time_tokens.consume(
-                hash_opaque_token(token), OneTimePurpose.RESET_PASSWORD, now
+                hash_opaque_token(token.strip()), OneTimePurpose.RESET_PASSWORD, now
             )
             user = await repos.users.get(used.user_id) if used else None
             if used is None or user is None or user.is_disabled:

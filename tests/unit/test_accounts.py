@@ -580,6 +580,16 @@ async def test_email_verification_link_works_once(world: World) -> None:
     assert caught.value.code == "invalid_token"
 
 
+async def test_the_mailed_code_pasted_with_spaces_around_it_verifies(world: World) -> None:
+    await register(world)
+    [mail] = world.mailer.sent
+    # Copied from a mail client: a line break and spaces come along.
+    verified = await world.accounts.verify_email(f"  {code_in(mail)}\n")
+    assert verified.email_verified
+    with pytest.raises(InvalidInput):  # still once only
+        await world.accounts.verify_email(code_in(mail))
+
+
 async def test_email_verification_link_expires(world: World) -> None:
     user = await register(world, "alice")
     [mail] = world.mailer.sent
