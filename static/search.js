@@ -309,10 +309,13 @@ function typingSomewhere(target) {
 function onGlobalKeydown(event) {
   if (!enabled) return;
   const box = input();
-  const ctrlK = (event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === "k";
-  const slash = event.key === "/" && !event.ctrlKey && !event.metaKey && !event.altKey
-    && !typingSomewhere(event.target) && !document.querySelector("dialog[open]");
-  if (!ctrlK && !slash) return;
+  // Autofill sends keydown events without a key.
+  const key = typeof event.key === "string" ? event.key : "";
+  const ctrlK = (event.ctrlKey || event.metaKey) && !event.altKey && key.toLowerCase() === "k";
+  const slash = key === "/" && !event.ctrlKey && !event.metaKey && !event.altKey
+    && !typingSomewhere(event.target);
+  // Behind a modal dialog the box cannot take the focus: the keys are left be.
+  if ((!ctrlK && !slash) || document.querySelector(":modal")) return;
   event.preventDefault();
   box.focus();
   box.select();
