@@ -211,4 +211,17 @@ async def test_search_on_a_phone(server: ServerProcess, browser: Any) -> None:  
     await overtaken.value
     await page.evaluate("() => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 200)))")
     await expect(files.locator("mark")).to_have_text(["fund"])
+
+    # Markers split text into text and <mark>, whatever else the text holds;
+    # one left open runs to the end, a stray closing one is dropped.
+    html = await page.evaluate(
+        """async () => {
+            const { highlighted } = await import("/static/search.js");
+            const box = document.createElement("div");
+            box.append(...highlighted(
+                "a \ue000<img src=x onerror=alert(1)>\ue001 b\ue001 \ue000c & d"));
+            return box.innerHTML;
+        }"""
+    )
+    assert html == "a <mark>&lt;img src=x onerror=alert(1)&gt;</mark> b <mark>c &amp; d</mark>"
     assert unexpected(alice) == []
