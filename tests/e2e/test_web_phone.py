@@ -85,11 +85,18 @@ class Screens:
     def __init__(self) -> None:
         self.faults: list[str] = []
 
-    async def check(self, person: Person, name: str) -> None:
+    async def check(self, person: Person, name: str, *, dark: bool = False) -> None:
         try:
             await check_screen(person, name)
         except AssertionError as fault:
             self.faults.append(str(fault))
+        if dark:  # the same screen in the dark scheme too
+            await person.page.emulate_media(color_scheme="dark")
+            try:
+                await check_screen(person, f"{name}-dark")
+            except AssertionError as fault:
+                self.faults.append(str(fault))
+            await person.page.emulate_media(color_scheme="light")
 
 
 async def open_tab(person: Person, name: str) -> None:
@@ -135,12 +142,7 @@ async def test_every_main_screen_fits(server: ServerProcess, browser: Any, size:
     composer = alice.composer
     box = await composer.bounding_box()
     assert box is not None and box["width"] > (220 if size == "phone" else 500), box
-    await screens.check(alice, "chat")
-
-    # The same conversation in the dark scheme.
-    await page.emulate_media(color_scheme="dark")
-    await screens.check(alice, "chat-dark")
-    await page.emulate_media(color_scheme="light")
+    await screens.check(alice, "chat", dark=True)
 
     if size == "phone":
         await show_conversations(alice)
@@ -154,7 +156,7 @@ async def test_every_main_screen_fits(server: ServerProcess, browser: Any, size:
         await page.get_by_role("button", name="Members", exact=True).click()
     await expect(members).to_be_visible()
     await expect(members.get_by_text("@bob")).to_be_visible()
-    await screens.check(alice, "members")
+    await screens.check(alice, "members", dark=True)
     if size == "phone":
         await page.keyboard.press("Escape")
         await expect(members).not_to_be_in_viewport()
@@ -163,20 +165,17 @@ async def test_every_main_screen_fits(server: ServerProcess, browser: Any, size:
     await open_tab(alice, "Files")
     await expect(page.locator("#files-view")).to_be_visible()
     await expect(page.locator("#files-view").get_by_text("harvest.txt").first).to_be_visible()
-    await screens.check(alice, "files")
+    await screens.check(alice, "files", dark=True)
 
     search = page.get_by_role("combobox", name="Search")
     await search.fill("quinces")
     await expect(page.locator("#search-results mark").first).to_be_visible()
-    await screens.check(alice, "search")
+    await screens.check(alice, "search", dark=True)
     await search.press("Escape")
 
     await open_tab(alice, "Profile")
     await expect(page.locator("#profile-form")).to_be_visible()
-    await screens.check(alice, "profile")
-    await page.emulate_media(color_scheme="dark")
-    await screens.check(alice, "profile-dark")
-    await page.emulate_media(color_scheme="light")
+    await screens.check(alice, "profile", dark=True)
 
     # The account's menu: on a phone behind the avatar, Sign out in it.
     if size == "phone":
