@@ -20,6 +20,7 @@ let generation = 0; // bumped on sign-out: answers for the last person are dropp
 let cursor = null; // next_cursor of the last page listed
 const files = new Map(); // file id → file, as listed
 let pendingPreview = null; // a file to preview once the view shows (from search)
+let uploadsRunning = new AbortController(); // aborted on sign-out
 
 // -- building the view ------------------------------------------------------
 
@@ -365,6 +366,7 @@ function uploadItem(file) {
 async function upload(chosen) {
   if (!chosen.length || !me) return;
   const asked = generation;
+  const { signal } = uploadsRunning;
   view.uploadsBox.hidden = false;
   const queue = chosen.map((file) => {
     const entry = uploadItem(file);
@@ -378,7 +380,7 @@ async function upload(chosen) {
       item.classList.add("busy");
       try {
         const stored = await uploadFile(file, {
-          onProgress: (fraction) => { progress.value = fraction; },
+          signal, onProgress: (fraction) => { progress.value = fraction; },
         });
         if (asked !== generation) return;
         progress.value = 1;
@@ -545,6 +547,8 @@ export function hideFiles() {
 export function forgetFiles() {
   hideFiles();
   generation += 1;
+  uploadsRunning.abort();
+  uploadsRunning = new AbortController();
   me = null;
   cursor = null;
   pendingPreview = null;

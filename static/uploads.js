@@ -9,6 +9,10 @@ import { ApiError } from "./api.js";
 // onProgress(fraction) is called as bytes leave the browser.
 export function uploadFile(file, { onProgress = () => {}, signal } = {}) {
   return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(new Error("The upload was cancelled."));
+      return;
+    }
     const request = new XMLHttpRequest();
     request.open("POST", "/api/v1/files");
     request.withCredentials = true;
