@@ -138,6 +138,10 @@ function submit() {
     say("Wait until the files are uploaded, then send.");
     return;
   }
+  if (attached.some((item) => item.error)) {
+    say("A file could not be uploaded: remove it (✕) to send without it.");
+    return;
+  }
   const files = attached.filter((item) => item.file).map((item) => item.file);
   if (body.trim() === "" && files.length === 0) return;
   hooks.send({ body, files, replyTo: replyingTo });

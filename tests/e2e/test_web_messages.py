@@ -8,11 +8,13 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.server_process import ServerProcess
+from tests.e2e.server_process import ServerProcess, start_server
 from tests.e2e.web import (
     Person,
     browser,  # noqa: F401  (a fixture)
@@ -47,11 +49,11 @@ async def call_api(person: Person, method: str, path: str, body: Any = None) -> 
 
 
 async def two_in_a_group(
-    browser: Any, server: ServerProcess, size: str = "desktop", name: str = "team"
+    launched: Any, running: ServerProcess, size: str = "desktop", name: str = "team"
 ) -> tuple[Person, Person, str]:
     """alice's group with bob in it, open on both pages."""
-    alice = await sign_up(browser, server.url, "alice", size)
-    bob = await sign_up(browser, server.url, "bob", size)
+    alice = await sign_up(launched, running.url, "alice", size)
+    bob = await sign_up(launched, running.url, "bob", size)
     made = await call_api(alice, "POST", "/api/v1/groups", {"name": name})
     assert made["status"] == 201, made
     group_id = made["body"]["id"]
@@ -83,7 +85,9 @@ async def drop_files(person: Person, selector: str, files: list[tuple[str, str, 
                 transfer.items.add(new File([bytes], name, { type }));
             }
             for (const type of ['dragenter', 'dragover', 'drop']) {
-                target.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: transfer }));
+                target.dispatchEvent(new DragEvent(type, {
+                    bubbles: true, cancelable: true, dataTransfer: transfer,
+                }));
             }
         }""",
         [selector, payload],
@@ -158,7 +162,9 @@ async def test_attachments_reactions_replies_and_markdown(
     await expect(sent.get_by_role("button", name="👍 2")).to_have_attribute("aria-pressed", "true")
     # Brought up to date in place: the focus stays on the button pressed.
     await expect(sent.get_by_role("button", name="👍 2")).to_be_focused()
-    await expect(mine.get_by_role("button", name="👍 2")).to_have_attribute("title", re.compile("alice, bob"))
+    await expect(mine.get_by_role("button", name="👍 2")).to_have_attribute(
+        "title", re.compile("alice, bob")
+    )
     # The picker closes with Esc, and gives the focus back.
     await sent.get_by_role("button", name="React", exact=True).click()
     await expect(bob.page.locator(".reaction-picker")).to_be_visible()
@@ -205,7 +211,9 @@ async def test_too_long_message_sends_nothing(browser: Any, server: ServerProces
     long = "x" * 5000
     await alice.composer.fill(long)
     problem = page.locator("#composer-problem")
-    await expect(problem).to_have_text("This message is 1,000 characters over the 4,000-character limit.")
+    await expect(problem).to_have_text(
+        "This message is 1,000 characters over the 4,000-character limit."
+    )
     await expect(page.locator("#composer-counter")).to_have_text("5,000 / 4,000")
     await alice.composer.press("Enter")
     await page.locator("#composer").get_by_role("button", name="Send").click()
@@ -231,7 +239,8 @@ async def test_too_long_message_sends_nothing(browser: Any, server: ServerProces
     )
     await editor.press("Enter")
     await expect(editor).to_be_visible()
-    assert [m["body"] for m in await messages_on_server(alice, group_id)][0] == "short"
+    newest = (await messages_on_server(alice, group_id))[0]
+    assert newest["body"] == "short"
     await editor.press("Escape")
     await expect(alice.message("short")).to_be_visible()
     assert alice.problems == []
@@ -264,7 +273,8 @@ async def test_mentions_grouping_and_up_to_edit(browser: Any, server: ServerProc
     await expect(mentioned.locator("code")).to_have_text("@alice")
     await expect(mentioned.locator(".mention")).to_have_count(1)
     await expect(team.locator(".mention-badge")).to_have_count(0)
-    await expect(row(alice, "can you check").locator(".mention")).not_to_have_class(re.compile(r"\bme\b"))
+    theirs = row(alice, "can you check").locator(".mention")
+    await expect(theirs).not_to_have_class(re.compile(r"\bme\b"))
 
     # Two messages of alice in a row: one name over both.
     names = bob.page.locator("#message-list li.message .sender")
@@ -295,7 +305,7 @@ async def test_attach_from_my_files_and_deleted_message_takes_it_away(
     browser: Any,  # noqa: F811
     server: ServerProcess,  # noqa: F811
 ) -> None:
-    alice, bob, group_id = await two_in_a_group(browser, server)
+    alice, bob, _ = await two_in_a_group(browser, server)
     page = alice.page
     stored = await page.evaluate(
         """async () => {
@@ -322,7 +332,8 @@ async def test_attach_from_my_files_and_deleted_message_takes_it_away(
     await alice.message("the plan").get_by_role("button", name="Delete").click()
     await alice.message("the plan").get_by_role("button", name="Yes, delete").click()
     await expect(bob.page.get_by_role("link", name="plan.txt")).to_have_count(0)
-    answer = await bob.page.request.get(f"{server.url.rstrip('/')}/api/v1/files/{stored['id']}/content")
+    content = f"{server.url.rstrip('/')}/api/v1/files/{stored['id']}/content"
+    answer = await bob.page.request.get(content)
     assert answer.status == 404
     assert json.loads(await answer.text())["error"]["code"] == "file_not_found"
     assert alice.problems == []
@@ -372,7 +383,7 @@ async def test_desktop_notifications_for_direct_messages_and_mentions(
     browser: Any,  # noqa: F811
     server: ServerProcess,  # noqa: F811
 ) -> None:
-    alice, bob, group_id = await two_in_a_group(browser, server)
+    alice, bob, _ = await two_in_a_group(browser, server)
     # The browser's notifications, recorded; the tab, hidden.
     await bob.page.evaluate(
         """() => {
@@ -391,12 +402,15 @@ async def test_desktop_notifications_for_direct_messages_and_mentions(
                 close() {}
             }
             window.Notification = FakeNotification;
-            Object.defineProperty(document, 'visibilityState', { get: () => 'hidden', configurable: true });
+            Object.defineProperty(document, 'visibilityState', {
+                get: () => 'hidden', configurable: true,
+            });
         }"""
     )
     toggle = bob.page.get_by_role("button", name="Turn on desktop notifications")
     await toggle.click()
-    await expect(bob.page.get_by_role("button", name="Turn off desktop notifications")).to_be_visible()
+    turn_off = bob.page.get_by_role("button", name="Turn off desktop notifications")
+    await expect(turn_off).to_be_visible()
 
     await alice.send("just chatting")
     await alice.send("@bob are you there?")
@@ -428,7 +442,8 @@ async def test_a_refused_message_comes_back_to_the_composer(
     await alice.composer.fill("my answer")
     await alice.composer.press("Enter")
     # Refused: back in the composer as typed, with the server's reason.
-    await expect(alice.page.locator("#composer-problem")).to_contain_text("reply_to must be a message")
+    problem = alice.page.locator("#composer-problem")
+    await expect(problem).to_contain_text("reply_to must be a message")
     await expect(alice.composer).to_have_value("my answer")
     await expect(alice.page.locator("#reply-bar")).to_be_visible()
     await expect(alice.page.locator("#message-list li.pending")).to_have_count(0)
@@ -439,4 +454,46 @@ async def test_a_refused_message_comes_back_to_the_composer(
     await expect(bob.message("my answer")).to_be_visible()
     await expect(alice.page.locator("#composer-problem")).to_be_hidden()
     assert alice.problems == []
+    assert bob.problems == []
+
+
+@pytest.fixture
+async def small_server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
+    """A server that takes files of at most 1,000 bytes."""
+    running = await start_server(
+        tmp_path / "data",
+        GORTC_AUTH_BCRYPT_ROUNDS="4",
+        GORTC_LIMITS_ENABLED="false",
+        GORTC_FILES_MAX_FILE_BYTES="1000",
+    )
+    yield running
+    await running.stop()
+
+
+async def test_a_file_too_large_says_so_and_holds_the_message(
+    browser: Any,  # noqa: F811
+    small_server: ServerProcess,
+) -> None:
+    alice, bob, group_id = await two_in_a_group(browser, small_server)
+    page = alice.page
+    await drop_files(
+        alice,
+        "#message-scroller",
+        [("big.bin", "application/octet-stream", b"x" * 2000), ("small.txt", "text/plain", b"ok")],
+    )
+    big = page.locator("#composer-files li.file-chip", has_text="big.bin")
+    await expect(big).to_have_class(re.compile(r"\bfailed\b"))
+    await expect(big.get_by_role("alert")).to_contain_text("larger than 1000 bytes")
+    await expect(page.locator("#composer-files li.file-chip.ready")).to_have_count(1)
+    await alice.composer.fill("two files")
+    await alice.composer.press("Enter")
+    await expect(page.locator("#composer-problem")).to_contain_text("could not be uploaded")
+    assert await messages_on_server(alice, group_id) == []
+    await big.get_by_role("button", name="Remove big.bin").click()
+    await alice.composer.press("Enter")
+    sent = bob.message("two files")
+    await expect(sent.locator(".attachment")).to_have_count(1)
+    await expect(sent.get_by_role("link", name="small.txt")).to_be_visible()
+    # The refused upload's 413 is the browser's only complaint.
+    assert [p for p in alice.problems if "status of 413" not in p] == []
     assert bob.problems == []
