@@ -101,6 +101,8 @@ export function fillMessage(node, message) {
 export function messageBody(body) {
   const node = el("div", { className: "message-body" });
   node.append(renderMarkdown(body, hooks.me()?.username || ""));
+  // A code block wider than the message scrolls: reachable by keyboard too.
+  for (const block of node.querySelectorAll("pre")) block.tabIndex = 0;
   return node;
 }
 
@@ -181,7 +183,7 @@ function attachmentItem(file) {
         onload: (event) => hooks.onGrew(event.currentTarget.offsetHeight),
       })));
   } else if (isText(type)) {
-    const preview = el("pre", { className: "file-preview", hidden: true });
+    const preview = el("pre", { className: "file-preview", hidden: true, tabindex: "0" });
     const button = el("button", {
       type: "button", className: "quiet", text: "Show preview", "aria-expanded": "false",
       onclick: () => togglePreview(file, button, preview),

@@ -199,8 +199,20 @@ async def test_attachments_reactions_replies_and_markdown(
     assert await bob.page.locator("#message-list .message-body img").count() == 0
     assert dialogs == []
 
+    # Lists, a quote and a code block too wide for a phone: it scrolls
+    # inside itself, the page does not (check_screen).
+    code = "const aLineLongerThanAnyPhoneIsWide = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];"
+    await alice.composer.fill(f"- one\n- two\n\n> quoted **well**\n\n```\n{code}\n```")
+    await alice.composer.press("Enter")
+    rich = row(bob, "quoted")
+    await expect(rich.locator(".message-body ul li")).to_have_count(2)
+    await expect(rich.locator(".message-body blockquote strong")).to_have_text("well")
+    await expect(rich.locator(".message-body pre code")).to_have_text(code)
+
     await check_screen(alice, "chat")
     await check_screen(bob, "chat-reply")
+    await alice.page.emulate_media(color_scheme="dark")
+    await check_screen(alice, "chat-dark")
     assert alice.problems == []
     assert bob.problems == []
 
