@@ -9,7 +9,7 @@
 
 import { api } from "./api.js";
 import { fileBadge } from "./files.js";
-import { lengthProblem, updateCounter } from "./limits.js";
+import { updateCounter } from "./limits.js";
 import { renderMarkdown } from "./markdown.js";
 import { openProfileCard } from "./people.js";
 import { $, el, notify, timeElement } from "./ui.js";
@@ -193,6 +193,16 @@ function attachmentItem(file) {
   return item;
 }
 
+// In the charset the server names (UTF-8, UTF-16, Windows-1252…).
+function decodeText(bytes, contentType) {
+  const charset = /charset=([^;\s]+)/i.exec(contentType || "")?.[1] || "utf-8";
+  try {
+    return new TextDecoder(charset).decode(bytes);
+  } catch {
+    return new TextDecoder().decode(bytes); // a charset the browser does not know
+  }
+}
+
 async function togglePreview(file, button, preview) {
   const open = button.getAttribute("aria-expanded") === "true";
   if (open) {
@@ -209,7 +219,7 @@ async function togglePreview(file, button, preview) {
         credentials: "same-origin", headers: { Range: "bytes=0-4095" },
       });
       if (!response.ok) throw new Error("The file cannot be read any more.");
-      const text = new TextDecoder().decode(await response.arrayBuffer());
+      const text = decodeText(await response.arrayBuffer(), response.headers.get("Content-Type"));
       const chars = [...text];
       const more = chars.length > PREVIEW_CHARS || file.size > 4096;
       preview.textContent = chars.slice(0, PREVIEW_CHARS).join("") + (more ? "\n…" : "");
@@ -539,7 +549,8 @@ export function arrangeList(newFrom) {
       }
     }
     for (const mark of marks) wanted.add(mark.key);
-    const continued = marks.length === 0 && previous
+    // A message being sent keeps its head: its status and Retry are there.
+    const continued = marks.length === 0 && previous && !node.classList.contains("pending")
       && previous.sender === node.dataset.sender && node.dataset.sender
       && when - previous.when < GROUP_WITHIN_MS && !node.querySelector(":scope .reply-quote");
     node.classList.toggle("continued", Boolean(continued));
