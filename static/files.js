@@ -10,7 +10,7 @@ import { $, el, notify, timeElement } from "./ui.js";
 import { formatSize, uploadFile } from "./uploads.js";
 
 const PAGE = 50;
-const PREVIEW_BYTES = 64 * 1024; // a preview shows at most this much text
+const PREVIEW_BYTES = 64_000; // a preview shows at most this much text ("64 KB")
 const PARALLEL_UPLOADS = 2;
 
 let view = null; // the built elements, once initFiles has run

@@ -173,6 +173,19 @@ async def test_upload_list_rename_preview_delete(server: ServerProcess, browser:
     await page.keyboard.press("Escape")
     await expect(dialog).to_be_hidden()
 
+    # A .txt in Windows-1252 (not UTF-8) is previewed in its own charset.
+    await page.locator("#files-input").set_input_files(
+        [{"name": "menu.txt", "mimeType": "text/plain", "buffer": "Crème brûlée".encode("cp1252")}]
+    )
+    await row(alice, "menu.txt").get_by_role("button", name="menu.txt", exact=True).click()
+    await expect(page.get_by_role("dialog", name="menu.txt").locator("pre")).to_have_text(
+        "Crème brûlée"
+    )
+    await page.keyboard.press("Escape")
+    await row(alice, "menu.txt").get_by_role("button", name="Delete menu.txt").click()
+    await row(alice, "menu.txt").get_by_role("button", name="Delete", exact=True).click()
+    await expect(row(alice, "menu.txt")).to_have_count(0)
+
     # Deleting asks first; cancelled, the file stays; confirmed, it goes.
     plan = row(alice, "plan.md")
     await plan.get_by_role("button", name="Delete plan.md").click()

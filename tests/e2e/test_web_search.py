@@ -194,6 +194,22 @@ async def test_search_on_a_phone(server: ServerProcess, browser: Any) -> None:  
     await expect(page.get_by_role("dialog", name="budget.txt").locator("pre")).to_have_text(SECRET)
     await page.keyboard.press("Escape")
 
+    # A long text file's preview shows its first 64 KB and says so.
+    long_text = ("celesta " * 10_000).encode()  # 80,000 bytes
+    await page.get_by_role("link", name="Files").click()
+    await page.locator("#files-input").set_input_files(
+        [{"name": "long.txt", "mimeType": "text/plain", "buffer": long_text}]
+    )
+    await expect(page.locator("#file-list .file-name", has_text="long.txt")).to_be_visible()
+    await search(alice, "celesta")
+    await results(alice, "Files").click()
+    dialog = page.get_by_role("dialog", name="long.txt")
+    await expect(dialog.locator(".preview-note")).to_have_text(
+        "Showing the first 64 KB of 80 KB. Download it for the rest."
+    )
+    assert len(await dialog.locator("pre").text_content() or "") == 64_000
+    await page.keyboard.press("Escape")
+
     # An answer overtaken by a newer query is dropped, however late it comes.
     async def slow(route: Any) -> None:
         answer = await route.fetch()
