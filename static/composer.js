@@ -155,6 +155,7 @@ function submit() {
 // A new conversation: what was being answered or attached was for the last.
 export function resetComposer() {
   cancelReply(false);
+  for (const item of attached) if (!item.file) item.controller?.abort(); // not for this one any more
   clearAttachments();
   say("");
 }
