@@ -486,11 +486,14 @@ async function openPreview(id) {
     const bytes = await response.arrayBuffer();
     if (asked !== generation || !dialog.open || title.textContent !== file.name) return;
     const charset = /charset=([^;]+)/i.exec(response.headers.get("Content-Type") || "")?.[1] || "utf-8";
+    // Cut short, the last character may be cut in two: "stream" leaves its
+    // first bytes out instead of showing a replacement character.
+    const options = { stream: file.size > PREVIEW_BYTES };
     let text;
     try {
-      text = new TextDecoder(charset.trim()).decode(bytes.slice(0, PREVIEW_BYTES));
+      text = new TextDecoder(charset.trim()).decode(bytes.slice(0, PREVIEW_BYTES), options);
     } catch {
-      text = new TextDecoder().decode(bytes.slice(0, PREVIEW_BYTES));
+      text = new TextDecoder().decode(bytes.slice(0, PREVIEW_BYTES), options);
     }
     body.replaceChildren(el("pre", { className: "preview-text", tabIndex: 0, "aria-label": `Contents of ${file.name}`, text }));
     if (file.size > PREVIEW_BYTES) {
