@@ -4,7 +4,7 @@
 
 import { api } from "./api.js";
 import {
-  initComposer, replyTo, resetComposer, restoreDraft,
+  forgetComposer, initComposer, replyTo, resetComposer, restoreDraft,
 } from "./composer.js";
 import {
   callCount, forgetCallGroup, initCalls, renameCallGroup, showCallGroup, startCalls, stopCalls,
@@ -184,6 +184,7 @@ export async function startChat(me) {
 
 export function stopChat() {
   if (!state) return;
+  forgetComposer();
   stopCalls(); // while the socket can still say so
   stopLive();
   stopRealtime();

@@ -22,6 +22,8 @@ let hooks = {
 let replyingTo = null; // the message answered, as the server gave it
 let attached = []; // { key, file (once stored), name, size, progress, error, controller }
 let nextKey = 1;
+const drafts = new Map(); // group id → text typed there and not sent
+let draftFor = null; // the conversation the composer is for now
 
 const textarea = () => $("#composer textarea");
 
@@ -152,8 +154,16 @@ function submit() {
   cancelReply(false);
 }
 
-// A new conversation: what was being answered or attached was for the last.
+// A new conversation: what was being answered or attached was for the
+// last; what was typed there waits for it (a draft per conversation).
 export function resetComposer() {
+  const box = textarea();
+  if (draftFor) drafts.set(draftFor, box.value);
+  draftFor = hooks.groupId();
+  box.value = drafts.get(draftFor) || "";
+  drafts.delete(draftFor);
+  fit();
+  showCount();
   cancelReply(false);
   for (const item of attached) if (!item.file) item.controller?.abort(); // not for this one any more
   clearAttachments();
@@ -178,6 +188,18 @@ export function restoreDraft({ groupId, body, files = [], replyTo: answered = nu
   if (!showCount()) say(reason);
   box.focus();
   return true;
+}
+
+// Signed out: nothing typed by one person is left for the next.
+export function forgetComposer() {
+  for (const item of attached) if (!item.file) item.controller?.abort();
+  drafts.clear();
+  draftFor = null;
+  textarea().value = "";
+  fit();
+  cancelReply(false);
+  clearAttachments();
+  say("");
 }
 
 // -- replies ------------------------------------------------------------------

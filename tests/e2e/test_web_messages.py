@@ -265,8 +265,12 @@ async def test_mentions_grouping_and_up_to_edit(browser: Any, server: ServerProc
     made = await call_api(bob, "POST", "/api/v1/groups", {"name": "elsewhere"})
     assert made["status"] == 201
     await bob.page.reload()
+    await expect(bob.page.locator("#conversation-title")).to_have_text("team")
+    # What he had begun to write waits for him there.
+    await bob.composer.fill("half a thought")
     await bob.conversation("elsewhere").click()
     await expect(bob.page.locator("#conversation-title")).to_have_text("elsewhere")
+    await expect(bob.composer).to_have_value("")
 
     await alice.send("morning")
     await alice.composer.fill("@bob can you check `@alice` in code?")
@@ -274,6 +278,7 @@ async def test_mentions_grouping_and_up_to_edit(browser: Any, server: ServerProc
     team = bob.conversation("team")
     await expect(team.locator(".mention-badge")).to_have_text("@1")
     await team.click()
+    await expect(bob.composer).to_have_value("half a thought")
     # What came while he was away is under a "New messages" divider.
     divider = bob.page.locator("#message-list li.separator.new-messages")
     await expect(divider).to_have_text("New messages")
