@@ -99,6 +99,10 @@ async def test_search_messages_files_and_people(server: ServerProcess, browser: 
     await expect(results(alice, "Files")).to_have_count(1)
     await box.press("Escape")
     await expect(page.locator("#search-panel")).to_be_hidden()
+    # Cmd+K too (a Mac's Ctrl+K), from the composer.
+    await alice.composer.click()
+    await page.keyboard.press("Meta+k")
+    await expect(box).to_be_focused()
 
     # A file result opens the Files view with its preview.
     await box.fill("xylophone")
