@@ -126,6 +126,14 @@ function isText(file) {
   return file.searchable || type.startsWith("text/") || type.startsWith("application/json");
 }
 
+// The server's reasons are clauses ("the content is not text …"): shown
+// alone, they start with a capital and end with a full stop.
+function sentence(text) {
+  const trimmed = text.trim();
+  const capital = trimmed.charAt(0).toUpperCase() + trimmed.slice(1);
+  return /[.!?]$/.test(capital) ? capital : `${capital}.`;
+}
+
 function fileRow(file) {
   const row = el("li", { className: "file-row", dataset: { id: file.id } });
   fillRow(row, file);
@@ -137,7 +145,7 @@ function fillRow(row, file) {
   if (!file.searchable) {
     badges.append(
       el("span", { className: "file-badge not-searchable", text: "Not searchable" }),
-      el("span", { className: "file-reason", text: file.not_searchable_reason || "Only text files are searchable." }),
+      el("span", { className: "file-reason", text: sentence(file.not_searchable_reason || "only text files are searchable") }),
     );
   } else if (file.index_truncated) {
     badges.append(el("span", { className: "file-badge partly", text: "Searchable in part: only its beginning is indexed" }));
