@@ -59,6 +59,7 @@ async def test_a_keyboard_reaches_everything_and_sees_where_it_is(
     # In a conversation, it leads to the composer.
     await page.get_by_role("link", name="Chat").click()
     await expect(ann.message("First words")).to_have_count(1)
+    await expect(ann.composer).to_be_editable()
     await skip.focus()
     await page.keyboard.press("Enter")
     await expect(ann.composer).to_be_focused()
