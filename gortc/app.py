@@ -95,6 +95,7 @@ from gortc.usecases.ports import (
 )
 from gortc.usecases.search import SearchService
 from gortc.usecases.signed_urls import SignedUrlService, SignedUrlSettings
+from gortc.usecases.viewer_tokens import ViewerTokens
 
 if TYPE_CHECKING:
     import redis.asyncio as redis
@@ -111,6 +112,8 @@ SESSION_COOKIE = "gortc_session"
 SIGNED_URL_KEY = "files/signed-urls v1"
 # The label of the key stream keys are made with (derive_key).
 STREAM_KEY_KEY = "live/stream-keys v1"
+# The label of the key viewer tokens are signed with (derive_key).
+VIEWER_TOKEN_KEY = "live/viewer-tokens v1"  # noqa: S105 (a label, not a secret)
 _PURGE_INTERVAL_SECONDS = 3600.0
 
 
@@ -318,6 +321,11 @@ def build_core(config: Config) -> Core:
         live=LiveService(
             uow=uow,
             signer=HmacSigner(derive_key(secret, STREAM_KEY_KEY)),
+            viewer_tokens=ViewerTokens(
+                HmacSigner(derive_key(secret, VIEWER_TOKEN_KEY)),
+                clock,
+                config.live.viewer_token_seconds,
+            ),
             registry=live_registry,
             events=hub,
             clock=clock,

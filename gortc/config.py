@@ -279,6 +279,14 @@ class LiveConfig(_Section):
         10.0, gt=0, description="A publisher sending nothing this long is cut off."
     )
     max_publishers: int = Field(50, ge=1, description="Streams ingested at once, at most.")
+    viewer_token_seconds: int = Field(
+        600,
+        ge=10,
+        le=86400,
+        description="How long the viewer token in a room's hls_url lets a player start "
+        "playing; a player that keeps reloading the playlist goes on while the viewer's "
+        "sign-in lives.",
+    )
     room_ttl_seconds: float = Field(
         30.0,
         ge=3,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote
 
 from aiohttp import web
 from pydantic import BaseModel, Field
@@ -19,7 +20,9 @@ from gortc.delivery.schemas import Request, Timestamp
 from gortc.entities.errors import NotFound
 from gortc.entities.live import TITLE_MAX
 from gortc.media.hls import served_file
+from gortc.media.hls_playlist import with_query_parameter
 from gortc.usecases.live import StreamKey, check_room_id
+from gortc.usecases.viewer_tokens import QUERY_PARAMETER
 
 _NOT_YET = b"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n"
 
@@ -31,7 +34,11 @@ class LiveRoomView(BaseModel):
     title: str
     started_at: Timestamp
     viewers: int = Field(description="People who fetched the playlist in the last 10 s")
-    hls_url: str = Field(description="The HLS playlist (hls.js, Safari's <video>)")
+    hls_url: str = Field(
+        description="The HLS playlist, an absolute URL that any HLS player plays as it "
+        "is (VLC, ffplay, a <video> tag): it carries a viewer token (?vt=) for the "
+        "caller, good for live.viewer_token_seconds and while their sign-in lives"
+    )
 
 
 class LiveRoomList(BaseModel):
@@ -83,11 +90,34 @@ class SetTitle(Request):
 
 
 async def list_live(request: web.Request) -> web.Response:
-    await authenticate(request)
-    rooms = await request.app[LIVE].rooms()
-    return json_response(
-        LiveRoomList(items=[LiveRoomView.model_validate(live_room_json(r)) for r in rooms])
-    )
+    principal = await authenticate(request)
+    live = request.app[LIVE]
+    items = []
+    for room in await live.rooms():
+        shown = live_room_json(room)
+        # Absolute (a player has no page to resolve a relative URL against),
+        # and with a token of the caller's own: players send no credentials.
+        base = room.instance or _public_base(request)
+        token = live.viewer_token(room.id, principal.user_id, principal.session_id)
+        shown["hls_url"] = (
+            f"{base}{playlist_path(room.id)}?{QUERY_PARAMETER}={quote(token, safe='')}"
+        )
+        items.append(LiveRoomView.model_validate(shown))
+    return json_response(LiveRoomList(items=items))
+
+
+def playlist_path(room_id: str) -> str:
+    return f"/live/{quote(room_id, safe='')}/index.m3u8"
+
+
+def _public_base(request: web.Request) -> str:
+    """Where the caller reaches this server: server.public_url when set
+    (behind a proxy that ends TLS, the request's own scheme is not what
+    the caller used), else the address the request came to."""
+    configured = request.app[CONFIG].server.public_url
+    if configured:
+        return configured.rstrip("/")
+    return f"{request.scheme}://{request.host}"
 
 
 async def get_key(request: web.Request) -> web.Response:
@@ -109,16 +139,27 @@ async def set_title(request: web.Request) -> web.Response:
 
 
 async def hls_file(request: web.Request) -> web.StreamResponse:
-    """A room's playlist or segment, from the packager's directory."""
-    principal = await authenticate(request, allow_query_token=True)
+    """A room's playlist or segment, from the packager's directory.
+
+    A viewer token in the query is the credential (a plain player's), else
+    the caller signs in as for any call (the web client's cookie). Either
+    way, the playlist lists its URIs with a token of the viewer's, renewed
+    on every fetch, so a player that follows them needs nothing else."""
+    live = request.app[LIVE]
     room_id = check_room_id(request.match_info["room_id"])
     name = request.match_info["name"]
     served = served_file(name)
     if served is None:
         raise NotFound("no such file in a live room", code="not_found")
-    path = hls_directory(request.app[CONFIG].data_path, room_id) / name
     is_playlist = name.endswith(".m3u8")
-    live_here = is_playlist and request.app[LIVE].watching(room_id, principal.user_id)
+    token = request.query.get(QUERY_PARAMETER)
+    if token is not None:
+        user_id, session_id = await live.admit_viewer(room_id, token, playlist=is_playlist)
+    else:
+        principal = await authenticate(request, allow_query_token=True)
+        user_id, session_id = principal.user_id, principal.session_id
+    path = hls_directory(request.app[CONFIG].data_path, room_id) / name
+    live_here = is_playlist and live.watching(room_id, user_id)
     if is_playlist and not path.is_file():
         if live_here:
             # Live, before its first segment (about a second): an empty live
@@ -135,6 +176,13 @@ async def hls_file(request: web.Request) -> web.StreamResponse:
         raise NotFound("nobody is live there", code="not_live")
     if not path.is_file():
         raise NotFound("that segment is gone (the playlist has newer ones)", code="not_found")
+    if is_playlist:
+        playlist = path.read_text(encoding="utf-8", errors="replace")
+        fresh = live.viewer_token(room_id, user_id, session_id)
+        return web.Response(
+            body=with_query_parameter(playlist, QUERY_PARAMETER, fresh).encode(),
+            headers={"Content-Type": served.content_type, "Cache-Control": served.cache_control},
+        )
     return web.FileResponse(
         path,
         headers={"Content-Type": served.content_type, "Cache-Control": served.cache_control},
@@ -154,7 +202,10 @@ ROUTES = [
         "live",
         response=LiveRoomList,
         description="Oldest stream first. live.started and live.ended arrive over the "
-        "WebSocket as streams begin and end.",
+        "WebSocket as streams begin and end. Each hls_url is absolute (on "
+        "server.public_url, or the address the request came to) and carries a viewer "
+        "token for the caller (?vt=, never the access token), so VLC, ffplay, ffmpeg or a "
+        "<video> tag play it as it is, with no headers or cookies.",
     ),
     ApiRoute(
         "GET",
@@ -195,8 +246,24 @@ ROUTES = [
         "live",
         response_content_type="application/vnd.apple.mpegurl",
         errors=(401, 404),
-        query=(("access_token", "string", "For players that cannot send headers"),),
+        query=(
+            (
+                QUERY_PARAMETER,
+                "string",
+                "A viewer token: set by the server in hls_url and in every URI of the playlist",
+            ),
+            ("access_token", "string", "Or an access token (prefer the viewer token)"),
+        ),
         description="index.m3u8 (no-cache, changes every segment) and the segments it "
-        "lists (cacheable). The playlist ends with #EXT-X-ENDLIST when the stream ends.",
+        "lists (cacheable). The playlist ends with #EXT-X-ENDLIST when the stream ends. "
+        "Credentials: the viewer token (vt) that hls_url carries, for plain players that "
+        "send no headers or cookies; else a bearer token, the session cookie or "
+        "?access_token=. Either way every URI in the playlist carries a viewer token of "
+        "the caller's, renewed on each fetch, so a player that follows them needs nothing "
+        "else. A token is good for its room only, for live.viewer_token_seconds (the "
+        "playlist: for as long as the same player keeps reloading it), and while the "
+        "viewer's sign-in lives. 401 invalid_viewer_token (forged, changed, another "
+        "room's), viewer_token_expired, session_ended (the viewer signed out, or the "
+        "account was disabled or its password changed), unauthenticated (no credential).",
     ),
 ]

@@ -29,6 +29,7 @@ from gortc.usecases.ports import (
     Signer,
     UnitOfWork,
 )
+from gortc.usecases.viewer_tokens import ViewerTokens, viewer_token_expired
 
 KEY_PREFIX = "live_"
 # A viewer counts while they fetched the playlist this recently (players
@@ -37,6 +38,9 @@ VIEWER_SECONDS = 10.0
 CHAT_MAX = 500
 CHAT_BURST = 5  # lines at once, then
 CHAT_PER_SECOND = 1.0  # refilled at this rate
+# A player that reloaded a room's playlist with a viewer token this
+# recently may go on reloading it past the token's expiry (see admit_viewer).
+PLAYING_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +63,7 @@ class LiveService:
         *,
         uow: UnitOfWork,
         signer: Signer,
+        viewer_tokens: ViewerTokens,
         registry: LiveRegistry,
         events: EventPublisher,
         clock: Clock,
@@ -72,6 +77,7 @@ class LiveService:
         self._tasks: set[asyncio.Task[None]] = set()
         self._uow = uow
         self._signer = signer
+        self._viewer_tokens = viewer_tokens
         self._registry = registry
         self._events = events
         self._clock = clock
@@ -79,6 +85,9 @@ class LiveService:
         self._monotonic = monotonic
         # room id -> viewer -> when last seen (rooms ingested here)
         self._viewers: dict[str, dict[str, float]] = {}
+        # room id -> viewer token (its signature) -> when a playlist was
+        # last fetched with it (rooms ingested here)
+        self._playing: dict[str, dict[str, float]] = {}
 
     # -- the streamer's key ---------------------------------------------------
 
@@ -131,6 +140,7 @@ class LiveService:
         if not await self._registry.add(room):
             raise already_live()
         self._viewers[room.id] = {}
+        self._playing[room.id] = {}
         self._events.to_everyone(LiveStarted(room))
         return room
 
@@ -138,6 +148,7 @@ class LiveService:
         """The publisher stopped (or was cut off, or its stream broke)."""
         if self._viewers.pop(room_id, None) is None:
             return  # not live here (or already ended)
+        self._playing.pop(room_id, None)
         if self._media is not None:
             await self._media.end_room(room_id)
         await self._registry.remove(room_id)
@@ -226,6 +237,51 @@ class LiveService:
         self._events.to_live_room(room_id, line)
         return line
 
+    # -- viewer tokens: playing without headers or cookies ---------------------
+
+    def viewer_token(self, room_id: str, user_id: str, session_id: str) -> str:
+        """A token that lets a plain HLS player play the room as this
+        viewer, for ``live.viewer_token_seconds`` and while the sign-in
+        ``session_id`` lives."""
+        return self._viewer_tokens.mint(room_id, user_id, session_id)
+
+    async def admit_viewer(self, room_id: str, token: str, *, playlist: bool) -> tuple[str, str]:
+        """The (user id, session id) a viewer token stands for, if it may
+        fetch the room's playlist (``playlist``) or a segment now.
+
+        Raises Unauthenticated: ``invalid_viewer_token`` (not made by us for
+        this room), ``viewer_token_expired``, ``session_ended`` (the viewer
+        signed out, or their sign-in was ended by a password change or a
+        disabled account).
+
+        A player reloads the playlist at the URL it was given, whose token
+        was fixed when the URL was: so an expired token still fetches the
+        playlist while the same player keeps reloading it (a fetch with it,
+        before or after the expiry, less than PLAYING_SECONDS ago, on a
+        room ingested here) and the sign-in lives. Segments need a token
+        that has not expired: each playlist lists them with a fresh one.
+        """
+        claim = self._viewer_tokens.verify(room_id, token)
+        if self._viewer_tokens.expired(claim):
+            seen = self._playing.get(room_id, {}).get(claim.signature)
+            if not playlist or seen is None or self._monotonic() - seen > PLAYING_SECONDS:
+                raise viewer_token_expired()
+        async with self._uow.reading() as repos:
+            session = await repos.sessions.get(claim.session_id)
+        if (
+            session is None
+            or session.user_id != claim.user_id
+            or not session.is_active(self._clock.now())
+        ):
+            raise Unauthenticated(
+                "the sign-in this viewer token was made for has ended; sign in again",
+                code="session_ended",
+            )
+        playing = self._playing.get(room_id)
+        if playlist and playing is not None:
+            playing[claim.signature] = self._monotonic()
+        return claim.user_id, claim.session_id
+
     def watching(self, room_id: str, viewer: str) -> bool:
         """A viewer fetched the room's playlist here; False when the room is
         not ingested here (no such stream)."""
@@ -241,6 +297,10 @@ class LiveService:
         for room_id, seen in list(self._viewers.items()):
             for viewer in [v for v, at in seen.items() if at < cutoff]:
                 del seen[viewer]
+            playing = self._playing.get(room_id, {})
+            gone = self._monotonic() - PLAYING_SECONDS
+            for token in [t for t, at in playing.items() if at < gone]:
+                del playing[token]
             await self._registry.set_viewers(room_id, len(seen))
 
     def ingest_at(self, rtmp_url: str) -> None:

@@ -1,0 +1,37 @@
+"""Rewriting an HLS playlist's URIs, so that a player which only follows
+them (and sends no headers or cookies) carries a credential along."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+# A quoted URI attribute of a tag (#EXT-X-MAP, #EXT-X-KEY, #EXT-X-MEDIA,
+# #EXT-X-I-FRAME-STREAM-INF, ...): RFC 8216 section 4.2.
+_URI_ATTRIBUTE = re.compile(r'(?<=[:,])URI="([^"\r\n]*)"')
+
+
+def with_query_parameter(playlist: str, name: str, value: str) -> str:
+    """The playlist with ``name=value`` added to the query of every URI it
+    holds, the lines that name a segment or a playlist and the tags' URI
+    attributes. URIs to elsewhere (with a scheme, or ``//host``) are left
+    alone: the credential is for this server only."""
+    parameter = f"{quote(name, safe='')}={quote(value, safe='')}"
+
+    def add(uri: str) -> str:
+        if not uri or "://" in uri or uri.startswith("//") or uri.startswith("data:"):
+            return uri
+        path, hash_mark, fragment = uri.partition("#")
+        separator = "&" if "?" in path else "?"
+        return f"{path}{separator}{parameter}{hash_mark}{fragment}"
+
+    lines = []
+    for line in playlist.splitlines(keepends=True):
+        text = line.rstrip("\r\n")
+        ending = line[len(text) :]
+        if text.startswith("#"):
+            text = _URI_ATTRIBUTE.sub(lambda m: f'URI="{add(m.group(1))}"', text)
+        elif text.strip():
+            text = add(text.strip())
+        lines.append(text + ending)
+    return "".join(lines)
