@@ -666,7 +666,12 @@ async function loadHistory(conv, before = null, limit = PAGE_SIZE) {
   if (state?.conv !== conv) return;
   const scroller = $("#message-scroller");
   const fromBottom = scroller.scrollHeight - scroller.scrollTop;
+  // A page of history is not news: the live region stays quiet while it
+  // goes in (only messages arriving live are read out).
+  const list = $("#message-list");
+  list.setAttribute("aria-busy", "true");
   for (const message of page.items) upsertMessage(conv, message);
+  setTimeout(() => list.removeAttribute("aria-busy"), 0);
   if (before === null) {
     // The newest page shows every change up to its newest one (older
     // pages, read later, may be newer than what the socket has told us).
