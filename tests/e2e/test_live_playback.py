@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -177,6 +178,73 @@ async def test_the_hls_url_plays_in_a_plain_player_until_its_viewer_signs_out(
             assert status == 401, (url, status)
             assert json.loads(text)["error"]["code"] == "session_ended"
 
+    finally:
+        publisher.kill()
+        await publisher.wait()
+
+
+@pytest.fixture
+async def short_token_app(
+    aiohttp_client: ClientFactory, tmp_path: Path, answers: Answers
+) -> TestClient:
+    config = make_config(
+        tmp_path / "data",
+        live={
+            "rtmp_port": 0,
+            "segment_seconds": 1.0,
+            "playlist_segments": 4,
+            "viewer_token_seconds": 10,
+        },
+    )
+    app = create_app(config)
+
+    async def note(request: web.Request, response: web.StreamResponse) -> None:
+        if request.path.startswith("/live/"):
+            answers.append((request.path_qs, response.status))
+
+    app.on_response_prepare.append(note)
+    return await aiohttp_client(app)
+
+
+async def test_a_player_goes_on_past_its_url_s_expiry(
+    short_token_app: TestClient, answers: Answers, tmp_path: Path
+) -> None:
+    client = short_token_app
+    _, _, key = await streamer(client, "bob")
+    await register(client, "ann")
+    ann_tokens = await login(client, "ann")
+    publisher = await ffmpeg_publish(rtmp_url(client, key), seconds=30)
+    try:
+
+        async def hls_url() -> str:
+            response = await client.get("/api/v1/live", headers=bearer(ann_tokens))
+            items = (await response.json())["items"]
+            return items[0]["hls_url"] if items else ""  # type: ignore[no-any-return]
+
+        async def has_segments() -> bool:
+            url = await hls_url()
+            return bool(url) and "#EXTINF" in (await plain_get(url))[1]
+
+        await eventually(has_segments, "a first segment")
+        url = await hls_url()
+        expires = int(parse_qs(urlsplit(url).query)["vt"][0].split(".")[2])
+        # ffmpeg reads 15 s of the stream in real time, reloading the playlist
+        # at this URL all along: its token (10 s at most) expires on the way.
+        saved = tmp_path / "long.ts"
+        code, _, err = await run(
+            require_tool("ffmpeg"), "-hide_banner", "-nostdin", "-loglevel", "error",
+            "-i", url, "-t", "15", "-c", "copy", "-y", str(saved),
+        )  # fmt: skip
+        assert code == 0, err
+        assert time.time() > expires + 2, "the URL's token expired while ffmpeg played"
+        streams = {s["codec_type"]: s for s in (await probe(saved))["streams"]}
+        assert int(streams["video"]["nb_read_frames"]) >= 30 * 13
+        refused = [(path, status) for path, status in answers if status not in (200, 206)]
+        assert refused == []
+        segment_tokens = {
+            parse_qs(urlsplit(path).query)["vt"][0] for path, _ in answers if ".ts?" in path
+        }
+        assert len(segment_tokens) >= 2, "segments came with renewed tokens"
     finally:
         publisher.kill()
         await publisher.wait()
