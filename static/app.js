@@ -103,6 +103,9 @@ function showSignedIn(view = fragmentParams().view) {
   const avatar = $("#avatar");
   avatar.hidden = !me.avatar_url;
   if (me.avatar_url) avatar.src = me.avatar_url;
+  // No picture yet: the initials everyone else sees instead.
+  $("#profile-initials")?.remove();
+  if (!me.avatar_url) avatar.after(el("span", { id: "profile-initials" }, avatarElement(me.id)));
   const form = $("#profile-form");
   form.display_name.value = me.display_name;
   form.email.value = me.email;
