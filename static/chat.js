@@ -76,6 +76,7 @@ export function initChat(options) {
     send: submitComposer,
     typing: sendTyping,
     editLast: editLastMessage,
+    me: () => state?.me,
   });
   initMessageView({
     me: () => state?.me,

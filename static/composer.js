@@ -8,6 +8,7 @@
 import { api } from "./api.js";
 import { loadLimits, maxAttachments, updateCounter } from "./limits.js";
 import { renderMarkdown } from "./markdown.js";
+import { membersOf } from "./members.js";
 import { $, el } from "./ui.js";
 import { formatSize, uploadFile } from "./uploads.js";
 import { withName } from "./users.js";
@@ -17,6 +18,7 @@ let hooks = {
   send: () => {}, // send({ body, files, replyTo })
   typing: () => {},
   editLast: () => false, // true when there was a message of mine to edit
+  me: () => null, // the signed-in user
 };
 
 let replyingTo = null; // the message answered, as the server gave it
@@ -41,7 +43,16 @@ export function initComposer(given) {
     fit();
     showCount();
     hooks.typing();
+    suggestMentions();
   });
+  box.addEventListener("click", () => suggestMentions());
+  box.addEventListener("blur", () => setTimeout(closeSuggestions, 150));
+  box.setAttribute("aria-autocomplete", "list");
+  box.setAttribute("aria-controls", "mention-suggestions");
+  form.before(el("ul", {
+    id: "mention-suggestions", className: "mention-suggestions", role: "listbox",
+    "aria-label": "People to mention", hidden: true,
+  }));
   $("#reply-cancel").addEventListener("click", () => cancelReply());
   $("#attach-toggle").addEventListener("click", () => toggleAttachMenu());
   $("#attach-upload").addEventListener("click", () => {
@@ -93,6 +104,7 @@ export function initComposer(given) {
 
 function onKeyDown(event) {
   const box = event.currentTarget;
+  if (suggestions && onSuggestionKey(event)) return;
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
     event.preventDefault();
     submit();
@@ -103,6 +115,87 @@ function onKeyDown(event) {
     event.preventDefault();
     cancelReply();
   }
+}
+
+// -- @mentions: the conversation's members as one types after an @ -------------
+
+let suggestions = null; // { start, end, items, index } while the list is open
+const MENTION_BEFORE_CARET = /(^|[^\w@.\-/])@([A-Za-z0-9_.-]{0,32})$/;
+
+function suggestMentions() {
+  const box = textarea();
+  const caret = box.selectionStart;
+  const match = caret === box.selectionEnd ? MENTION_BEFORE_CARET.exec(box.value.slice(0, caret)) : null;
+  const members = match ? membersOf(hooks.groupId()) : null;
+  if (!members) {
+    closeSuggestions();
+    return;
+  }
+  const query = match[2].toLowerCase();
+  const meId = hooks.me()?.id;
+  const items = [...members.values()]
+    .filter((member) => member.user_id !== meId && (member.username.toLowerCase().startsWith(query)
+      || member.display_name.toLowerCase().split(/\s+/).some((word) => word.startsWith(query))))
+    .sort((a, b) => a.username.localeCompare(b.username))
+    .slice(0, 6);
+  if (items.length === 0) {
+    closeSuggestions();
+    return;
+  }
+  const keep = suggestions?.items[suggestions.index]?.user_id;
+  const index = Math.max(0, items.findIndex((member) => member.user_id === keep));
+  suggestions = { start: caret - query.length - 1, end: caret, items, index };
+  renderSuggestions();
+}
+
+function renderSuggestions() {
+  const list = $("#mention-suggestions");
+  const box = textarea();
+  list.replaceChildren(...suggestions.items.map((member, index) => el("li", {
+    id: `mention-option-${index}`, role: "option", "aria-selected": String(index === suggestions.index),
+    onmousedown: (event) => {
+      event.preventDefault(); // the composer keeps the focus
+      pick(index);
+    },
+  }, el("strong", { text: member.display_name }), " ", el("small", { text: `@${member.username}` }))));
+  list.hidden = false;
+  box.setAttribute("aria-activedescendant", `mention-option-${suggestions.index}`);
+}
+
+function closeSuggestions() {
+  if (!suggestions) return;
+  suggestions = null;
+  $("#mention-suggestions").hidden = true;
+  textarea().removeAttribute("aria-activedescendant");
+}
+
+// Up, Down, Enter, Tab and Esc belong to the list while it is open.
+function onSuggestionKey(event) {
+  const count = suggestions.items.length;
+  if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+    suggestions.index = (suggestions.index + (event.key === "ArrowDown" ? 1 : count - 1)) % count;
+    renderSuggestions();
+  } else if ((event.key === "Enter" || event.key === "Tab") && !event.shiftKey && !event.isComposing) {
+    pick(suggestions.index);
+  } else if (event.key === "Escape") {
+    closeSuggestions();
+  } else {
+    return false;
+  }
+  event.preventDefault();
+  return true;
+}
+
+function pick(index) {
+  const box = textarea();
+  const { start, end, items } = suggestions;
+  const text = `@${items[index].username} `;
+  box.value = box.value.slice(0, start) + text + box.value.slice(end);
+  box.setSelectionRange(start + text.length, start + text.length);
+  closeSuggestions();
+  fit();
+  showCount();
+  box.focus();
 }
 
 // As tall as its text, wrapped lines too, up to eight lines; then it scrolls.

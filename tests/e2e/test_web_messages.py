@@ -273,7 +273,16 @@ async def test_mentions_grouping_and_up_to_edit(browser: Any, server: ServerProc
     await expect(bob.composer).to_have_value("")
 
     await alice.send("morning")
-    await alice.composer.fill("@bob can you check `@alice` in code?")
+    # After an @, the conversation's members are offered; Enter takes one.
+    await alice.composer.fill("")
+    await alice.composer.press_sequentially("@b")
+    offered = alice.page.get_by_role("listbox", name="People to mention")
+    await expect(offered.get_by_role("option")).to_have_text(["bob @bob"])
+    await check_screen(alice, "chat-mention")
+    await alice.composer.press("Enter")
+    await expect(offered).to_be_hidden()
+    await expect(alice.composer).to_have_value("@bob ")
+    await alice.composer.press_sequentially("can you check `@alice` in code?")
     await alice.composer.press("Enter")
     team = bob.conversation("team")
     await expect(team.locator(".mention-badge")).to_have_text("@1")
