@@ -270,7 +270,9 @@ CREATE TABLE stream_keys (
     nonce      TEXT NOT NULL,
     key_hash   TEXT NOT NULL UNIQUE,
     title      TEXT NOT NULL DEFAULT '',
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    -- 1: anyone may play the room's HLS without signing in (0010).
+    public     INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 
 -- Reactions (gortc/repositories/reactions.py): one row per (message, user,

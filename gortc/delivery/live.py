@@ -37,8 +37,10 @@ class LiveRoomView(BaseModel):
     hls_url: str = Field(
         description="The HLS playlist, an absolute URL that any HLS player plays as it "
         "is (VLC, ffplay, a <video> tag): it carries a viewer token (?vt=) for the "
-        "caller, good for live.viewer_token_seconds and while their sign-in lives"
+        "caller, good for live.viewer_token_seconds and while their sign-in lives; "
+        "a public room's has no token"
     )
+    public: bool = Field(False, description="Anyone may play it, signed in or not")
 
 
 class LiveRoomList(BaseModel):
@@ -50,6 +52,9 @@ class StreamKeyView(BaseModel):
     rtmp_url: str = Field(description="The whole ingest URL, key included")
     server_url: str = Field(description="OBS: Settings > Stream > Server")
     title: str = Field(description="Your live room's title")
+    public: bool = Field(
+        description="Whether anyone may play your room, signed in or not (PUT /api/v1/live/public)"
+    )
 
     @classmethod
     def of(cls, key: StreamKey) -> StreamKeyView:
@@ -58,6 +63,7 @@ class StreamKeyView(BaseModel):
             rtmp_url=key.rtmp_url,
             server_url=key.server_url,
             title=key.title,
+            public=key.public,
         )
 
 
@@ -89,6 +95,10 @@ class SetTitle(Request):
     title: str = Field(max_length=TITLE_MAX * 4)
 
 
+class SetPublic(Request):
+    public: bool = Field(description="true: anyone may play your room, signed in or not")
+
+
 async def list_live(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     live = request.app[LIVE]
@@ -96,12 +106,14 @@ async def list_live(request: web.Request) -> web.Response:
     for room in await live.rooms():
         shown = live_room_json(room)
         # Absolute (a player has no page to resolve a relative URL against),
-        # and with a token of the caller's own: players send no credentials.
-        base = room.instance or _public_base(request)
-        token = live.viewer_token(room.id, principal.user_id, principal.session_id)
-        shown["hls_url"] = (
-            f"{base}{playlist_path(room.id)}?{QUERY_PARAMETER}={quote(token, safe='')}"
-        )
+        # and with a token of the caller's own (players send no credentials)
+        # unless anyone may play the room.
+        url = (room.instance or _public_base(request)) + playlist_path(room.id)
+        shown["public"] = await live.is_public(room.id)
+        if not shown["public"]:
+            token = live.viewer_token(room.id, principal.user_id, principal.session_id)
+            url += f"?{QUERY_PARAMETER}={quote(token, safe='')}"
+        shown["hls_url"] = url
         items.append(LiveRoomView.model_validate(shown))
     return json_response(LiveRoomList(items=items))
 
@@ -138,13 +150,21 @@ async def set_title(request: web.Request) -> web.Response:
     return json_response(StreamKeyView.of(key))
 
 
+async def set_public(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    body = await read_json(request, SetPublic)
+    key = await request.app[LIVE].set_public(principal.user_id, body.public)
+    return json_response(StreamKeyView.of(key))
+
+
 async def hls_file(request: web.Request) -> web.StreamResponse:
     """A room's playlist or segment, from the packager's directory.
 
-    A viewer token in the query is the credential (a plain player's), else
-    the caller signs in as for any call (the web client's cookie). Either
-    way, the playlist lists its URIs with a token of the viewer's, renewed
-    on every fetch, so a player that follows them needs nothing else."""
+    A viewer token in the query is the credential (a plain player's); a
+    public room needs none; else the caller signs in as for any call (the
+    web client's cookie). A signed-in viewer's playlist lists its URIs with
+    a token of theirs, renewed on every fetch, so a player that follows
+    them needs nothing else."""
     live = request.app[LIVE]
     room_id = check_room_id(request.match_info["room_id"])
     name = request.match_info["name"]
@@ -153,13 +173,18 @@ async def hls_file(request: web.Request) -> web.StreamResponse:
         raise NotFound("no such file in a live room", code="not_found")
     is_playlist = name.endswith(".m3u8")
     token = request.query.get(QUERY_PARAMETER)
+    viewer: tuple[str, str] | None  # (user id, session id); None: anyone
     if token is not None:
-        user_id, session_id = await live.admit_viewer(room_id, token, playlist=is_playlist)
+        viewer = await live.admit_viewer(room_id, token, playlist=is_playlist)
+    elif await live.is_public(room_id):
+        viewer = None
     else:
         principal = await authenticate(request, allow_query_token=True)
-        user_id, session_id = principal.user_id, principal.session_id
+        viewer = principal.user_id, principal.session_id
     path = hls_directory(request.app[CONFIG].data_path, room_id) / name
-    live_here = is_playlist and live.watching(room_id, user_id)
+    # (Anyone watching a public room is told apart by address.)
+    counted = viewer[0] if viewer else f"address:{request.remote}"
+    live_here = is_playlist and live.watching(room_id, counted)
     if is_playlist and not path.is_file():
         if live_here:
             # Live, before its first segment (about a second): an empty live
@@ -176,9 +201,9 @@ async def hls_file(request: web.Request) -> web.StreamResponse:
         raise NotFound("nobody is live there", code="not_live")
     if not path.is_file():
         raise NotFound("that segment is gone (the playlist has newer ones)", code="not_found")
-    if is_playlist:
+    if is_playlist and viewer is not None:
         playlist = path.read_text(encoding="utf-8", errors="replace")
-        fresh = live.viewer_token(room_id, user_id, session_id)
+        fresh = live.viewer_token(room_id, *viewer)
         return web.Response(
             body=with_query_parameter(playlist, QUERY_PARAMETER, fresh).encode(),
             headers={"Content-Type": served.content_type, "Cache-Control": served.cache_control},
@@ -239,6 +264,20 @@ ROUTES = [
         "the next time you go live.",
     ),
     ApiRoute(
+        "PUT",
+        "/api/v1/live/public",
+        set_public,
+        "Make my live room public, or not",
+        "live",
+        request=SetPublic,
+        response=StreamKeyView,
+        errors=(400,),
+        description="Public: anyone plays the room's HLS without signing in, and its "
+        "hls_url carries no viewer token. At once, for a stream under way too: made "
+        "private again, players of the token-free URL are refused from their next "
+        "playlist fetch. Off by default.",
+    ),
+    ApiRoute(
         "GET",
         "/live/{room_id}/{name}",
         hls_file,
@@ -256,10 +295,11 @@ ROUTES = [
         ),
         description="index.m3u8 (no-cache, changes every segment) and the segments it "
         "lists (cacheable). The playlist ends with #EXT-X-ENDLIST when the stream ends. "
-        "Credentials: the viewer token (vt) that hls_url carries, for plain players that "
-        "send no headers or cookies; else a bearer token, the session cookie or "
-        "?access_token=. Either way every URI in the playlist carries a viewer token of "
-        "the caller's, renewed on each fetch, so a player that follows them needs nothing "
+        "A public room's need no credential. Else: the viewer token (vt) that hls_url "
+        "carries, for plain players that send no headers or cookies; or a bearer token, "
+        "the session cookie or ?access_token=, and then too every URI in the playlist "
+        "carries a viewer token of the caller's, renewed on each fetch, so a player that "
+        "follows them needs nothing "
         "else. A token is good for its room only, for live.viewer_token_seconds (the "
         "playlist: for as long as the same player keeps reloading it), and while the "
         "viewer's sign-in lives. 401 invalid_viewer_token (forged, changed, another "

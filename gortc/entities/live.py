@@ -18,6 +18,7 @@ class StreamKeyRecord:
     nonce: str
     title: str
     created_at: datetime
+    public: bool = False  # anyone may play the room, signed in or not
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ class SqliteStreamKeyRepository:
     async def get(self, user_id: str) -> StreamKeyRecord | None:
         row = await fetch_one(
             self._conn,
-            "SELECT user_id, nonce, title, created_at FROM stream_keys WHERE user_id = ?",
+            "SELECT user_id, nonce, title, created_at, public FROM stream_keys WHERE user_id = ?",
             (user_id,),
         )
         return _record(row) if row else None
@@ -26,7 +26,7 @@ class SqliteStreamKeyRepository:
     async def owner_of(self, key_hash: str) -> StreamKeyRecord | None:
         row = await fetch_one(
             self._conn,
-            "SELECT user_id, nonce, title, created_at FROM stream_keys WHERE key_hash = ?",
+            "SELECT user_id, nonce, title, created_at, public FROM stream_keys WHERE key_hash = ?",
             (key_hash,),
         )
         return _record(row) if row else None
@@ -46,6 +46,18 @@ class SqliteStreamKeyRepository:
         )
         return cursor.rowcount > 0
 
+    async def set_public(self, user_id: str, public: bool) -> bool:
+        cursor = await self._conn.execute(
+            "UPDATE stream_keys SET public = ? WHERE user_id = ?", (int(public), user_id)
+        )
+        return cursor.rowcount > 0
+
 
 def _record(row: aiosqlite.Row) -> StreamKeyRecord:
-    return StreamKeyRecord(user_id=row[0], nonce=row[1], title=row[2], created_at=from_text(row[3]))
+    return StreamKeyRecord(
+        user_id=row[0],
+        nonce=row[1],
+        title=row[2],
+        created_at=from_text(row[3]),
+        public=bool(row[4]),
+    )

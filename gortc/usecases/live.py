@@ -55,6 +55,7 @@ class StreamKey:
     rtmp_url: str  # with the key: paste as OBS's server + key, or as a whole URL
     server_url: str  # without it: OBS's "Server" field
     title: str
+    public: bool = False  # anyone plays the room, signed in or not
 
 
 class LiveService:
@@ -97,7 +98,7 @@ class LiveService:
             record = await repos.stream_keys.get(user_id)
         if record is None:
             return await self.new_stream_key(user_id)
-        return self._shown(user_id, record.nonce, record.title)
+        return self._shown(user_id, record.nonce, record.title, record.public)
 
     async def new_stream_key(self, user_id: str) -> StreamKey:
         """Replaces the user's key; the old one is refused from now on."""
@@ -106,7 +107,9 @@ class LiveService:
         async with self._uow.transaction() as repos:
             await repos.stream_keys.put(user_id, nonce, hash_opaque_token(key), self._clock.now())
             record = await repos.stream_keys.get(user_id)
-        return self._shown(user_id, nonce, record.title if record else "")
+        return self._shown(
+            user_id, nonce, record.title if record else "", record.public if record else False
+        )
 
     async def set_title(self, user_id: str, title: str) -> StreamKey:
         cleaned = clean_title(title)
@@ -114,6 +117,21 @@ class LiveService:
         async with self._uow.transaction() as repos:
             await repos.stream_keys.set_title(user_id, cleaned)
         return await self.stream_key(user_id)
+
+    async def set_public(self, user_id: str, public: bool) -> StreamKey:
+        """Makes the user's room public (anyone plays its HLS without
+        signing in) or not; at once, for a stream under way too: a player
+        of its token-free URL is refused from its next fetch on."""
+        await self.stream_key(user_id)  # the row exists from here on
+        async with self._uow.transaction() as repos:
+            await repos.stream_keys.set_public(user_id, public)
+        return await self.stream_key(user_id)
+
+    async def is_public(self, room_id: str) -> bool:
+        """Whether anyone may play the room (its streamer made it public)."""
+        async with self._uow.reading() as repos:
+            record = await repos.stream_keys.get(room_id)
+        return record is not None and record.public
 
     # -- publishing -------------------------------------------------------------
 
@@ -311,10 +329,16 @@ class LiveService:
     def _key(self, user_id: str, nonce: str) -> str:
         return KEY_PREFIX + self._signer.sign(["stream-key", user_id, nonce])[:32]
 
-    def _shown(self, user_id: str, nonce: str, title: str) -> StreamKey:
+    def _shown(self, user_id: str, nonce: str, title: str, public: bool) -> StreamKey:
         key = self._key(user_id, nonce)
         server = self._settings.rtmp_url
-        return StreamKey(stream_key=key, rtmp_url=f"{server}/{key}", server_url=server, title=title)
+        return StreamKey(
+            stream_key=key,
+            rtmp_url=f"{server}/{key}",
+            server_url=server,
+            title=title,
+            public=public,
+        )
 
 
 def _invalid_key() -> Unauthenticated:

@@ -415,6 +415,8 @@ class StreamKeyRepository(Protocol):
 
     async def set_title(self, user_id: str, title: str) -> bool: ...
 
+    async def set_public(self, user_id: str, public: bool) -> bool: ...
+
 
 class Repositories(Protocol):
     """The repositories of one unit of work, all on one connection."""

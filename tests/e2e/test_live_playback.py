@@ -248,3 +248,68 @@ async def test_a_player_goes_on_past_its_url_s_expiry(
     finally:
         publisher.kill()
         await publisher.wait()
+
+
+async def test_a_public_room_plays_for_anyone_until_made_private_again(
+    live_app: TestClient,
+) -> None:
+    bob, bob_tokens, key = await streamer(live_app, "bob")
+    await register(live_app, "ann")
+    ann_tokens = await login(live_app, "ann")
+    response = await live_app.put(
+        "/api/v1/live/public", json={"public": True}, headers=bearer(bob_tokens)
+    )
+    assert response.status == 200
+    assert (await response.json())["public"] is True
+    shown = await (await live_app.get("/api/v1/live/key", headers=bearer(bob_tokens))).json()
+    assert shown["public"] is True
+    response = await live_app.put("/api/v1/live/public", json={}, headers=bearer(bob_tokens))
+    assert response.status == 400
+    response = await live_app.put("/api/v1/live/public", json={"public": True})
+    assert response.status == 401
+    publisher = await ffmpeg_publish(rtmp_url(live_app, key), seconds=12)
+    try:
+
+        async def room() -> dict[str, Any] | None:
+            response = await live_app.get("/api/v1/live", headers=bearer(ann_tokens))
+            items = (await response.json())["items"]
+            return items[0] if items else None  # type: ignore[no-any-return]
+
+        async def playable() -> bool:
+            listed = await room()
+            return listed is not None and "#EXTINF" in (await plain_get(listed["hls_url"]))[1]
+
+        await eventually(playable, "a first segment, for anyone")
+        listed = await room()
+        assert listed is not None and listed["public"] is True
+        base = str(live_app.make_url("")).rstrip("/")
+        hls_url = listed["hls_url"]
+        assert hls_url == f"{base}/live/{bob['id']}/index.m3u8"  # no token needed
+        _, playlist = await plain_get(hls_url)
+        uris = [line for line in playlist.splitlines() if line and not line.startswith("#")]
+        assert uris and not any("vt=" in uri for uri in uris)
+        assert (await plain_get(f"{base}/live/{bob['id']}/{uris[-1]}"))[0] == 200
+        code, out, err = await run(
+            require_tool("ffprobe"), "-v", "error", "-show_entries",
+            "stream=codec_name,codec_type", "-of", "json", hls_url,
+        )  # fmt: skip
+        assert code == 0, err
+        codecs = {s["codec_type"]: s["codec_name"] for s in json.loads(out)["streams"]}
+        assert codecs == {"video": "h264", "audio": "aac"}
+
+        # Private again: at once, the token-free URL is refused, and the
+        # list hands out URLs with a token again.
+        response = await live_app.put(
+            "/api/v1/live/public", json={"public": False}, headers=bearer(bob_tokens)
+        )
+        assert (await response.json())["public"] is False
+        status, text = await plain_get(hls_url)
+        assert status == 401
+        assert json.loads(text)["error"]["code"] == "unauthenticated"
+        listed = await room()
+        assert listed is not None and listed["public"] is False
+        assert "?vt=" in listed["hls_url"]
+        assert (await plain_get(listed["hls_url"]))[0] == 200
+    finally:
+        publisher.kill()
+        await publisher.wait()

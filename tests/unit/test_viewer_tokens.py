@@ -115,6 +115,9 @@ class FakeStreamKeys:
     async def set_title(self, user_id: str, title: str) -> bool:
         return False
 
+    async def set_public(self, user_id: str, public: bool) -> bool:
+        return False
+
 
 class LiveUnitOfWork(FakeUnitOfWork):
     """The accounts' fake tables, plus stream keys."""
