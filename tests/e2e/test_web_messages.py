@@ -168,6 +168,7 @@ async def test_attachments_reactions_replies_and_markdown(
     # The picker closes with Esc, and gives the focus back.
     await sent.get_by_role("button", name="React", exact=True).click()
     await expect(bob.page.locator(".reaction-picker")).to_be_visible()
+    await check_screen(bob, "chat-react")
     await bob.page.keyboard.press("Escape")
     await expect(bob.page.locator(".reaction-picker")).to_have_count(0)
     await expect(sent.get_by_role("button", name="React", exact=True)).to_be_focused()
