@@ -528,9 +528,17 @@ function onGroupUpdated(info) {
   const group = state.groups.get(info.id);
   if (!group) return;
   Object.assign(group, { name: info.name, owner_id: info.owner_id });
+  // Sent to a member whose role changed, it carries what they may do now.
+  const rightsChanged = Array.isArray(info.permissions)
+    && info.permissions.join() !== (group.permissions || []).join();
+  if (Array.isArray(info.permissions)) group.permissions = info.permissions;
+  if (info.role) group.role = info.role;
   renderGroups();
   renameCallGroup(info.id);
-  if (state.conv?.groupId === info.id) renderConversationHeader();
+  if (state.conv?.groupId === info.id) {
+    renderConversationHeader();
+    if (rightsChanged) refillMessages();
+  }
 }
 
 function onGroupLeft(groupId) {

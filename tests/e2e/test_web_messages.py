@@ -524,3 +524,25 @@ async def test_a_file_too_large_says_so_and_holds_the_message(
     # The refused upload's 413 is the browser's only complaint.
     assert [p for p in alice.problems if "status of 413" not in p] == []
     assert bob.problems == []
+
+
+async def test_what_may_be_done_to_a_message_follows_the_role(
+    browser: Any,  # noqa: F811
+    server: ServerProcess,  # noqa: F811
+) -> None:
+    alice, bob, group_id = await two_in_a_group(browser, server)
+    await alice.send("owner's words")
+    theirs = bob.message("owner's words")
+    await expect(theirs.get_by_role("button", name="Reply")).to_be_visible()
+    await expect(theirs.get_by_role("button", name="Delete")).to_have_count(0)
+    bob_id = (await call_api(bob, "GET", "/api/v1/users/me"))["body"]["id"]
+    path = f"/api/v1/groups/{group_id}/members/{bob_id}"
+    promoted = await call_api(alice, "PATCH", path, {"role": "admin"})
+    assert promoted["status"] == 200, promoted
+    # An admin may delete others' messages: the button comes without a reload.
+    await expect(theirs.get_by_role("button", name="Delete")).to_be_visible()
+    demoted = await call_api(alice, "PATCH", path, {"role": "member"})
+    assert demoted["status"] == 200, demoted
+    await expect(theirs.get_by_role("button", name="Delete")).to_have_count(0)
+    assert alice.problems == []
+    assert bob.problems == []
