@@ -15,6 +15,7 @@ export function initLiveSettings() {
   $("#reset-key-cancel").addEventListener("click", () => confirmReset(false));
   $("#reset-key-confirm").addEventListener("click", resetKey);
   $("#live-title-form").addEventListener("submit", saveTitle);
+  $("#live-public").addEventListener("change", savePublic);
 }
 
 // Each time the profile is shown: the key may have been replaced elsewhere.
@@ -44,6 +45,7 @@ function fill(key) {
   $("#live-server-url").value = key.server_url;
   $("#live-stream-key").value = key.stream_key;
   $("#live-title-form").elements.title.value = key.title;
+  $("#live-public").checked = Boolean(key.public);
 }
 
 function setProblem(text) {
@@ -113,5 +115,22 @@ async function saveTitle(event) {
     notify(error.message, "error", form);
   } finally {
     button.disabled = false;
+  }
+}
+
+async function savePublic(event) {
+  const box = event.currentTarget;
+  const wanted = box.checked;
+  box.disabled = true;
+  try {
+    fill(await api("PUT", "/api/v1/live/public", { public: wanted }));
+    notify(wanted
+      ? "Your room is public: anyone with its player link can watch."
+      : "Your room is private again: links handed out before stop working.", "ok", box.closest(".field"));
+  } catch (error) {
+    box.checked = !wanted; // what the server still has
+    notify(error.message, "error", box.closest(".field"));
+  } finally {
+    box.disabled = false;
   }
 }

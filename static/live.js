@@ -6,7 +6,7 @@
 import { api } from "./api.js";
 import { LiveStage, viewersText } from "./live-room.js";
 import { claimErrors, onFrame, onLifecycle } from "./realtime.js";
-import { $, el, randomId } from "./ui.js";
+import { $, el, notify, randomId } from "./ui.js";
 import { withName } from "./users.js";
 
 // Viewer counts come only with the list (no event carries them): while
@@ -46,6 +46,7 @@ export function initLive(options) {
   claimErrors(signedIn(onError));
   onLifecycle("ready", signedIn(liveSocketReady));
   onLifecycle("down", signedIn(liveSocketDown));
+  $("#live-copy-link").addEventListener("click", copyPlayerLink);
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible" && me) refresh();
   });
@@ -204,6 +205,34 @@ function watch(roomId) {
   ctx.onViewChange();
   clearTimeout(refreshTimer);
   refreshTimer = setTimeout(refresh, COUNTED_MS);
+}
+
+// The room's hls_url as GET /api/v1/live gives it to this viewer: absolute,
+// with a token of theirs (or none for a public room), so a plain player
+// with no cookies plays it. Asked afresh: live.started frames carry no token.
+async function copyPlayerLink(event) {
+  const button = event.currentTarget;
+  const roomId = watching?.room.id;
+  if (!roomId) return;
+  let url = null;
+  try {
+    const page = await api("GET", "/api/v1/live");
+    url = page.items.find((room) => room.id === roomId)?.hls_url ?? null;
+  } catch (error) {
+    notify(error.message, "error", button.parentElement);
+    return;
+  }
+  if (!url) {
+    notify("The stream has ended: there is nothing to play.", "error", button.parentElement);
+    return;
+  }
+  try {
+    await navigator.clipboard.writeText(url);
+    notify("Player link copied: open it in VLC (Media → Open Network Stream) or any HLS player.", "ok", button.parentElement);
+  } catch {
+    // No clipboard outside a secure context: show the link to copy by hand.
+    window.prompt("Copy this link into VLC or any HLS player:", url);
+  }
 }
 
 function sendWatch() {

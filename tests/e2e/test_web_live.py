@@ -10,6 +10,7 @@ and the room leaves the list. Everything runs over 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from collections.abc import AsyncIterator
@@ -125,6 +126,19 @@ async def wait_for_video(person: Person, timeout: float = 15) -> dict[str, Any]:
     raise AssertionError(f"the stream does not play: {shown}; status {status!r}")
 
 
+async def stream_kinds(url: str) -> dict[str, str]:
+    """What ffprobe finds at a URL, as a plain player would open it."""
+    process = await asyncio.create_subprocess_exec(
+        require_tool("ffprobe"), "-v", "error", "-show_entries", "stream=codec_name,codec_type",
+        "-of", "json", url,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    async with asyncio.timeout(20):
+        out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    return {s["codec_type"]: s["codec_name"] for s in json.loads(out)["streams"]}
+
+
 async def test_a_stream_goes_live_plays_with_chat_and_ends(
     server: ServerProcess, browser: Any
 ) -> None:
@@ -168,6 +182,14 @@ async def test_a_stream_goes_live_plays_with_chat_and_ends(
     await card.get_by_label("Room title").fill("Friday build")
     await card.get_by_role("button", name="Save").click()
     await expect(card.get_by_role("status").filter(has_text="Title saved")).to_be_visible()
+    # A public room is a choice that stays (the server has it, not the page).
+    public = card.get_by_label("Public room")
+    await public.check()
+    await expect(card.get_by_role("status").filter(has_text="Your room is public")).to_be_visible()
+    await bob.page.reload()
+    await expect(public).to_be_checked()
+    await public.uncheck()
+    await expect(card.get_by_role("status").filter(has_text="private again")).to_be_visible()
 
     await expect(ann.page.locator("#no-live")).to_have_text("Nobody is live right now.")
     publisher = await ffmpeg_publish(
@@ -192,6 +214,16 @@ async def test_a_stream_goes_live_plays_with_chat_and_ends(
         print(f"playing {time.monotonic() - clicked:.1f} s after the click; {ann_sees}, {cid_sees}")
         assert ann_sees["engine"] == "hls.js"
         assert cid_sees["engine"] == "native"
+        # The link for other players (VLC, OBS…), as a viewer copies it from
+        # the room: ffprobe, which sends no cookie, reads the stream with it.
+        await ann.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+        await ann.page.get_by_role("button", name="Copy player link").click()
+        await expect(
+            ann.page.get_by_role("status").filter(has_text="Player link copied")
+        ).to_be_visible()
+        link = await ann.page.evaluate("navigator.clipboard.readText()")
+        assert link.startswith(f"{server.url}/live/") and "vt=" in link, link
+        assert await stream_kinds(link) == {"video": "h264", "audio": "aac"}
         # A few seconds behind the streamer at most. The media clock starts
         # with the stream, which ffmpeg started in real time (-re) a little
         # after `published`: the estimate errs on the long side.
