@@ -6,6 +6,7 @@
 // signs in and out and shows the view the fragment names.
 
 import { api } from "./api.js";
+import { loadServerInfo as loadSharedServerInfo } from "./limits.js";
 import { initChat, setChatVisible, startChat, stopChat } from "./chat.js";
 import { forgetFiles, hideFiles, initFiles, showFiles } from "./files.js";
 import { enableSearch, initSearch } from "./search.js";
@@ -22,15 +23,11 @@ let me = null;
 
 // What the server says about itself (GET /api/v1/server): whether it sends
 // mail decides whether the "confirm your email" banner makes sense. Read
-// once; null while unknown (the banner stays hidden rather than nag).
+// once for the whole page (limits.js: the composer wants its limits); null
+// while unknown (the banner stays hidden rather than nag).
 let serverInfo = null;
 async function loadServerInfo() {
-  if (serverInfo) return serverInfo;
-  try {
-    serverInfo = await api("GET", "/api/v1/server");
-  } catch {
-    serverInfo = null;
-  }
+  serverInfo = await loadSharedServerInfo();
   return serverInfo;
 }
 

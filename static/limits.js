@@ -10,19 +10,26 @@ const DEFAULTS = { message_max_chars: 4000, max_attachments: 10 };
 let limits = { ...DEFAULTS };
 let asked = null;
 
-export function loadLimits() {
+// The whole answer of GET /api/v1/server (null when it could not be had),
+// asked once for every module that wants it.
+export function loadServerInfo() {
   if (!asked) {
     asked = api("GET", "/api/v1/server")
       .then((info) => {
         limits = { ...DEFAULTS, ...(info?.limits || {}) };
-        return limits;
+        return info;
       })
       .catch(() => {
         asked = null; // try again next time; the defaults hold meanwhile
-        return limits;
+        return null;
       });
   }
   return asked;
+}
+
+export async function loadLimits() {
+  await loadServerInfo();
+  return limits;
 }
 
 export function messageMaxChars() {
