@@ -290,7 +290,6 @@ class MessagePage(BaseModel):
         description="Pass as ?before= for the page of older messages; null when there are none"
     )
     newer_cursor: str | None = Field(
-        None,
         description="Pass as ?after= for the page of newer messages; null when the page "
         "holds the newest message (new ones then arrive as message.created)",
     )

@@ -15,13 +15,15 @@ from datetime import UTC, datetime, timedelta
 
 from gortc.adapters.jwt_tokens import JwtAccessTokens
 from gortc.entities.errors import Conflict, NotFound, TooLarge, Unavailable
-from gortc.entities.events import Event
+from gortc.entities.events import Event, MessageUpdated
 from gortc.entities.groups import (
     Group,
+    GroupKind,
     Member,
     Message,
     NewMessage,
     Quote,
+    Role,
     StoredMessage,
     invalid_reply,
 )
@@ -30,6 +32,7 @@ from gortc.entities.sessions import Invite, OneTimePurpose, OneTimeToken, Refres
 from gortc.entities.users import User
 from gortc.usecases.accounts import AccountService, AccountSettings
 from gortc.usecases.admin import AdminService
+from gortc.usecases.chat import ChatService
 from gortc.usecases.ports import MailMessage, StagedBlob
 
 # Before any wall-clock time the tests run at: pyjwt compares a token's
@@ -696,3 +699,38 @@ def make_world(settings: AccountSettings | None = None) -> World:
         clock=clock,
         tokens=tokens,
     )
+
+
+@dataclass
+class Chat:
+    """The real ChatService on fresh fakes, with groups whose owner is "ann"
+    and whose other member is "ben"."""
+
+    service: ChatService
+    uow: FakeUnitOfWork
+    store: FakeMessageStore
+    events: FakeEventPublisher
+    clock: FakeClock
+
+    def updates(self) -> list[Message]:
+        return [e.message for _, _, e in self.events.sent if isinstance(e, MessageUpdated)]
+
+
+def make_chat(*group_ids: str) -> Chat:
+    uow = FakeUnitOfWork()
+    store = FakeMessageStore(uow.tables)
+    events = FakeEventPublisher()
+    clock = FakeClock()
+    service = ChatService(
+        uow=uow,  # type: ignore[arg-type]
+        store=store,
+        events=events,
+        limiter=FakeRateLimiter(),
+        clock=clock,
+    )
+    for group_id in group_ids:
+        uow.tables.groups[group_id] = Group(group_id, "team", GroupKind.GROUP, "ann", START)
+        for user_id in ("ann", "ben"):
+            role = Role.OWNER if user_id == "ann" else Role.MEMBER
+            uow.tables.members[(group_id, user_id)] = Member(group_id, user_id, role, START)
+    return Chat(service, uow, store, events, clock)

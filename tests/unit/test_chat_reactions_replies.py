@@ -3,59 +3,20 @@ what is stored, what the group is told, and what is refused."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
 from gortc.entities.errors import Conflict, InvalidInput, NotFound
-from gortc.entities.events import MessageDeleted, MessageUpdated
-from gortc.entities.groups import Group, GroupKind, Member, Message, Role
+from gortc.entities.events import MessageDeleted
 from gortc.entities.reactions import MAX_REACTIONS_PER_MESSAGE, Reaction
-from gortc.usecases.chat import ChatService
-from tests.unit.fakes import (
-    START,
-    FakeClock,
-    FakeEventPublisher,
-    FakeMessageStore,
-    FakeRateLimiter,
-    FakeUnitOfWork,
-)
+from tests.unit.fakes import Chat, make_chat
 
 GROUP = "g-team"
 OTHER = "g-other"
 
 
-@dataclass
-class Chat:
-    service: ChatService
-    uow: FakeUnitOfWork
-    store: FakeMessageStore
-    events: FakeEventPublisher
-    clock: FakeClock
-
-    def updates(self) -> list[Message]:
-        return [e.message for _, _, e in self.events.sent if isinstance(e, MessageUpdated)]
-
-
 @pytest.fixture
 def chat() -> Chat:
-    uow = FakeUnitOfWork()
-    store = FakeMessageStore(uow.tables)
-    events = FakeEventPublisher()
-    clock = FakeClock()
-    service = ChatService(
-        uow=uow,  # type: ignore[arg-type]
-        store=store,
-        events=events,
-        limiter=FakeRateLimiter(),
-        clock=clock,
-    )
-    for group_id in (GROUP, OTHER):
-        uow.tables.groups[group_id] = Group(group_id, "team", GroupKind.GROUP, "ann", START)
-        for user_id in ("ann", "ben"):
-            role = Role.OWNER if user_id == "ann" else Role.MEMBER
-            uow.tables.members[(group_id, user_id)] = Member(group_id, user_id, role, START)
-    return Chat(service, uow, store, events, clock)
+    return make_chat(GROUP, OTHER)
 
 
 async def test_a_reaction_is_stored_told_once_and_takes_a_change(chat: Chat) -> None:
