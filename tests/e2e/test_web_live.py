@@ -216,7 +216,9 @@ async def test_a_stream_goes_live_plays_with_chat_and_ends(
         assert cid_sees["engine"] == "native"
         # The link for other players (VLC, OBS…), as a viewer copies it from
         # the room: ffprobe, which sends no cookie, reads the stream with it.
-        await ann.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+        await ann.context.grant_permissions(
+            ["clipboard-read", "clipboard-write"], origin=server.url
+        )
         await ann.page.get_by_role("button", name="Copy player link").click()
         await expect(
             ann.page.get_by_role("status").filter(has_text="Player link copied")

@@ -132,7 +132,9 @@ async def assert_no_sideways_scroll(person: Person, screen: str) -> None:
             return [document.documentElement.scrollWidth, viewport, wide];
         }"""
     )
-    assert width <= viewport, f"{screen}: page is {width}px wide in a {viewport}px viewport: {culprits}"
+    assert width <= viewport, (
+        f"{screen}: page is {width}px wide in a {viewport}px viewport: {culprits}"
+    )
 
 
 async def assert_accessible(person: Person, screen: str) -> None:
