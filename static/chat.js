@@ -127,7 +127,10 @@ export function initChat(options) {
   });
   initPeople({
     me: () => state?.me,
-    presenceOf: (userId) => (state ? presenceClass(userId) : "offline"),
+    // Known for oneself and for people met in a group or a direct
+    // conversation; null for the rest (the server tells no one else's).
+    presenceOf: (userId) => (state && (userId === state.me.id || state.presence.has(userId))
+      ? presenceClass(userId) : null),
     openConversation,
     directWith: (userId) => [...(state?.groups.values() || [])]
       .find((group) => group.kind === "direct" && group.peer === userId)?.id,
