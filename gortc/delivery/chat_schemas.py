@@ -341,7 +341,9 @@ class TransferOwnership(Request):
     user_id: UserRef
 
 
-_BODY: Any = Field(max_length=20_000, description="1–4,000 characters")
+_BODY: Any = Field(
+    max_length=20_000, description="1–4,000 characters; may be empty when the message carries files"
+)
 _FILE_IDS: Any = Field(default_factory=list, max_length=20)
 ClientId = Annotated[str, Field(max_length=100)]
 _REPLY_TO: Any = Field(

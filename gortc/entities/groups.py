@@ -210,9 +210,10 @@ def normalize_group_name(raw: str) -> str:
 _FORBIDDEN_IN_BODY = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
-def check_message_body(body: str) -> str:
-    """1–4,000 characters; newline and tab are the only control characters."""
-    if not body.strip():
+def check_message_body(body: str, *, with_files: bool = False) -> str:
+    """1–4,000 characters; newline and tab are the only control characters.
+    A message that carries files may have no text (a picture on its own)."""
+    if not body.strip() and not with_files:
         raise InvalidInput("the message is empty", code="invalid_body_text")
     if len(body) > MESSAGE_MAX_LENGTH:
         raise InvalidInput(

@@ -124,8 +124,8 @@ class ChatService:
         send a repeat (a retry after a lost answer): nothing new is stored or
         told, and the earlier message, as it is now, is returned.
         """
-        check_message_body(body)
         file_ids = self._check_files(file_ids)
+        check_message_body(body, with_files=bool(file_ids))
         await self._limit_sending(user_id)
         return await self._store_and_tell(user_id, group_id, body, file_ids, client_id, reply_to)
 
@@ -168,8 +168,8 @@ class ChatService:
     ) -> Message:
         """Sends to the direct conversation with ``peer_id``, creating it on
         the first message (only once the message is sure to be accepted)."""
-        check_message_body(body)
         file_ids = self._check_files(file_ids)
+        check_message_body(body, with_files=bool(file_ids))
         if peer_id == user_id:
             raise InvalidInput("a direct message needs another person", code="invalid_peer")
         await self._limit_sending(user_id)

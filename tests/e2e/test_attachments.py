@@ -250,3 +250,26 @@ async def test_deleting_the_group_ends_the_access(client: TestClient) -> None:
 
     assert not await reads(client, bob, file)
     assert await reads(client, alice, file)
+
+
+async def test_a_file_may_go_without_words_but_a_message_may_not_be_empty(
+    client: TestClient,
+) -> None:
+    alice, bob, _carol, gid = await crew(client)
+    picture = await upload_as(client, alice, "view.png", b"\x89PNG\r\n\x1a\n" + bytes(64))
+
+    message = await call(
+        client, "POST", f"{GROUPS}/{gid}/messages", alice, expect=201,
+        body={"body": "", "file_ids": [picture["id"]]},
+    )  # fmt: skip
+
+    assert (message["body"], message["file_ids"]) == ("", [picture["id"]])
+    [seen] = await history(client, gid, bob)
+    assert seen["files"][0]["name"] == "view.png"
+    # No words and no files is still nothing to send.
+    error = await call(
+        client, "POST", f"{GROUPS}/{gid}/messages", alice, expect=400,
+        body={"body": " ", "file_ids": []},
+    )  # fmt: skip
+    assert error["error"]["code"] == "invalid_body_text"
+    assert len(await history(client, gid, bob)) == 1
