@@ -259,11 +259,19 @@ async def test_device_pickers_switch_the_camera_and_the_speaker_is_outlined(
         for value in await camera.locator("option").evaluate_all("(os) => os.map((o) => o.value)")
         if value != first
     )
+    local_sdp = "window.__peers.at(-1).localDescription.sdp"
+    sdp_before = await alice.page.evaluate(local_sdp)
     await camera.select_option(other)
     await expect(camera).to_have_value(other)
+    await alice.page.wait_for_function(
+        f"(label) => ({SENDING})().some((t) => t.label !== label)",
+        arg=before[0]["label"],
+        timeout=5000,
+    )
     after = await alice.page.evaluate(SENDING)
     assert [t["label"] for t in after] != [t["label"] for t in before], (before, after)
     assert all(t["state"] == "live" for t in after), after
+    assert await alice.page.evaluate(local_sdp) == sdp_before  # not renegotiated
     await wait_until_playing(bob, face(bob, "alice").locator("video"), "alice's other camera")
     assert (await alice.page.evaluate("localStorage.getItem('gortc.call.camera')")) == other
     # The old camera is let go (the call's stream now holds the new one).
