@@ -13,6 +13,11 @@ import { CallStage } from "./call-stage.js";
 import { claimErrors, onFrame, onLifecycle } from "./realtime.js";
 import { $, notify } from "./ui.js";
 
+// A shared screen is forwarded as sent to everyone: at most full HD, and
+// 15 frames a second are plenty for slides and code (the encoder keeps
+// the detail rather than the motion: contentHint "detail" below).
+const SCREEN = { width: { max: 1920 }, height: { max: 1080 }, frameRate: { ideal: 15, max: 15 } };
+
 // The server answers a join within a second or two; past this something
 // is wrong and the person should not stare at "Joining…" forever.
 const ANSWER_WAIT_MS = 15000;
@@ -416,7 +421,7 @@ async function shareScreen() {
   if (!mine || mine.phase !== "in" || mine.screen) return;
   let stream;
   try {
-    stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+    stream = await navigator.mediaDevices.getDisplayMedia({ video: SCREEN, audio: false });
   } catch (error) {
     // Cancelling the browser's picker is a choice, not a problem.
     if (error?.name !== "NotAllowedError" && error?.name !== "AbortError") {
