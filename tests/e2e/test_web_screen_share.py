@@ -6,6 +6,7 @@ moving pattern too, granted without a picker)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import struct
 import time
@@ -328,5 +329,47 @@ async def test_a_call_with_a_shared_screen_fits_a_phone(
     started = time.monotonic()
     await wait_until_playing(bob, shared.locator("video"), "alice's screen, joining late")
     assert time.monotonic() - started < 5
+    assert alice.problems == []
+    assert bob.problems == []
+
+
+async def test_a_share_goes_on_after_the_sharers_connection_comes_back(
+    server: ServerProcess, browser: Any
+) -> None:
+    bob = await caller(browser, server.url, "bob")
+    alice = await caller(browser, server.url, "alice")
+    # Alice's socket runs through a switch the test holds.
+    sockets: list[Any] = []
+    cut = asyncio.Event()
+
+    def through_switch(route: Any) -> None:
+        sockets.append(route)
+        if not cut.is_set():  # else a socket that opens and never says "ready"
+            route.connect_to_server()
+
+    await alice.page.route_web_socket(re.compile(r"/api/v1/ws$"), through_switch)
+    await alice.page.reload()
+    await expect(alice.page.locator("#chat-view")).to_be_visible()
+    await in_group_call(alice, bob, "Review")
+    await alice.page.get_by_role("button", name="Share screen").click()
+    shared = screen_tile(bob, "alice")
+    await wait_until_playing(bob, shared.locator("video"), "alice's screen")
+
+    # Her link drops: the server ends her part, and bob's page lets go of
+    # her screen; she keeps sharing meanwhile.
+    cut.set()
+    await sockets[-1].close(code=1001, reason="server shutting down")
+    await expect(face(bob, "alice")).to_have_count(0)
+    await expect(shared).to_have_count(0)
+    await expect(alice.page.locator("#call-sharing")).to_be_visible()
+
+    # It is back: she rejoins by herself, still sharing, and bob sees it.
+    cut.clear()
+    await sockets[-1].close(code=1001, reason="server shutting down")
+    await expect(face(bob, "alice")).to_have_count(1, timeout=10_000)
+    await wait_until_playing(bob, shared.locator("video"), "alice's screen, after her rejoin")
+    await expect(alice.page.get_by_role("button", name="Share screen")).to_have_attribute(
+        "aria-pressed", "true"
+    )
     assert alice.problems == []
     assert bob.problems == []
