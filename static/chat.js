@@ -646,7 +646,10 @@ function renderConversationHeader() {
     ? "Direct message"
     : `${memberCount() || "…"} member${memberCount() === 1 ? "" : "s"}`;
   const title = groupTitle(group);
-  const short = title.length > 32 ? `${title.slice(0, 30)}…` : title;
+  // A placeholder wraps rather than ending in "…": keep it to the one line
+  // the empty box has (a phone's is about twenty characters wide).
+  const room = PHONE.matches ? 14 : 32;
+  const short = title.length > room ? `${title.slice(0, room - 2)}…` : title;
   $("#composer textarea").placeholder = `Message ${direct ? "" : "#"}${short}`;
   $("#members-toggle").setAttribute("aria-pressed", String(membersWanted()));
 }
@@ -656,6 +659,7 @@ function membersWanted() {
 }
 
 const NARROW = window.matchMedia("(max-width: 900px)");
+const PHONE = window.matchMedia("(max-width: 700px)");
 
 function toggleMembers() {
   if (NARROW.matches) {
