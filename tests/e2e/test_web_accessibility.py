@@ -11,11 +11,9 @@ from typing import Any
 from tests.e2e.server_process import ServerProcess
 from tests.e2e.web import (
     assert_accessible,
-    browser,  # noqa: F401 (fixture)
     create_group,
     expect,
     open_page,
-    server,  # noqa: F401 (fixture)
     sign_up,
 )
 
@@ -33,8 +31,8 @@ async def focus_ring(page: Any) -> dict[str, str]:
 
 
 async def test_a_keyboard_reaches_everything_and_sees_where_it_is(
-    server: ServerProcess,  # noqa: F811
-    browser: Any,  # noqa: F811
+    server: ServerProcess,
+    browser: Any,
 ) -> None:
     ann = await sign_up(browser, server.url, "ann")
     page = ann.page
@@ -89,8 +87,8 @@ async def test_a_keyboard_reaches_everything_and_sees_where_it_is(
 
 
 async def test_esc_closes_what_floats_over_a_phone_screen(
-    server: ServerProcess,  # noqa: F811
-    browser: Any,  # noqa: F811
+    server: ServerProcess,
+    browser: Any,
 ) -> None:
     bobo = await sign_up(browser, server.url, "bobo", size="phone")
     page = bobo.page
@@ -140,8 +138,8 @@ async def test_esc_closes_what_floats_over_a_phone_screen(
 
 
 async def test_the_dark_scheme_keeps_every_text_readable(
-    server: ServerProcess,  # noqa: F811
-    browser: Any,  # noqa: F811
+    server: ServerProcess,
+    browser: Any,
 ) -> None:
     visitor = await open_page(browser, server.url, "visitor")
     await visitor.page.emulate_media(color_scheme="dark")

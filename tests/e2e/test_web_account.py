@@ -18,9 +18,7 @@ from tests.e2e.server_process import ServerProcess, start_server
 from tests.e2e.web import (
     PASSWORD,
     Person,
-    browser,  # noqa: F401 (fixture)
     expect,
-    server,  # noqa: F401 (fixture)
     sign_up,
 )
 from tests.integration.test_smtp import Inbox, code_in, free_port
@@ -84,8 +82,8 @@ async def mailed_code(inbox: Inbox, to: str) -> str:
 
 
 async def test_without_mail_there_is_no_banner_and_the_code_is_typed_in_the_profile(
-    server: ServerProcess,  # noqa: F811
-    browser: Any,  # noqa: F811
+    server: ServerProcess,
+    browser: Any,
 ) -> None:
     ann = await sign_up(browser, server.url, "ann")
     page = ann.page
@@ -117,7 +115,7 @@ async def test_without_mail_there_is_no_banner_and_the_code_is_typed_in_the_prof
 async def test_the_banner_can_be_dismissed_for_good_and_the_mailed_code_confirms(
     mailing_server: ServerProcess,
     inbox: tuple[int, Inbox],
-    browser: Any,  # noqa: F811
+    browser: Any,
 ) -> None:
     ben = await sign_up(browser, mailing_server.url, "ben")
     page = ben.page
@@ -165,8 +163,8 @@ async def test_the_banner_can_be_dismissed_for_good_and_the_mailed_code_confirms
 
 
 async def test_a_form_error_is_shown_in_that_form(
-    server: ServerProcess,  # noqa: F811
-    browser: Any,  # noqa: F811
+    server: ServerProcess,
+    browser: Any,
 ) -> None:
     dora = await sign_up(browser, server.url, "dora", size="phone")
     page = dora.page

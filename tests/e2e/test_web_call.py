@@ -19,7 +19,7 @@ import pytest
 
 from tests.e2e.browser import chromium, require_chromium
 from tests.e2e.server_process import ServerProcess, start_server
-from tests.e2e.test_web_chat import Person, add_member, create_group, open_person
+from tests.e2e.web import Person, add_member, create_group, sign_up
 
 playwright_api = pytest.importorskip("playwright.async_api")
 
@@ -139,7 +139,7 @@ async def browser() -> AsyncIterator[Any]:
 
 
 async def open_caller(browser: Any, url: str, username: str) -> Person:
-    person = await open_person(browser, url, username)
+    person = await sign_up(browser, url, username)
     await person.context.add_init_script(RECORD_MEDIA)
     await person.page.reload()  # the recorder is in place from the first script on
     await expect(person.page.locator("#chat-view")).to_be_visible()

@@ -6,102 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
-from tests.e2e.browser import chromium, require_chromium
-from tests.e2e.server_process import ServerProcess, start_server
-
-playwright_api = pytest.importorskip("playwright.async_api")
-
-CHROMIUM = require_chromium()
+from tests.e2e.server_process import ServerProcess
+from tests.e2e.web import (
+    Person,
+    add_member,
+    create_group,
+    expect,
+    sign_up,
+)
 
 # Every wait is bounded by expect's default of 5 s: a live update takes
 # milliseconds, so a miss fails quickly instead of hanging.
-expect = playwright_api.expect
 XSS = '<img src=x onerror="window.pwned=1">'
-
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
-    running = await start_server(
-        tmp_path / "data", GORTC_AUTH_BCRYPT_ROUNDS="4", GORTC_LIMITS_ENABLED="false"
-    )
-    yield running
-    await running.stop()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[object]:
-    async with chromium() as launched:
-        yield launched
-
-
-@dataclass
-class Person:
-    """One user in their own browser context (own cookies), with what the
-    page complained about: script errors, CSP violations, failed loads."""
-
-    context: object
-    page: object
-    problems: list[str] = field(default_factory=list)
-
-    def console(self, message) -> None:  # type: ignore[no-untyped-def]
-        # Asking who is signed in before anyone is answers 401: expected.
-        if message.type == "error" and "status of 401" not in message.text:
-            self.problems.append(f"console error: {message.text} {message.location}")
-
-    def message(self, text: str):  # type: ignore[no-untyped-def]
-        """The settled (acknowledged) message with exactly that body."""
-        return self.page.locator("#message-list li.message:not(.pending)").filter(
-            has=self.page.locator(".message-body", has_text=re.compile(f"^{re.escape(text)}$"))
-        )
-
-    def conversation(self, name: str):  # type: ignore[no-untyped-def]
-        return self.page.locator(".conversation-link", has_text=name)
-
-    async def send(self, text: str) -> None:
-        composer = self.page.get_by_role("textbox", name="Message", exact=True)
-        await composer.fill(text)
-        await composer.press("Enter")
-        await expect(self.message(text)).to_have_count(1)
-        await expect(self.page.locator("#message-list li.pending")).to_have_count(0)
-
-
-async def open_person(browser, url: str, username: str) -> Person:  # type: ignore[no-untyped-def]
-    context = await browser.new_context(viewport={"width": 1200, "height": 720})
-    page = await context.new_page()
-    person = Person(context, page)
-    page.on("pageerror", lambda error: person.problems.append(f"page error: {error}"))
-    page.on("console", person.console)
-    await page.goto(url)
-    await page.get_by_role("link", name="Create an account").click()
-    form = page.locator("#register-form")
-    await form.get_by_label("Username").fill(username)
-    await form.get_by_label("Email").fill(f"{username}@example.com")
-    await form.get_by_label("Password").fill("correct horse battery")
-    await form.get_by_role("button", name="Create account").click()
-    await expect(page.locator("#whoami")).to_have_text(f"{username} (@{username})")
-    await expect(page.locator("#chat-view")).to_be_visible()
-    return person
-
-
-async def create_group(person: Person, name: str) -> None:
-    page = person.page
-    await page.get_by_label("New group name").fill(name)
-    await page.locator("#new-group-form").get_by_role("button", name="Create").click()
-    await expect(page.locator("#conversation-title")).to_have_text(name)
-    await expect(person.conversation(name)).to_have_attribute("aria-current", "true")
-
-
-async def add_member(person: Person, username: str) -> None:
-    page = person.page
-    await page.get_by_label("Add member").fill(username)
-    await page.locator("#add-member-form").get_by_role("button", name="Add").click()
-    await expect(page.locator("#member-list")).to_contain_text(f"@{username}")
 
 
 def presence_dot(person: Person, display_name: str):  # type: ignore[no-untyped-def]
@@ -109,8 +27,8 @@ def presence_dot(person: Person, display_name: str):  # type: ignore[no-untyped-
 
 
 async def test_two_people_chat_live(server: ServerProcess, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    bob = await open_person(browser, server.url, "bob")
-    alice = await open_person(browser, server.url, "alice")
+    bob = await sign_up(browser, server.url, "bob")
+    alice = await sign_up(browser, server.url, "alice")
     await expect(bob.page.locator("#no-groups")).to_be_visible()
 
     await create_group(alice, "Project")
@@ -202,8 +120,8 @@ async def test_two_people_chat_live(server: ServerProcess, browser, tmp_path: Pa
 async def test_a_dropped_connection_catches_up_and_a_sign_out_ends_other_tabs(
     server: ServerProcess, browser
 ) -> None:  # type: ignore[no-untyped-def]
-    bob = await open_person(browser, server.url, "bob")
-    alice = await open_person(browser, server.url, "alice")
+    bob = await sign_up(browser, server.url, "bob")
+    alice = await sign_up(browser, server.url, "alice")
     await create_group(alice, "Project")
     await add_member(alice, "bob")
     await bob.conversation("Project").click()

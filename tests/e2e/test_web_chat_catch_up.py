@@ -15,7 +15,7 @@ import pytest
 
 from tests.e2e.browser import chromium, require_chromium
 from tests.e2e.server_process import ServerProcess, start_server
-from tests.e2e.test_web_chat import Person, add_member, create_group, open_person
+from tests.e2e.web import Person, add_member, create_group, sign_up
 
 playwright_api = pytest.importorskip("playwright.async_api")
 expect = playwright_api.expect
@@ -90,8 +90,8 @@ async def test_edits_and_deletions_made_while_away_reach_the_screen(
     server: ServerProcess,
     browser,
 ) -> None:  # type: ignore[no-untyped-def]
-    bob = await open_person(browser, server.url, "bob")
-    alice = await open_person(browser, server.url, "alice")
+    bob = await sign_up(browser, server.url, "bob")
+    alice = await sign_up(browser, server.url, "alice")
     await create_group(alice, "Project")
     await add_member(alice, "bob")
     for text in ("keep me", "fix me", "drop me"):
@@ -132,8 +132,8 @@ async def test_a_message_whose_answer_was_lost_is_sent_again_and_shown_once(
     server: ServerProcess,
     browser,
 ) -> None:  # type: ignore[no-untyped-def]
-    bob = await open_person(browser, server.url, "bob")
-    alice = await open_person(browser, server.url, "alice")
+    bob = await sign_up(browser, server.url, "bob")
+    alice = await sign_up(browser, server.url, "alice")
     await create_group(alice, "Project")
     await add_member(alice, "bob")
     await alice.send("hello")

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.server_process import ServerProcess, start_server
-from tests.e2e.web import Person, browser, check_screen, expect, sign_up  # noqa: F401
+from tests.e2e.web import Person, check_screen, expect, sign_up
 
 MAX_FILE_BYTES = 2000
 QUOTA_BYTES = 5000
@@ -81,7 +81,7 @@ def unexpected(person: Person) -> list[str]:
     return [p for p in person.problems if not re.search(r"status of (413|400)", p)]
 
 
-async def test_upload_list_rename_preview_delete(server: ServerProcess, browser: Any) -> None:  # noqa: F811
+async def test_upload_list_rename_preview_delete(server: ServerProcess, browser: Any) -> None:
     alice = await sign_up(browser, server.url, "alice")
     page = alice.page
 
@@ -221,7 +221,7 @@ async def test_upload_list_rename_preview_delete(server: ServerProcess, browser:
     assert unexpected(alice) == []
 
 
-async def test_files_on_a_phone(server: ServerProcess, browser: Any) -> None:  # noqa: F811
+async def test_files_on_a_phone(server: ServerProcess, browser: Any) -> None:
     alice = await sign_up(browser, server.url, "alice", size="phone")
     page = alice.page
     await page.goto(f"{server.url}/#files")

@@ -22,7 +22,7 @@ import pytest
 
 from tests.e2e.browser import chromium, require_chromium
 from tests.e2e.server_process import ServerProcess, start_server
-from tests.e2e.test_web_chat import Person, open_person
+from tests.e2e.web import Person, sign_up
 from tests.media_tools import ffmpeg_publish, require_tool
 
 playwright_api = pytest.importorskip("playwright.async_api")
@@ -143,9 +143,9 @@ async def test_a_stream_goes_live_plays_with_chat_and_ends(
     server: ServerProcess, browser: Any
 ) -> None:
     began = time.monotonic()
-    bob = await open_person(browser, server.url, "bob")
-    ann = await open_person(browser, server.url, "ann")
-    cid = await open_person(browser, server.url, "cid")
+    bob = await sign_up(browser, server.url, "bob")
+    ann = await sign_up(browser, server.url, "ann")
+    cid = await sign_up(browser, server.url, "cid")
     await cid.context.add_init_script(NO_MEDIA_SOURCE)
     # Cid's socket runs through the test, which drops it once.
     cid_sockets: list[Any] = []

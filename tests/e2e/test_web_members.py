@@ -13,13 +13,11 @@ import pytest
 
 from tests.e2e.server_process import ServerProcess
 from tests.e2e.test_web_people import SIZES, add_by_search, open_members, open_sidebar
-from tests.e2e.web import (  # noqa: F401  (fixtures)
+from tests.e2e.web import (
     Person,
-    browser,
     check_screen,
     create_group,
     expect,
-    server,
     sign_up,
 )
 
@@ -46,8 +44,8 @@ async def join_group(person: Person, name: str) -> None:
 
 @pytest.mark.parametrize("size", SIZES)
 async def test_an_owner_changes_a_role_and_removes_a_member_and_their_pages_follow(
-    server: ServerProcess,  # noqa: F811
-    browser: Any,  # noqa: F811
+    server: ServerProcess,
+    browser: Any,
     size: str,
 ) -> None:
     bob = await sign_up(browser, server.url, "bob", size)
@@ -124,8 +122,8 @@ async def test_an_owner_changes_a_role_and_removes_a_member_and_their_pages_foll
 
 
 async def test_an_invitation_goes_out_through_people_search_and_members_see_it_pending(
-    server: ServerProcess,  # noqa: F811
-    browser: Any,  # noqa: F811
+    server: ServerProcess,
+    browser: Any,
 ) -> None:
     bob = await sign_up(browser, server.url, "bob")
     carol = await sign_up(browser, server.url, "carol")
@@ -182,8 +180,8 @@ async def test_an_invitation_goes_out_through_people_search_and_members_see_it_p
 
 
 async def test_ownership_moves_with_a_confirm_and_the_new_owner_renames_and_deletes(
-    server: ServerProcess,  # noqa: F811
-    browser: Any,  # noqa: F811
+    server: ServerProcess,
+    browser: Any,
 ) -> None:
     bob = await sign_up(browser, server.url, "bob")
     alice = await sign_up(browser, server.url, "alice")

@@ -17,10 +17,8 @@ import pytest
 from tests.e2e.server_process import ServerProcess, start_server
 from tests.e2e.web import (
     Person,
-    browser,  # noqa: F401  (a fixture)
     check_screen,
     expect,
-    server,  # noqa: F401  (a fixture)
     sign_up,
 )
 
@@ -103,8 +101,8 @@ async def messages_on_server(person: Person, group_id: str) -> list[dict[str, An
 
 @pytest.mark.parametrize("size", ["desktop", "phone"])
 async def test_attachments_reactions_replies_and_markdown(
-    browser: Any,  # noqa: F811
-    server: ServerProcess,  # noqa: F811
+    browser: Any,
+    server: ServerProcess,
     size: str,
 ) -> None:
     alice, bob, group_id = await two_in_a_group(browser, server, size)
@@ -218,7 +216,7 @@ async def test_attachments_reactions_replies_and_markdown(
     assert bob.problems == []
 
 
-async def test_too_long_message_sends_nothing(browser: Any, server: ServerProcess) -> None:  # noqa: F811
+async def test_too_long_message_sends_nothing(browser: Any, server: ServerProcess) -> None:
     alice, bob, group_id = await two_in_a_group(browser, server)
     page = alice.page
     long = "x" * 5000
@@ -260,7 +258,7 @@ async def test_too_long_message_sends_nothing(browser: Any, server: ServerProces
     assert bob.problems == []
 
 
-async def test_mentions_grouping_and_up_to_edit(browser: Any, server: ServerProcess) -> None:  # noqa: F811
+async def test_mentions_grouping_and_up_to_edit(browser: Any, server: ServerProcess) -> None:
     alice, bob, group_id = await two_in_a_group(browser, server)
     # bob looks at another conversation while alice mentions him.
     made = await call_api(bob, "POST", "/api/v1/groups", {"name": "elsewhere"})
@@ -329,8 +327,8 @@ async def test_mentions_grouping_and_up_to_edit(browser: Any, server: ServerProc
 
 
 async def test_attach_from_my_files_and_deleted_message_takes_it_away(
-    browser: Any,  # noqa: F811
-    server: ServerProcess,  # noqa: F811
+    browser: Any,
+    server: ServerProcess,
 ) -> None:
     alice, bob, _ = await two_in_a_group(browser, server)
     page = alice.page
@@ -368,8 +366,8 @@ async def test_attach_from_my_files_and_deleted_message_takes_it_away(
 
 
 async def test_a_quote_leads_to_a_message_further_back(
-    browser: Any,  # noqa: F811
-    server: ServerProcess,  # noqa: F811
+    browser: Any,
+    server: ServerProcess,
 ) -> None:
     alice, bob, group_id = await two_in_a_group(browser, server)
     # 70 messages: the first is not on the first page bob reads.
@@ -407,8 +405,8 @@ async def test_a_quote_leads_to_a_message_further_back(
 
 
 async def test_desktop_notifications_for_direct_messages_and_mentions(
-    browser: Any,  # noqa: F811
-    server: ServerProcess,  # noqa: F811
+    browser: Any,
+    server: ServerProcess,
 ) -> None:
     alice, bob, _ = await two_in_a_group(browser, server)
     # The browser's notifications, recorded; the tab, hidden.
@@ -455,8 +453,8 @@ async def test_desktop_notifications_for_direct_messages_and_mentions(
 
 
 async def test_a_refused_message_comes_back_to_the_composer(
-    browser: Any,  # noqa: F811
-    server: ServerProcess,  # noqa: F811
+    browser: Any,
+    server: ServerProcess,
 ) -> None:
     alice, bob, group_id = await two_in_a_group(browser, server)
     await bob.send("delete me soon")
@@ -498,7 +496,7 @@ async def small_server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
 
 
 async def test_a_file_too_large_says_so_and_holds_the_message(
-    browser: Any,  # noqa: F811
+    browser: Any,
     small_server: ServerProcess,
 ) -> None:
     alice, bob, group_id = await two_in_a_group(browser, small_server)
@@ -527,8 +525,8 @@ async def test_a_file_too_large_says_so_and_holds_the_message(
 
 
 async def test_what_may_be_done_to_a_message_follows_the_role(
-    browser: Any,  # noqa: F811
-    server: ServerProcess,  # noqa: F811
+    browser: Any,
+    server: ServerProcess,
 ) -> None:
     alice, bob, group_id = await two_in_a_group(browser, server)
     await alice.send("owner's words")

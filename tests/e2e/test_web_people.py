@@ -11,13 +11,11 @@ from typing import Any
 import pytest
 
 from tests.e2e.server_process import ServerProcess
-from tests.e2e.web import (  # noqa: F401  (fixtures)
+from tests.e2e.web import (
     Person,
-    browser,
     check_screen,
     create_group,
     expect,
-    server,
     sign_up,
 )
 
@@ -57,8 +55,8 @@ async def add_by_search(person: Person, typed: str, username: str, button: str =
 
 @pytest.mark.parametrize("size", SIZES)
 async def test_a_direct_message_starts_from_people_search_with_a_typo(
-    server: ServerProcess,  # noqa: F811
-    browser: Any,  # noqa: F811
+    server: ServerProcess,
+    browser: Any,
     size: str,
 ) -> None:
     bob = await sign_up(browser, server.url, "bob", size)
@@ -122,8 +120,8 @@ async def test_a_direct_message_starts_from_people_search_with_a_typo(
 
 @pytest.mark.parametrize("size", SIZES)
 async def test_profile_cards_open_from_an_author_and_a_member_and_message_them(
-    server: ServerProcess,  # noqa: F811
-    browser: Any,  # noqa: F811
+    server: ServerProcess,
+    browser: Any,
     size: str,
 ) -> None:
     bob = await sign_up(browser, server.url, "bob", size)

@@ -25,12 +25,10 @@ from tests.e2e.test_web_call import CALL_ARGS
 from tests.e2e.web import (
     Person,
     assert_no_sideways_scroll,
-    browser,  # noqa: F401 (fixture)
     check_screen,
     create_group,
     expect,
     open_page,
-    server,  # noqa: F401 (fixture)
     sign_up,
 )
 from tests.media_tools import ffmpeg_publish, require_tool
@@ -104,7 +102,7 @@ async def open_tab(person: Person, name: str) -> None:
 
 
 @pytest.mark.parametrize("size", ["desktop", "phone"])
-async def test_every_main_screen_fits(server: ServerProcess, browser: Any, size: str) -> None:  # noqa: F811
+async def test_every_main_screen_fits(server: ServerProcess, browser: Any, size: str) -> None:
     screens = Screens()
     visitor = await open_page(browser, server.url, "visitor", size)
     await expect(visitor.page.locator("#sign-in-form")).to_be_visible()
@@ -274,8 +272,8 @@ async def test_the_live_room_and_call_screens_fit(
 
 
 async def test_no_width_in_between_scrolls_sideways(
-    server: ServerProcess,  # noqa: F811
-    browser: Any,  # noqa: F811
+    server: ServerProcess,
+    browser: Any,
 ) -> None:
     """Small tablets and narrow windows, at and around each layout's edge."""
     eve = await sign_up(browser, server.url, "evelyn-with-a-long-name")

@@ -12,13 +12,11 @@ import re
 from typing import Any
 
 from tests.e2e.server_process import ServerProcess
-from tests.e2e.web import (  # noqa: F401
+from tests.e2e.web import (
     Person,
-    browser,
     check_screen,
     create_group,
     expect,
-    server,
     sign_up,
 )
 
@@ -50,7 +48,7 @@ def unexpected(person: Person) -> list[str]:
     return [p for p in person.problems if "status of 400" not in p]
 
 
-async def test_search_messages_files_and_people(server: ServerProcess, browser: Any) -> None:  # noqa: F811
+async def test_search_messages_files_and_people(server: ServerProcess, browser: Any) -> None:
     alice = await sign_up(browser, server.url, "alice")
     bob = await sign_up(browser, server.url, "bobby")
     page = alice.page
@@ -182,7 +180,7 @@ async def test_search_messages_files_and_people(server: ServerProcess, browser: 
     assert unexpected(bob) == []
 
 
-async def test_search_on_a_phone(server: ServerProcess, browser: Any) -> None:  # noqa: F811
+async def test_search_on_a_phone(server: ServerProcess, browser: Any) -> None:
     alice = await sign_up(browser, server.url, "alice", size="phone")
     page = alice.page
     await upload_text(alice, "budget.txt", SECRET)

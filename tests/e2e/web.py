@@ -1,4 +1,6 @@
-"""What every web-client test needs: a real ``gortc serve`` subprocess, people
+"""What every web-client test needs (with the ``server`` and ``browser``
+fixtures of tests/e2e/conftest.py: a real ``gortc serve`` subprocess and
+Debian's Chromium): people
 signed up in their own Chromium contexts (own cookies), at desktop or phone
 size, and the checks a reviewer would make by eye — no sideways scrolling,
 no serious accessibility faults (axe-core), a screenshot of each main screen.
@@ -13,15 +15,14 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.browser import chromium, require_chromium
-from tests.e2e.server_process import REPO, ServerProcess, start_server
+from tests.e2e.browser import require_chromium
+from tests.e2e.server_process import REPO
 
 playwright_api = pytest.importorskip("playwright.async_api")
 expect = playwright_api.expect
@@ -34,21 +35,6 @@ SIZES = {"desktop": DESKTOP, "phone": PHONE}
 PASSWORD = "correct horse battery"
 SCREENSHOTS = Path(os.environ.get("GORTC_SCREENSHOTS", REPO / "build" / "screenshots"))
 AXE = REPO / "tests" / "vendor" / "axe.min.js"
-
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
-    running = await start_server(
-        tmp_path / "data", GORTC_AUTH_BCRYPT_ROUNDS="4", GORTC_LIMITS_ENABLED="false"
-    )
-    yield running
-    await running.stop()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    async with chromium() as launched:
-        yield launched
 
 
 @dataclass
@@ -116,6 +102,15 @@ async def create_group(person: Person, name: str) -> None:
     await page.get_by_label("New group name").fill(name)
     await page.locator("#new-group-form").get_by_role("button", name="Create").click()
     await expect(page.locator("#conversation-title")).to_have_text(name)
+    await expect(person.conversation(name)).to_have_attribute("aria-current", "true")
+
+
+async def add_member(person: Person, username: str) -> None:
+    """The open group's owner adds someone by their exact username."""
+    page = person.page
+    await page.get_by_label("Add member").fill(username)
+    await page.locator("#add-member-form").get_by_role("button", name="Add").click()
+    await expect(page.locator("#member-list")).to_contain_text(f"@{username}")
 
 
 async def assert_no_sideways_scroll(person: Person, screen: str) -> None:
