@@ -7,7 +7,7 @@ import { api } from "./api.js";
 import { LiveStage, viewersText } from "./live-room.js";
 import { claimErrors, onFrame, onLifecycle } from "./realtime.js";
 import { $, el, notify, randomId } from "./ui.js";
-import { withName } from "./users.js";
+import { avatarElement, withName } from "./users.js";
 
 // Viewer counts come only with the list (no event carries them): while
 // anyone is live, the list is read again this often.
@@ -165,7 +165,9 @@ function renderList() {
         title: `${room.title || "Live"} — @${room.username}`,
         onclick: () => watch(room.id),
       },
-      el("span", { className: "live-dot", "aria-hidden": "true" }),
+      el("span", { className: "live-face" },
+        avatarElement(room.user_id),
+        el("span", { className: "live-dot", "aria-hidden": "true" })),
       el("span", { className: "live-info" },
         name,
         el("span", { className: "live-title", text: room.title || "Live" }),
