@@ -43,6 +43,7 @@ from gortc.delivery import (
     live_webrtc,
     messages,
     search,
+    sessions,
     signed_urls,
     system,
     users,
@@ -70,6 +71,7 @@ from gortc.delivery.keys import (
 from gortc.delivery.live_ingest import LiveIngest
 from gortc.delivery.middlewares import error_mapping, harden_response, request_context
 from gortc.delivery.openapi import build_openapi
+from gortc.delivery.proxies import TrustedProxies, forwarded_middleware
 from gortc.delivery.routing import add_routes
 from gortc.hub.backplane import Backplane, LocalBackplane
 from gortc.hub.hub import Hub
@@ -415,7 +417,12 @@ def create_app(config: Config) -> web.Application:
         secure=config.server.secure_cookies,
     )
     app = web.Application(
-        middlewares=[request_context, error_mapping, session_middleware(cookie_storage)],
+        middlewares=[
+            forwarded_middleware(TrustedProxies(config.server.trusted_proxies)),
+            request_context,
+            error_mapping,
+            session_middleware(cookie_storage),
+        ],
         client_max_size=config.server.max_body_bytes,
     )
     app[CONFIG] = config
@@ -433,6 +440,7 @@ def create_app(config: Config) -> web.Application:
     routes = (
         system.ROUTES
         + accounts.ROUTES
+        + sessions.ROUTES
         + search.ROUTES  # before users.ROUTES: /users/search
         + users.ROUTES
         + admin.ROUTES

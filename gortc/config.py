@@ -9,6 +9,7 @@ command line can print one line and exit with status 2.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -49,6 +50,11 @@ class ServerConfig(_Section):
         default_factory=list,
         description="Extra origins (scheme://host[:port]) allowed to use the session cookie.",
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Reverse proxies (addresses or CIDRs) whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed; empty: nobody's.",
+    )
     shutdown_timeout: float = Field(
         10.0, gt=0, description="Seconds in-flight requests get to finish on SIGINT/SIGTERM."
     )
@@ -67,6 +73,16 @@ class ServerConfig(_Section):
             if not origin.startswith(("http://", "https://")):
                 raise ValueError(f"{origin!r} must start with http:// or https://")
         return [origin.rstrip("/") for origin in value]
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR") from None
+        return [entry.strip() for entry in value]
 
 
 class DatabaseConfig(_Section):

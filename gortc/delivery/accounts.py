@@ -8,6 +8,7 @@ from aiohttp_session import get_session, new_session
 from gortc.delivery.auth import SESSION_ID_KEY, authenticate, check_same_origin
 from gortc.delivery.bodies import json_response, read_json
 from gortc.delivery.keys import ACCOUNTS
+from gortc.delivery.proxies import client_address
 from gortc.delivery.routing import ApiRoute
 from gortc.delivery.schemas import (
     LoginRequest,
@@ -25,7 +26,7 @@ from gortc.usecases.accounts import ClientInfo
 
 
 def client_info(request: web.Request) -> ClientInfo:
-    return ClientInfo(ip=request.remote or "", user_agent=request.headers.get("User-Agent", ""))
+    return ClientInfo(ip=client_address(request), user_agent=request.headers.get("User-Agent", ""))
 
 
 def _token_pair(user: User, tokens: IssuedTokens) -> TokenPair:

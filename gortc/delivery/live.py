@@ -15,6 +15,7 @@ from gortc.delivery.bodies import json_response, read_json
 from gortc.delivery.chat_schemas import ClientId, Id
 from gortc.delivery.events import live_room_json
 from gortc.delivery.keys import CONFIG, LIVE
+from gortc.delivery.proxies import client_address
 from gortc.delivery.routing import ApiRoute
 from gortc.delivery.schemas import Request, Timestamp
 from gortc.entities.errors import NotFound
@@ -123,9 +124,9 @@ def playlist_path(room_id: str) -> str:
 
 
 def _public_base(request: web.Request) -> str:
-    """Where the caller reaches this server: server.public_url when set
-    (behind a proxy that ends TLS, the request's own scheme is not what
-    the caller used), else the address the request came to."""
+    """Where the caller reaches this server: server.public_url when set,
+    else the address the request came to (behind one of
+    server.trusted_proxies, with the scheme the proxy says the caller used)."""
     configured = request.app[CONFIG].server.public_url
     if configured:
         return configured.rstrip("/")
@@ -183,7 +184,7 @@ async def hls_file(request: web.Request) -> web.StreamResponse:
         viewer = principal.user_id, principal.session_id
     path = hls_directory(request.app[CONFIG].data_path, room_id) / name
     # (Anyone watching a public room is told apart by address.)
-    counted = viewer[0] if viewer else f"address:{request.remote}"
+    counted = viewer[0] if viewer else f"address:{client_address(request)}"
     live_here = is_playlist and live.watching(room_id, counted)
     if is_playlist and not path.is_file():
         if live_here:

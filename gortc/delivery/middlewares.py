@@ -12,6 +12,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from gortc.delivery.errors import domain_error_response, error_response, http_error_response
 from gortc.delivery.keys import REQUEST_ID
+from gortc.delivery.proxies import client_address
 from gortc.delivery.routing import Handler
 from gortc.entities.errors import DomainError
 
@@ -38,12 +39,14 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         return response
     finally:
         access_log.info(
-            "%s %s %d %.1fms rid=%s",
+            "%s %s %d %.1fms rid=%s client=%s",
             request.method,
             request.rel_url.path,
             status,
             (time.perf_counter() - started) * 1000,
             request_id,
+            # Behind one of server.trusted_proxies: the forwarded client.
+            client_address(request) or "-",
         )
 
 

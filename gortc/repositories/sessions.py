@@ -64,6 +64,22 @@ class SqliteSessionRepository:
         )
         return [row[0] for row in rows]
 
+    async def active_for_user(
+        self, user_id: str, now: datetime
+    ) -> list[tuple[Session, datetime | None]]:
+        rows = await fetch_all(
+            self._conn,
+            "SELECT s.*, (SELECT max(r.used_at) FROM refresh_tokens r "
+            "WHERE r.session_id = s.id) AS last_used_at "
+            "FROM sessions s WHERE s.user_id = ? AND s.revoked_at IS NULL AND s.expires_at > ? "
+            "ORDER BY s.created_at DESC, s.id",
+            (user_id, to_text(now)),
+        )
+        return [
+            (_session(row), from_text(row["last_used_at"]) if row["last_used_at"] else None)
+            for row in rows
+        ]
+
     async def revoke_all_for_user(
         self, user_id: str, now: datetime, *, except_session_id: str | None = None
     ) -> list[tuple[str, datetime]]:

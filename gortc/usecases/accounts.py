@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from gortc.entities.errors import (
@@ -288,6 +288,23 @@ class AccountService:
 
     async def end_cookie_session(self, session_id: str) -> None:
         await self._terminator.end_session(session_id, self._clock.now())
+
+    async def list_sessions(self, user_id: str) -> list[tuple[Session, datetime | None]]:
+        """The user's sign-ins still going ("my sessions"), newest first,
+        each with when it last renewed its tokens."""
+        async with self._uow.reading() as repos:
+            return await repos.sessions.active_for_user(user_id, self._clock.now())
+
+    async def end_own_session(self, user_id: str, session_id: str) -> None:
+        """Signs one of the user's own devices out: its tokens, its cookie
+        and its open sockets stop at once. Someone else's sign-in, or one
+        that already ended, is NotFound (its existence is not told)."""
+        now = self._clock.now()
+        async with self._uow.reading() as repos:
+            session = await repos.sessions.get(session_id)
+        if session is None or session.user_id != user_id or not session.is_active(now):
+            raise NotFound("no such sign-in", code="session_not_found")
+        await self._terminator.end_session(session_id, now)
 
     async def authenticate_token(self, access_token: str) -> AccessClaims:
         """The claims of a valid, unrevoked access token; else Unauthenticated."""

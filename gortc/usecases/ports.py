@@ -87,6 +87,13 @@ class SessionRepository(Protocol):
 
     async def active_ids_for_user(self, user_id: str, now: datetime) -> list[str]: ...
 
+    async def active_for_user(
+        self, user_id: str, now: datetime
+    ) -> list[tuple[Session, datetime | None]]:
+        """The user's unended sign-ins, newest first, each with when it last
+        renewed its tokens (None for a cookie session or one never renewed)."""
+        ...
+
     async def revoke_all_for_user(
         self, user_id: str, now: datetime, *, except_session_id: str | None = None
     ) -> list[tuple[str, datetime]]:

@@ -63,8 +63,9 @@ async def test_access_log_has_one_line_per_request(
         response = await client.get("/healthz")
     lines = [record.getMessage() for record in caplog.records if record.name == "gortc.access"]
     assert len(lines) == 1
-    method, path, status, duration, rid = lines[0].split()
+    method, path, status, duration, rid, client_field = lines[0].split()
     assert (method, path, status) == ("GET", "/healthz", "200")
+    assert client_field == "client=127.0.0.1"
     assert duration.endswith("ms")
     assert rid == f"rid={response.headers['X-Request-Id']}"
 
