@@ -11,6 +11,7 @@ import { initChat, setChatVisible, startChat, stopChat } from "./chat.js";
 import { forgetFiles, hideFiles, initFiles, showFiles } from "./files.js";
 import { enableSearch, initSearch } from "./search.js";
 import { forgetLiveSettings, initLiveSettings, showLiveSettings } from "./live-settings.js";
+import { forgetSessions, showSessions } from "./sessions.js";
 import { $, el, formValues, notify } from "./ui.js";
 import { avatarElement, forgetUsers, rememberUser } from "./users.js";
 
@@ -44,7 +45,7 @@ const VIEWS = {
   },
   profile: {
     section: "#profile-view", tab: "#profile-tab", wide: false,
-    show: () => showLiveSettings(me), hide: () => {},
+    show: () => { showLiveSettings(me); showSessions(); }, hide: () => {},
   },
 };
 let shownView = null;
@@ -54,6 +55,7 @@ function showSignedOut(view) {
   stopChat();
   forgetUsers();
   forgetLiveSettings();
+  forgetSessions();
   forgetFiles();
   enableSearch(false);
   shownView = null;
