@@ -85,6 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
     create = with_common(invite_commands.add_parser("create", help="make a single-use code"))
     create.add_argument("--note", default="", help="who it is for")
     with_common(invite_commands.add_parser("list", help="list invite codes"))
+
+    backup = with_common(
+        commands.add_parser(
+            "backup", help="copy a running server's database, files and secret to PATH"
+        )
+    )
+    backup.add_argument("path", metavar="PATH", help="the backup directory to create")
+    restore = with_common(
+        commands.add_parser("restore", help="put a backup back into an empty data directory")
+    )
+    restore.add_argument("path", metavar="PATH", help="a directory made by 'gortc backup'")
     return parser
 
 
@@ -110,6 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _migrate(config)
         if args.command == "reindex":
             return asyncio.run(_reindex(config))
+        if args.command in ("backup", "restore"):
+            return _backup_or_restore(config, args)
         return asyncio.run(_operator_command(config, args))
     except (ConfigError, SchemaError) as exc:
         print(f"gortc: {exc}", file=sys.stderr)
@@ -152,6 +165,46 @@ def _migrate(config: Config) -> int:
             f"{config.database_path}: schema version {result.from_version} → {result.to_version}"
             + (f" (backup: {result.backup})" if result.backup else "")
         )
+    return 0
+
+
+def _backup_or_restore(config: Config, args: argparse.Namespace) -> int:
+    import sqlite3
+    from pathlib import Path
+
+    from gortc.adapters import backup
+
+    def say(line: str) -> None:
+        print(f"gortc {args.command}: {line}", file=sys.stderr, flush=True)
+
+    try:
+        if args.command == "backup":
+            summary = backup.backup(
+                config.database_path,
+                config.data_path,
+                Path(args.path),
+                secret_configured=bool(config.auth.secret),
+                say=say,
+            )
+        else:
+            summary = backup.restore(
+                Path(args.path), config.database_path, config.data_path, say=say
+            )
+    except backup.BackupError as exc:
+        print(f"gortc: {exc.message}", file=sys.stderr)
+        return exc.status
+    except (OSError, sqlite3.Error) as exc:  # a full disk, a permission: nothing kept
+        print(f"gortc: {args.command} failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    say(summary.describe())
+    if summary.missing:
+        say(
+            f"WARNING: {len(summary.missing)} referenced files were already missing from "
+            f"{config.data_path / 'blobs'} (listed in the manifest); the backup lacks them"
+        )
+        return EXIT_FAILED
+    if args.command == "restore":
+        say(f"restored into {config.data_path}; start the server on it")
     return 0
 
 
