@@ -84,6 +84,14 @@ async def test_the_access_log_and_the_sessions_list_name_the_forwarded_client(
         "/api/v1/sessions", headers={"Authorization": f"Bearer {tokens['access_token']}"}
     )
     assert [s["ip"] for s in (await sessions.json())["items"]] == ["198.51.100.4"]
+    # The WebSocket upgrade goes through the same (cloned) request.
+    socket = await client.ws_connect(
+        "/api/v1/ws",
+        headers={"Authorization": f"Bearer {tokens['access_token']}", **forwarded},
+    )
+    ready = await socket.receive_json(timeout=5)
+    assert ready["type"] == "ready"
+    await socket.close()
 
 
 @pytest.mark.parametrize(
@@ -113,3 +121,25 @@ def test_the_setting_comes_from_the_environment_and_is_checked() -> None:
     assert config.server.trusted_proxies == ["127.0.0.1", "10.0.0.0/8", "::1"]
     with pytest.raises(ConfigError, match="not an IP address or CIDR"):
         load_config(None, {"GORTC_SERVER_TRUSTED_PROXIES": "proxy.example"})
+
+
+async def test_a_browser_behind_a_tls_proxy_passes_the_origin_check(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    # nginx ends TLS and says so: the page's origin is https://<host>, and
+    # the cookie sign-in accepts it only when the proxy is trusted.
+    for trusted, expected in ((["127.0.0.1"], 200), ([], 403)):
+        client = await _app(aiohttp_client, tmp_path / str(expected), trusted_proxies=trusted)
+        await register(client, "alice")
+        host = client.make_url("").host
+        port = client.make_url("").port
+        response = await client.post(
+            "/api/v1/auth/session",
+            json={"login": "alice", "password": "correct horse battery"},
+            headers={
+                "Origin": f"https://{host}:{port}",
+                "X-Forwarded-Proto": "https",
+                "X-Forwarded-For": "198.51.100.4",
+            },
+        )
+        assert response.status == expected, await response.text()
