@@ -172,7 +172,7 @@ def _backup_or_restore(config: Config, args: argparse.Namespace) -> int:
     import sqlite3
     from pathlib import Path
 
-    from gortc.adapters import backup
+    from gortc.repositories import backup
 
     def say(line: str) -> None:
         print(f"gortc {args.command}: {line}", file=sys.stderr, flush=True)

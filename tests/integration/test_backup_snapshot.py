@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from gortc.adapters.backup import BackupError, backup, restore
 from gortc.adapters.blob_store import DiskBlobStore
+from gortc.repositories.backup import BackupError, backup, restore
 from gortc.repositories.migrations import migrate
 
 
