@@ -29,6 +29,7 @@ from gortc.adapters.ice_servers import ConfiguredIceServers
 from gortc.adapters.jwt_tokens import JwtAccessTokens
 from gortc.adapters.live_registry import LocalLiveRegistry
 from gortc.adapters.mail import LogMailer, SmtpMailer
+from gortc.adapters.metrics import Metrics
 from gortc.adapters.passwords import BcryptPasswordHasher
 from gortc.adapters.rate_limit import MemoryRateLimiter
 from gortc.adapters.secret_key import derive_key, load_or_create_secret
@@ -42,6 +43,7 @@ from gortc.delivery import (
     live,
     live_webrtc,
     messages,
+    metrics,
     search,
     sessions,
     signed_urls,
@@ -63,12 +65,14 @@ from gortc.delivery.keys import (
     HUB,
     LIVE,
     MEDIA_ROUTER,
+    METRICS,
     OPENAPI_JSON,
     RTMP_SERVER,
     SEARCH,
     SIGNED_URLS,
 )
 from gortc.delivery.live_ingest import LiveIngest
+from gortc.delivery.metrics import measure_requests, note_upgrade
 from gortc.delivery.middlewares import error_mapping, harden_response, request_context
 from gortc.delivery.openapi import build_openapi
 from gortc.delivery.proxies import TrustedProxies, forwarded_middleware
@@ -104,7 +108,7 @@ if TYPE_CHECKING:
 
     from gortc.media.live_webrtc import LiveWebRtc
     from gortc.media.rtmp import RtmpServer
-    from gortc.media.sfu import SfuSettings
+    from gortc.media.sfu import AiortcSfu, SfuSettings
 
 log = logging.getLogger("gortc")
 
@@ -142,6 +146,7 @@ class Core:
     live: LiveService
     live_registry: LiveRegistry
     live_media: LiveWebRtc
+    metrics: Metrics
 
     async def open(self) -> None:
         """Raises SchemaError when the database cannot be used."""
@@ -227,6 +232,10 @@ def build_core(config: Config) -> Core:
     )
     limits = config.limits
     media_router = _media_router(config)
+    # One registry per application: two in one process do not collide.
+    figures = Metrics()
+    figures.watch_hub(hub)
+    figures.watch_sfu(media_router.figures)
     live_media = _live_media(config)
     # One store for every kind of blob: identical bytes are kept once.
     blob_store = DiskBlobStore(config.data_path / "blobs")
@@ -265,7 +274,7 @@ def build_core(config: Config) -> Core:
     message_store = GroupCommitMessageStore(database)
     chat = ChatService(
         uow=uow,
-        store=message_store,
+        store=figures.measure(message_store),
         events=hub,
         limiter=limiter,
         clock=clock,
@@ -342,10 +351,11 @@ def build_core(config: Config) -> Core:
         ),
         live_registry=live_registry,
         live_media=live_media,
+        metrics=figures,
     )
 
 
-def _media_router(config: Config) -> MediaRouter:
+def _media_router(config: Config) -> AiortcSfu:
     # Imported here, like the Redis parts: aiortc and PyAV are the heaviest
     # imports of the package.
     from gortc.media.sfu import AiortcSfu
@@ -418,6 +428,7 @@ def create_app(config: Config) -> web.Application:
     )
     app = web.Application(
         middlewares=[
+            measure_requests,
             forwarded_middleware(TrustedProxies(config.server.trusted_proxies)),
             request_context,
             error_mapping,
@@ -437,8 +448,10 @@ def create_app(config: Config) -> web.Application:
     app[SEARCH] = core.search
     app[FILES] = core.files
     app[SIGNED_URLS] = core.signed_urls
+    app[METRICS] = core.metrics
     routes = (
         system.ROUTES
+        + metrics.ROUTES
         + accounts.ROUTES
         + sessions.ROUTES
         + search.ROUTES  # before users.ROUTES: /users/search
@@ -464,6 +477,7 @@ def create_app(config: Config) -> web.Application:
     app.router.add_get("/", system.index)
     app.router.add_static("/static/", system.STATIC_ROOT)
     app.on_response_prepare.append(harden_response)
+    app.on_response_prepare.append(note_upgrade)
     app.cleanup_ctx.append(_lifetime(core))
     app.on_shutdown.append(_close_sockets(core.hub))
     return app

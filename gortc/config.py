@@ -311,6 +311,14 @@ class LiveConfig(_Section):
     )
 
 
+class MetricsConfig(_Section):
+    token: str = Field(
+        "",
+        description="Bearer token that lets clients off loopback read /metrics; "
+        "empty: loopback clients only.",
+    )
+
+
 class RedisConfig(_Section):
     url: str = Field("", description="redis:// URL; empty: no Redis, everything in-process.")
 
@@ -330,6 +338,7 @@ class Config(BaseModel):
     rtc: RtcConfig = Field(default_factory=RtcConfig)  # type: ignore[arg-type]
     live: LiveConfig = Field(default_factory=LiveConfig)  # type: ignore[arg-type]
     redis: RedisConfig = Field(default_factory=RedisConfig)  # type: ignore[arg-type]
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)  # type: ignore[arg-type]
 
     @property
     def data_path(self) -> Path:

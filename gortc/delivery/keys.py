@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from gortc.adapters.metrics import Metrics
 from gortc.config import Config
 from gortc.delivery.routing import ApiRoute
 from gortc.hub.hub import Hub
@@ -34,6 +35,8 @@ FILES = web.AppKey("files", FileService)
 SIGNED_URLS = web.AppKey("signed_urls", SignedUrlService)
 SEARCH = web.AppKey("search", SearchService)
 HUB = web.AppKey("hub", Hub)
+# The application's Prometheus registry and the metrics counted as they happen.
+METRICS = web.AppKey("metrics", Metrics)
 API_ROUTES = web.AppKey("api_routes", list[ApiRoute])
 REQUEST_ID = web.RequestKey("request_id", str)
 OPENAPI_JSON = web.AppKey("openapi_json", bytes)

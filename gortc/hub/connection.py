@@ -100,6 +100,7 @@ class Connection:
         self._wakeup = asyncio.Event()
         self._above_high_water_since: float | None = None
         self._closing = False
+        self.evicted = False  # closed for being too slow
         # Started the first time this client falls behind: most never do,
         # and an idle task per connection costs memory at 10,000 sockets.
         self._writer: asyncio.Task[None] | None = None
@@ -170,11 +171,17 @@ class Connection:
                 if len(self._queue) <= self._limits.high_water:
                     self._above_high_water_since = None
 
+    @property
+    def queued(self) -> int:
+        """Frames waiting for the writer task."""
+        return len(self._queue)
+
     def close(self, code: int, reason: str) -> None:
         """Closes with a close frame if the client still reads, else cuts it."""
         if self._closing:
             return
         self._closing = True
+        self.evicted = code == CLOSE_TOO_SLOW
         self._queue.clear()
         self._outbox = None
         log.info("closing connection %s of user %s: %d %s", self.id, self.user_id, code, reason)

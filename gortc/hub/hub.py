@@ -74,6 +74,7 @@ class Hub:
         # The one pending flush, scheduled by the first change after a flush.
         self._presence_flush: asyncio.TimerHandle | None = None
         self._closed = False
+        self.evictions = 0  # connections closed for being too slow, since start
         self._encode = encode
         # Shared by every connection: one write per connection per loop turn.
         self.batcher = WriteBatcher()
@@ -123,7 +124,8 @@ class Hub:
     async def unregister(self, connection: Connection, *, announced: bool) -> None:
         """Forgets a closed connection; tells the user's groups when it was
         their last one anywhere (if its arrival was ``announced``)."""
-        self._connections.pop(connection.id, None)
+        if self._connections.pop(connection.id, None) is not None and connection.evicted:
+            self.evictions += 1
         topics = list(connection.topics)
         for topic in topics:
             self._unsubscribe(connection, topic)

@@ -143,6 +143,8 @@ class Source:
         self.codec: RTCRtpCodecParameters | None = None
         self.muted = False
         self.frames = 0
+        self.forwarded = 0  # frames handed to subscribers (one per subscriber)
+        self.keyframe_requests = 0
         self._sinks: set[ForwardedTrack] = set()
         self._time_base = Fraction(1, 90000)
         self._send_keyframe_request = send_keyframe_request
@@ -170,6 +172,7 @@ class Source:
         packet.pts = frame.timestamp
         packet.time_base = self._time_base
         keyframe = is_keyframe(codec.mimeType, frame.data)
+        self.forwarded += len(self._sinks)
         for sink in self._sinks:
             sink.push(packet, keyframe)
 
@@ -214,6 +217,7 @@ class Source:
         if self._closed:
             return
         self._last_request = self._clock()
+        self.keyframe_requests += 1
         if self._request_task is None or self._request_task.done():
             self._request_task = asyncio.create_task(self._request())
 

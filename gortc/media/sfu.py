@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 
@@ -86,6 +87,22 @@ class _Peer:
     numbering: aiortc_hooks.Numbering | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SfuFigures:
+    participants: int = 0
+    frames_received: int = 0
+    frames_forwarded: int = 0
+    keyframe_requests: int = 0
+
+    def plus(self, source: Source) -> SfuFigures:
+        return dataclasses.replace(
+            self,
+            frames_received=self.frames_received + source.frames,
+            frames_forwarded=self.frames_forwarded + source.forwarded,
+            keyframe_requests=self.keyframe_requests + source.keyframe_requests,
+        )
+
+
 class AiortcSfu:
     """Implements MediaRouter; rooms are kept only while someone is in them."""
 
@@ -97,6 +114,8 @@ class AiortcSfu:
         self._settings = settings
         self._rooms: dict[str, dict[str, _Peer]] = {}
         self._relay = MediaRelay() if settings.transcode else None
+        # The counts of sources gone, so that the totals never go down.
+        self._gone = SfuFigures()
 
     # -- MediaRouter ------------------------------------------------------------
 
@@ -209,6 +228,18 @@ class AiortcSfu:
                 await self.leave(room_id, participant_id)
 
     # -- figures, for tests and benchmarks ------------------------------------
+
+    def figures(self) -> SfuFigures:
+        """Participants now, and totals since start (read at scrape time)."""
+        now = SfuFigures(participants=sum(len(room) for room in self._rooms.values()))
+        for source in self.sources():
+            now = now.plus(source)
+        return dataclasses.replace(
+            now,
+            frames_received=now.frames_received + self._gone.frames_received,
+            frames_forwarded=now.frames_forwarded + self._gone.frames_forwarded,
+            keyframe_requests=now.keyframe_requests + self._gone.keyframe_requests,
+        )
 
     def peer_connections(self) -> list[RTCPeerConnection]:
         return [peer.pc for room in self._rooms.values() for peer in room.values()]
@@ -393,6 +424,7 @@ class AiortcSfu:
         for subscription in peer.subscriptions:
             self._deactivate(subscription, for_good=True)
         for source in peer.sources.values():
+            self._gone = self._gone.plus(source)
             await source.close()
         try:
             # Shielded: aiortc shares one future among concurrent close()

@@ -78,6 +78,10 @@ async def test_a_client_that_stops_reading_is_evicted_and_others_carry_on(
             await asyncio.sleep(0.05)
         assert hub.connection_count() == 2, "the stalled client is still connected"
         assert not hub.online(u["phone"]["user"]["id"])
+        # What an operator's Prometheus sees of it.
+        figures = await (await chat.get("/metrics")).text()
+        assert "\ngortc_websocket_evictions_total 1.0\n" in figures
+        assert "\ngortc_websocket_connections 2.0\n" in figures
     finally:
         stalled.close()
 
