@@ -17,7 +17,11 @@ from tests.e2e.server_process import ServerProcess, start_server
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
     running = await start_server(
-        tmp_path / "data", GORTC_AUTH_BCRYPT_ROUNDS="4", GORTC_LIMITS_ENABLED="false"
+        tmp_path / "data",
+        GORTC_AUTH_BCRYPT_ROUNDS="4",
+        GORTC_LIMITS_ENABLED="false",
+        # Calls' media too stays on loopback: the SFU's only ICE candidates.
+        GORTC_RTC_HOST_ADDRESSES="127.0.0.1",
     )
     yield running
     await running.stop()

@@ -106,19 +106,6 @@ async () => {
 
 
 @pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
-    running = await start_server(
-        tmp_path / "data",
-        GORTC_AUTH_BCRYPT_ROUNDS="4",
-        GORTC_LIMITS_ENABLED="false",
-        # The SFU's only ICE candidates: the machine's loopback.
-        GORTC_RTC_HOST_ADDRESSES="127.0.0.1",
-    )
-    yield running
-    await running.stop()
-
-
-@pytest.fixture
 async def small_server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
     """Calls of two people at most."""
     running = await start_server(

@@ -7,34 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.e2e.browser import chromium, require_chromium
-from tests.e2e.server_process import ServerProcess, start_server
+from tests.e2e.browser import require_chromium
+from tests.e2e.server_process import ServerProcess
 from tests.e2e.web import Person, add_member, create_group, sign_up
 
 playwright_api = pytest.importorskip("playwright.async_api")
 expect = playwright_api.expect
 CHROMIUM = require_chromium()
-
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
-    running = await start_server(
-        tmp_path / "data", GORTC_AUTH_BCRYPT_ROUNDS="4", GORTC_LIMITS_ENABLED="false"
-    )
-    yield running
-    await running.stop()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[object]:
-    async with chromium() as launched:
-        yield launched
 
 
 class Switch:

@@ -12,13 +12,12 @@ import struct
 import time
 import zlib
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.e2e.browser import chromium
-from tests.e2e.server_process import ServerProcess, start_server
+from tests.e2e.server_process import ServerProcess
 from tests.e2e.test_web_call import CALL_ARGS, RECORD_MEDIA, VIDEO_PLAYS
 from tests.e2e.web import Person, check_screen, create_group, expect, sign_up
 
@@ -49,19 +48,6 @@ SENDING = """
 () => window.__peers.at(-1).getSenders().map((s) => s.track)
   .filter((t) => t && t.kind === "video").map((t) => ({ label: t.label, state: t.readyState }))
 """
-
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
-    running = await start_server(
-        tmp_path / "data",
-        GORTC_AUTH_BCRYPT_ROUNDS="4",
-        GORTC_LIMITS_ENABLED="false",
-        # The SFU's only ICE candidates: the machine's loopback.
-        GORTC_RTC_HOST_ADDRESSES="127.0.0.1",
-    )
-    yield running
-    await running.stop()
 
 
 @pytest.fixture
