@@ -426,10 +426,12 @@ def create_app(config: Config) -> web.Application:
         samesite="Lax",
         secure=config.server.secure_cookies,
     )
+    trusted = TrustedProxies(config.server.trusted_proxies)
     app = web.Application(
         middlewares=[
             measure_requests,
-            forwarded_middleware(TrustedProxies(config.server.trusted_proxies)),
+            # Only where proxies are named: a layer per request otherwise.
+            *([forwarded_middleware(trusted)] if trusted else []),
             request_context,
             error_mapping,
             session_middleware(cookie_storage),
