@@ -3,6 +3,8 @@ direct messages."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 
 from gortc.delivery.auth import authenticate
@@ -18,6 +20,7 @@ from gortc.delivery.chat_schemas import (
 from gortc.delivery.keys import CHAT, GROUPS
 from gortc.delivery.queries import limit_param, seq_param
 from gortc.delivery.routing import ApiRoute
+from gortc.entities.groups import Message
 
 
 async def history(request: web.Request) -> web.Response:
@@ -75,24 +78,19 @@ async def delete_message(request: web.Request) -> web.Response:
 
 
 async def add_reaction(request: web.Request) -> web.Response:
-    principal = await authenticate(request)
-    message = await request.app[CHAT].react(
-        principal.user_id,
-        request.match_info["group_id"],
-        request.match_info["message_id"],
-        request.match_info["emoji"],
-    )
-    return json_response(MessageView.of(message))
+    return await _change_reaction(request, request.app[CHAT].react)
 
 
 async def remove_reaction(request: web.Request) -> web.Response:
+    return await _change_reaction(request, request.app[CHAT].unreact)
+
+
+async def _change_reaction(
+    request: web.Request, change: Callable[[str, str, str, str], Awaitable[Message]]
+) -> web.Response:
     principal = await authenticate(request)
-    message = await request.app[CHAT].unreact(
-        principal.user_id,
-        request.match_info["group_id"],
-        request.match_info["message_id"],
-        request.match_info["emoji"],
-    )
+    path = request.match_info
+    message = await change(principal.user_id, path["group_id"], path["message_id"], path["emoji"])
     return json_response(MessageView.of(message))
 
 

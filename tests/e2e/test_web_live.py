@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.e2e.browser import chromium, require_chromium
+from tests.e2e.browser import require_chromium
 from tests.e2e.server_process import ServerProcess, start_server
 from tests.e2e.web import Person, sign_up
 from tests.media_tools import ffmpeg_publish, require_tool
@@ -68,12 +68,6 @@ async def server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
     )
     yield running
     await running.stop()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    async with chromium() as launched:
-        yield launched
 
 
 def waiting_for_playlist(problem: str) -> bool:
