@@ -570,6 +570,7 @@ async def _start_live_ingest(app: web.Application, core: Core) -> _RunningIngest
         core.live.ingest_at(_rtmp_url(config, port=server.port))
     app[RTMP_SERVER] = server
     app[HEALTH_PROBES]["rtmp"] = _rtmp_probe(server)
+    core.metrics.watch_segment_lag(handler.playlist_ages)
     return _RunningIngest(server, handler)
 
 

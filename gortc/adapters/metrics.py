@@ -71,6 +71,13 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.search_seconds = Histogram(
+            "gortc_search_duration_seconds",
+            "Time to answer a successful search, by what was searched (messages, files, people).",
+            ["kind"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self._live = _LiveFigures()
         self.registry.register(self._live)
 
@@ -84,6 +91,14 @@ class Metrics:
 
     def watch_sfu(self, figures: Callable[[], SfuCounts]) -> None:
         self.registry.register(_SfuCollector(figures))
+
+    def observe_search(self, kind: str, seconds: float) -> None:
+        self.search_seconds.labels(kind).observe(seconds)
+
+    def watch_segment_lag(self, playlist_ages: Callable[[], list[float]]) -> None:
+        """``playlist_ages``: seconds since each local stream's playlist last
+        changed (read at scrape time)."""
+        self.registry.register(_SegmentLagCollector(playlist_ages))
 
     def set_live(self, rooms: int, viewers: int) -> None:
         """The live figures, read by the scrape itself (the registry of
@@ -181,4 +196,20 @@ class _LiveFigures(Collector):
             "gortc_live_viewers",
             "Viewers of the live streams (counted every few seconds).",
             value=self.viewers,
+        )
+
+
+class _SegmentLagCollector(Collector):
+    def __init__(self, playlist_ages: Callable[[], list[float]]) -> None:
+        self._playlist_ages = playlist_ages
+
+    def collect(self) -> Iterator[Metric]:
+        # The stalest stream is the one an operator must hear about; a
+        # healthy one stays near one segment's length.
+        yield GaugeMetricFamily(
+            "gortc_live_segment_lag_seconds",
+            "Seconds since the least recently updated playlist of the streams "
+            "ingested here last changed (about one segment's length when all is "
+            "well; 0 with no stream).",
+            value=max(self._playlist_ages(), default=0.0),
         )

@@ -34,6 +34,11 @@ class Packager(StreamSink, Protocol):
         """Why it gave up on the stream (malformed media...), or None."""
         ...
 
+    @property
+    def playlist_path(self) -> Path:
+        """The playlist it keeps rewriting (its age is the stream's lag)."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -102,6 +107,20 @@ class LiveIngest:
         self._streams[room.id] = stream
         return stream
 
+    def playlist_ages(self) -> list[float]:
+        """Seconds since each stream's playlist last changed, or since the
+        stream began if it has none yet (a stream that never makes a
+        segment shows as ever later, not as fine)."""
+        now = time.time()
+        ages = []
+        for stream in self._streams.values():
+            try:
+                changed = stream.packager.playlist_path.stat().st_mtime
+            except OSError:
+                changed = stream.started
+            ages.append(max(0.0, now - changed))
+        return ages
+
     def _finished(self, stream: _LiveStream) -> None:
         self._streams.pop(stream.room.id, None)
         task = asyncio.create_task(self._finish(stream))
@@ -136,11 +155,16 @@ class _LiveStream:
     """One publisher's media on their way to the packager."""
 
     def __init__(
-        self, ingest: LiveIngest, room: LiveRoom, packager: Packager, feed: VideoFeed | None
+        self,
+        ingest: LiveIngest,
+        room: LiveRoom,
+        packager: Packager,
+        feed: VideoFeed | None,
     ) -> None:
         self._ingest = ingest
         self.room = room
         self.packager = packager
+        self.started = time.time()
         self._feed = feed
         self._ended = False
         self.last_media = time.monotonic()

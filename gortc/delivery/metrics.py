@@ -21,6 +21,13 @@ CLIENT_GONE = 499
 # Set by note_upgrade. A list, shared by the clones of the request that
 # middlewares make (their state is a shallow copy).
 _UPGRADED = web.RequestKey("upgraded", list[bool])
+# The searches an operator watches by name (gortc_search_duration_seconds),
+# by route template: the whole answer, as the person searching waits for it.
+SEARCH_ROUTES = {
+    "/api/v1/messages/search": "messages",
+    "/api/v1/files/search": "files",
+    "/api/v1/users/search": "people",
+}
 
 
 def may_scrape(client: str | None, authorization: str, token: str) -> bool:
@@ -67,7 +74,12 @@ async def measure_requests(request: web.Request, handler: Handler) -> web.Stream
             status = 101
         timed = status not in (101, CLIENT_GONE)
         seconds = time.perf_counter() - started if timed else None
-        request.app[METRICS].observe_request(route_of(request), request.method, status, seconds)
+        route = route_of(request)
+        figures = request.app[METRICS]
+        figures.observe_request(route, request.method, status, seconds)
+        search = SEARCH_ROUTES.get(route)
+        if search is not None and status == 200 and seconds is not None:
+            figures.observe_search(search, seconds)
 
 
 async def note_upgrade(request: web.Request, response: web.StreamResponse) -> None:

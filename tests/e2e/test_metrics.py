@@ -19,6 +19,7 @@ from tests.conftest import bearer, login, make_config, register
 from tests.e2e.call_peer import CallPeer
 from tests.e2e.test_calls import all_in_a_call
 from tests.e2e.ws_client import WsClient
+from tests.media_tools import ffmpeg_publish
 
 TOKEN = "a-long-random-scrape-token-0123456789"
 # Test only: the client address the server sees, as a request from another
@@ -230,3 +231,52 @@ async def test_a_live_stream_shows_while_on_the_air(client: TestClient) -> None:
     assert value(await scrape(client), "gortc_live_streams") == 1
     await live.end(room.id)
     assert value(await scrape(client), "gortc_live_streams") == 0
+
+
+async def test_searches_are_timed_by_what_was_searched(client: TestClient) -> None:
+    await register(client, "bob")
+    tokens = await login(client, "bob")
+    for path in ("/api/v1/messages/search", "/api/v1/files/search", "/api/v1/users/search"):
+        response = await client.get(path, params={"q": "report"}, headers=bearer(tokens))
+        assert response.status == 200, await response.text()
+    # A refused search is the client's mistake, not a search that took time.
+    refused = await client.get(
+        "/api/v1/messages/search", params={"q": "x", "sort": "sideways"}, headers=bearer(tokens)
+    )
+    assert refused.status == 400
+    samples = await scrape(client)
+    for kind in ("messages", "files", "people"):
+        assert value(samples, "gortc_search_duration_seconds_count", kind=kind) == 1, kind
+        assert value(samples, "gortc_search_duration_seconds_sum", kind=kind) > 0, kind
+
+
+async def test_segment_lag_follows_a_stream_on_the_air(aiohttp_client: Any, tmp_path: Path) -> None:
+    config = make_config(
+        tmp_path / "data", live={"rtmp_port": 0, "segment_seconds": 1.0, "playlist_segments": 4}
+    )
+    client: TestClient = await aiohttp_client(create_app(config))
+    assert value(await scrape(client), "gortc_live_segment_lag_seconds") == 0
+    await register(client, "bob")
+    tokens = await login(client, "bob")
+    shown = await (await client.get("/api/v1/live/key", headers=bearer(tokens))).json()
+    publisher = await ffmpeg_publish(shown["rtmp_url"], seconds=6)
+    lags: list[float] = []
+    try:
+        # Sampled while the stream is on the air: each sample is the age of
+        # a playlist that keeps being rewritten, so never much over a segment.
+        for _ in range(40):
+            await asyncio.sleep(0.1)
+            if value(await scrape(client), "gortc_live_streams") == 1:
+                break
+        for _ in range(8):
+            await asyncio.sleep(0.3)
+            lags.append(value(await scrape(client), "gortc_live_segment_lag_seconds"))
+    finally:
+        await asyncio.wait_for(publisher.wait(), timeout=20)
+    assert lags and all(0 <= lag < 4 for lag in lags), lags
+    assert any(lag > 0 for lag in lags), lags
+    for _ in range(50):
+        if value(await scrape(client), "gortc_live_streams") == 0:
+            break
+        await asyncio.sleep(0.2)
+    assert value(await scrape(client), "gortc_live_segment_lag_seconds") == 0
