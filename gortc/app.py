@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp_session import session_middleware
-from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 from gortc.adapters.blob_store import DiskBlobStore
 from gortc.adapters.call_placement import LocalCallPlacement
@@ -77,6 +76,7 @@ from gortc.delivery.middlewares import error_mapping, harden_response, request_c
 from gortc.delivery.openapi import build_openapi
 from gortc.delivery.proxies import TrustedProxies, forwarded_middleware
 from gortc.delivery.routing import add_routes
+from gortc.delivery.session_cookie import SessionCookieStorage
 from gortc.hub.backplane import Backplane, LocalBackplane
 from gortc.hub.hub import Hub
 from gortc.hub.presence import LocalPresence, PresenceRegistry
@@ -418,7 +418,7 @@ def _redis_client(url: str) -> redis.Redis:
 
 def create_app(config: Config) -> web.Application:
     core = build_core(config)
-    cookie_storage = EncryptedCookieStorage(
+    cookie_storage = SessionCookieStorage(
         derive_key(core.secret, "cookie"),
         cookie_name=SESSION_COOKIE,
         max_age=config.auth.refresh_token_ttl,
