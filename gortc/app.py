@@ -106,6 +106,7 @@ from gortc.usecases.viewer_tokens import ViewerTokens
 if TYPE_CHECKING:
     import redis.asyncio as redis
 
+    from gortc.adapters.redis_rate_limit import RedisRateLimiter
     from gortc.media.live_webrtc import LiveWebRtc
     from gortc.media.rtmp import RtmpServer
     from gortc.media.sfu import AiortcSfu, SfuSettings
@@ -147,6 +148,7 @@ class Core:
     live_registry: LiveRegistry
     live_media: LiveWebRtc
     metrics: Metrics
+    limiter: MemoryRateLimiter | RedisRateLimiter
 
     async def open(self) -> None:
         """Raises SchemaError when the database cannot be used."""
@@ -165,6 +167,7 @@ class Core:
         await self.hub.close()
         await self.message_store.close()
         await self.database.close()
+        await self.limiter.close()
         if self.redis is not None:
             await self.redis.aclose()
 
@@ -216,7 +219,7 @@ def build_core(config: Config) -> Core:
         presence,
         presence_interval=config.hub.presence_interval_seconds,
     )
-    limiter = MemoryRateLimiter()
+    limiter = _rate_limiter(config)
     mailer: Mailer = (
         SmtpMailer(
             host=config.mail.smtp_host,
@@ -352,7 +355,18 @@ def build_core(config: Config) -> Core:
         live_registry=live_registry,
         live_media=live_media,
         metrics=figures,
+        limiter=limiter,
     )
+
+
+def _rate_limiter(config: Config) -> MemoryRateLimiter | RedisRateLimiter:
+    """With Redis, every instance draws from the same buckets: a limit is
+    the same total however a load balancer spreads the requests."""
+    if not config.redis.url:
+        return MemoryRateLimiter()
+    from gortc.adapters.redis_rate_limit import RedisRateLimiter
+
+    return RedisRateLimiter(config.redis.url)
 
 
 def _media_router(config: Config) -> AiortcSfu:
