@@ -148,7 +148,7 @@ class Core:
     live_registry: LiveRegistry
     live_media: LiveWebRtc
     metrics: Metrics
-    limiter: MemoryRateLimiter | RedisRateLimiter
+    account_limiter: MemoryRateLimiter | RedisRateLimiter
 
     async def open(self) -> None:
         """Raises SchemaError when the database cannot be used."""
@@ -167,7 +167,7 @@ class Core:
         await self.hub.close()
         await self.message_store.close()
         await self.database.close()
-        await self.limiter.close()
+        await self.account_limiter.close()
         if self.redis is not None:
             await self.redis.aclose()
 
@@ -219,7 +219,11 @@ def build_core(config: Config) -> Core:
         presence,
         presence_interval=config.hub.presence_interval_seconds,
     )
-    limiter = _rate_limiter(config)
+    # Per-user limits on sending (messages, typing, live chat) stay in this
+    # process: a Redis round trip costs about as much CPU as storing the
+    # message (docs/benchmarks.md), and a user's socket is on one instance.
+    limiter = MemoryRateLimiter()
+    account_limiter = _account_limiter(config)
     mailer: Mailer = (
         SmtpMailer(
             host=config.mail.smtp_host,
@@ -248,7 +252,7 @@ def build_core(config: Config) -> Core:
         hasher=hasher,
         tokens=JwtAccessTokens(derive_key(secret, "jwt"), config.auth.access_token_ttl),
         mailer=mailer,
-        limiter=limiter,
+        limiter=account_limiter,
         blobs=blob_store,
         clock=clock,
         settings=AccountSettings(
@@ -355,13 +359,14 @@ def build_core(config: Config) -> Core:
         live_registry=live_registry,
         live_media=live_media,
         metrics=figures,
-        limiter=limiter,
+        account_limiter=account_limiter,
     )
 
 
-def _rate_limiter(config: Config) -> MemoryRateLimiter | RedisRateLimiter:
-    """With Redis, every instance draws from the same buckets: a limit is
-    the same total however a load balancer spreads the requests."""
+def _account_limiter(config: Config) -> MemoryRateLimiter | RedisRateLimiter:
+    """The sign-in, registration and mail limits. With Redis, every instance
+    draws from the same buckets: a password guesser gets the same number of
+    attempts however a load balancer spreads them."""
     if not config.redis.url:
         return MemoryRateLimiter()
     from gortc.adapters.redis_rate_limit import RedisRateLimiter

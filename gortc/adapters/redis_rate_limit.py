@@ -1,4 +1,6 @@
-"""Token-bucket rate limiting in Redis, shared by every gortc instance.
+"""Token-bucket rate limiting in Redis, shared by every gortc instance (for
+the account limits: sign-in, registration, mail; see app.py for why the
+per-user sending limits stay local).
 
 The same buckets as :class:`~gortc.adapters.rate_limit.MemoryRateLimiter`
 (``capacity`` tokens, refilled evenly over ``period_seconds``; a hit takes
