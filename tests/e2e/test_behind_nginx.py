@@ -349,6 +349,12 @@ async def test_a_browser_behind_nginx_with_tls(stack: Stack) -> None:
         await alice_ws.ws.close()
         await bob_ws.ws.close()
 
+    # Both sockets were nginx's: it logs an upgrade when it ends.
+    async def upgrades_logged() -> bool:
+        return stack.nginx.log("access.log").count('"GET /api/v1/ws HTTP/1.1" 101') == 2
+
+    await eventually(upgrades_logged, "two WebSocket upgrades in nginx's access log", 5)
+
 
 async def test_live_hls_plays_through_nginx(stack: Stack) -> None:
     async with stack.browser("127.0.0.3") as browser:
