@@ -316,10 +316,15 @@ async def test_a_browser_behind_nginx_with_tls(stack: Stack) -> None:
         # not nginx's.
         sessions = await (await alice.get("/api/v1/sessions")).json()
         assert [s["ip"] for s in sessions["items"]] == ["127.0.0.3"]
-        assert any(
-            "/api/v1/sessions" in line and line.rstrip().endswith("client=127.0.0.3")
-            for line in stack.server.log
-        ), "".join(stack.server.log[-5:])
+
+        async def access_logged() -> bool:
+            # The line reaches us through the server's stderr, a moment later.
+            return any(
+                "/api/v1/sessions" in line and line.rstrip().endswith("client=127.0.0.3")
+                for line in stack.server.log
+            )
+
+        await eventually(access_logged, "the access log naming 127.0.0.3", 5)
 
         created = await alice.post("/api/v1/groups", json={"name": "proxied"})
         assert created.status == 201, await created.text()
