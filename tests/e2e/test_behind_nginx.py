@@ -36,6 +36,8 @@ from __future__ import annotations
 import asyncio
 import datetime
 import getpass
+import hashlib
+import io
 import ipaddress
 import os
 import shutil
@@ -325,6 +327,20 @@ async def test_a_browser_behind_nginx_with_tls(stack: Stack) -> None:
             )
 
         await eventually(access_logged, "the access log naming 127.0.0.3", 5)
+
+        # An upload past nginx's default 1 MB body limit, and back.
+        content = os.urandom(3 * 1024 * 1024)
+        form = aiohttp.FormData()
+        form.add_field(
+            "file", io.BytesIO(content), filename="big.bin", content_type="application/octet-stream"
+        )
+        uploaded = await alice.post("/api/v1/files", data=form)
+        assert uploaded.status == 201, await uploaded.text()
+        file_id = (await uploaded.json())["id"]
+        downloaded = await alice.get(f"/api/v1/files/{file_id}/content")
+        assert downloaded.status == 200
+        back = await downloaded.read()
+        assert hashlib.sha256(back).digest() == hashlib.sha256(content).digest(), len(back)
 
         created = await alice.post("/api/v1/groups", json={"name": "proxied"})
         assert created.status == 201, await created.text()
