@@ -25,6 +25,12 @@ bench: bench-startup bench-auth bench-persist bench-fanout bench-search bench-ca
 bench-startup:
 	$(PYTHON) bench/startup.py
 
+# What a rate-limit check costs, in memory and in Redis (needs redis-server;
+# about a minute).
+.PHONY: bench-ratelimit
+bench-ratelimit:
+	$(PYTHON) bench/rate_limit_bench.py
+
 bench-auth:
 	$(PYTHON) bench/auth_requests.py
 

@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp_session import session_middleware
-from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 from gortc.adapters.blob_store import DiskBlobStore
 from gortc.adapters.call_placement import LocalCallPlacement
@@ -77,6 +76,7 @@ from gortc.delivery.middlewares import error_mapping, harden_response, request_c
 from gortc.delivery.openapi import build_openapi
 from gortc.delivery.proxies import TrustedProxies, forwarded_middleware
 from gortc.delivery.routing import add_routes
+from gortc.delivery.session_cookie import SessionCookieStorage
 from gortc.hub.backplane import Backplane, LocalBackplane
 from gortc.hub.hub import Hub
 from gortc.hub.presence import LocalPresence, PresenceRegistry
@@ -106,6 +106,7 @@ from gortc.usecases.viewer_tokens import ViewerTokens
 if TYPE_CHECKING:
     import redis.asyncio as redis
 
+    from gortc.adapters.redis_rate_limit import RedisRateLimiter
     from gortc.media.live_webrtc import LiveWebRtc
     from gortc.media.rtmp import RtmpServer
     from gortc.media.sfu import AiortcSfu, SfuSettings
@@ -147,6 +148,7 @@ class Core:
     live_registry: LiveRegistry
     live_media: LiveWebRtc
     metrics: Metrics
+    account_limiter: MemoryRateLimiter | RedisRateLimiter
 
     async def open(self) -> None:
         """Raises SchemaError when the database cannot be used."""
@@ -165,6 +167,7 @@ class Core:
         await self.hub.close()
         await self.message_store.close()
         await self.database.close()
+        await self.account_limiter.close()
         if self.redis is not None:
             await self.redis.aclose()
 
@@ -216,7 +219,11 @@ def build_core(config: Config) -> Core:
         presence,
         presence_interval=config.hub.presence_interval_seconds,
     )
+    # Per-user limits on sending (messages, typing, live chat) stay in this
+    # process: a Redis round trip costs about as much CPU as storing the
+    # message (docs/benchmarks.md), and a user's socket is on one instance.
     limiter = MemoryRateLimiter()
+    account_limiter = _account_limiter(config)
     mailer: Mailer = (
         SmtpMailer(
             host=config.mail.smtp_host,
@@ -245,7 +252,7 @@ def build_core(config: Config) -> Core:
         hasher=hasher,
         tokens=JwtAccessTokens(derive_key(secret, "jwt"), config.auth.access_token_ttl),
         mailer=mailer,
-        limiter=limiter,
+        limiter=account_limiter,
         blobs=blob_store,
         clock=clock,
         settings=AccountSettings(
@@ -352,7 +359,19 @@ def build_core(config: Config) -> Core:
         live_registry=live_registry,
         live_media=live_media,
         metrics=figures,
+        account_limiter=account_limiter,
     )
+
+
+def _account_limiter(config: Config) -> MemoryRateLimiter | RedisRateLimiter:
+    """The sign-in, registration and mail limits. With Redis, every instance
+    draws from the same buckets: a password guesser gets the same number of
+    attempts however a load balancer spreads them."""
+    if not config.redis.url:
+        return MemoryRateLimiter()
+    from gortc.adapters.redis_rate_limit import RedisRateLimiter
+
+    return RedisRateLimiter(config.redis.url)
 
 
 def _media_router(config: Config) -> AiortcSfu:
@@ -418,7 +437,7 @@ def _redis_client(url: str) -> redis.Redis:
 
 def create_app(config: Config) -> web.Application:
     core = build_core(config)
-    cookie_storage = EncryptedCookieStorage(
+    cookie_storage = SessionCookieStorage(
         derive_key(core.secret, "cookie"),
         cookie_name=SESSION_COOKIE,
         max_age=config.auth.refresh_token_ttl,

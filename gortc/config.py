@@ -44,7 +44,9 @@ class ServerConfig(_Section):
         1_048_576, ge=1024, description="Largest JSON request body accepted (413 above)."
     )
     secure_cookies: bool = Field(
-        False, description="Mark the session cookie Secure (set this behind TLS)."
+        False,
+        description="Mark the session cookie Secure on every request (it is anyway on "
+        "requests that came over HTTPS, directly or through a trusted proxy).",
     )
     trusted_origins: list[str] = Field(
         default_factory=list,

@@ -33,3 +33,6 @@ class MemoryRateLimiter:
         while len(self._buckets) > self._max_keys:
             self._buckets.popitem(last=False)
         return wait
+
+    async def close(self) -> None:
+        """Nothing to release (the Redis limiter has a connection)."""

@@ -8,8 +8,8 @@ first untrusted hop may be forged by the client). One middleware, first
 in the chain, replaces the request by a clone carrying the real address
 and scheme, so every later reader of ``request.remote`` or
 ``request.scheme`` (rate limits, logs, the sessions list, URLs built from
-the request) sees the client, not the proxy; :func:`client_address` is
-the one place handlers read it.
+the request, the session cookie's Secure flag) sees the client, not the
+proxy; :func:`client_address` is the one place handlers read it.
 """
 
 from __future__ import annotations

@@ -143,3 +143,27 @@ async def test_a_browser_behind_a_tls_proxy_passes_the_origin_check(
             },
         )
         assert response.status == expected, await response.text()
+
+
+async def test_the_session_cookie_is_secure_when_a_trusted_proxy_forwards_https(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    # server.secure_cookies stays false: naming the TLS proxy is enough. A
+    # peer that is not trusted cannot turn it on (nor does it matter: its
+    # claim of https is not believed for anything).
+    for trusted, secure in ((["127.0.0.1"], True), (["10.0.0.0/8"], False)):
+        client = await _app(aiohttp_client, tmp_path / str(secure), trusted_proxies=trusted)
+        await register(client, "alice")
+        host = client.make_url("").host
+        port = client.make_url("").port
+        scheme = "https" if secure else "http"
+        response = await client.post(
+            "/api/v1/auth/session",
+            json={"login": "alice", "password": "correct horse battery"},
+            headers={"Origin": f"{scheme}://{host}:{port}", "X-Forwarded-Proto": "https"},
+        )
+        assert response.status == 200, await response.text()
+        cookie = response.headers["Set-Cookie"]
+        assert cookie.startswith("gortc_session=")
+        assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+        assert ("Secure" in cookie) is secure, cookie
