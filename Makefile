@@ -1,6 +1,6 @@
 PYTHON ?= python
 
-.PHONY: install test lint typecheck check bench bench-startup bench-auth bench-fanout bench-persist bench-search bench-calls bench-whep bench-live run
+.PHONY: install test lint typecheck check bench bench-startup bench-auth bench-fanout bench-persist bench-search bench-calls bench-whep bench-live run image image-test
 
 install:
 	$(PYTHON) -m pip install -e '.[test]'
@@ -67,3 +67,13 @@ bench-whep:
 # python bench/live_bench.py --streams 1,10,20,50 (about seven minutes).
 bench-live:
 	$(PYTHON) bench/live_bench.py
+
+# Container image (Dockerfile) with podman, from a Debian bookworm base made
+# here with mmdebstrap; image-test also runs it and checks it from the host
+# over loopback (docs/deploy.md). Root, podman and mmdebstrap needed
+# (apt-get install -y podman mmdebstrap); a few minutes.
+image:
+	SMOKE=0 bash deploy/image/build-and-test.sh
+
+image-test:
+	bash deploy/image/build-and-test.sh
