@@ -12,6 +12,8 @@
 #   PORT        host port for the smoke test   (default 18080)
 #   RTMP_PORT   host port for its RTMP ingest  (default 11935)
 #   SMOKE       1: run the smoke test          (default 1)
+#   COMPOSE     1: then compose.yaml too, if podman-compose is installed
+#               (default 1; its Redis image is built here from the same base)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -20,6 +22,7 @@ BASE_IMAGE=${BASE_IMAGE:-localhost/debian-bookworm-mmdebstrap:latest}
 PORT=${PORT:-18080}
 RTMP_PORT=${RTMP_PORT:-11935}
 SMOKE=${SMOKE:-1}
+COMPOSE=${COMPOSE:-1}
 WORK=build/image
 NAME=gortc-image-test-$$
 mkdir -p "$WORK"
@@ -114,4 +117,56 @@ started=$(date +%s)
 podman "${RUNTIME[@]}" stop -t 20 "$NAME" >/dev/null
 echo "stopped in $(elapsed "$started"), exit status $(podman inspect --format '{{.State.ExitCode}}' "$NAME")"
 podman logs "$NAME" 2>&1 | tail -n 5
+trap - EXIT
+cleanup
 say "image test passed"
+
+# 4. compose.yaml: gortc and Redis, as an operator starts them. No registry
+#    is reachable, so its Redis comes from an image built here from the same
+#    Debian base with Debian's redis-server (the official image's layout:
+#    redis-server in /data as user redis); an override file names it and our
+#    image, and lowers the file-descriptor limit to what this machine allows.
+[[ "$COMPOSE" == 1 ]] || exit 0
+if ! command -v podman-compose >/dev/null; then
+    echo "compose: podman-compose is not installed (apt-get install -y podman-compose); not run"
+    exit 0
+fi
+say "compose.yaml with podman-compose"
+podman "${RUNTIME[@]}" build --network host "${RUN_LIMITS[@]}" --build-arg BASE_IMAGE="$BASE_IMAGE" \
+    -t localhost/redis-debian:bookworm -f - . <<'CONTAINERFILE'
+ARG BASE_IMAGE
+FROM ${BASE_IMAGE}
+RUN apt-get update && apt-get install -y --no-install-recommends redis-server \
+    && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
+    && install -d -o redis -g redis /data
+WORKDIR /data
+USER redis
+CMD ["redis-server"]
+CONTAINERFILE
+cat > "$WORK/compose.override.yaml" <<OVERRIDE
+services:
+  gortc:
+    image: $IMAGE
+    environment:
+      # With Redis, a live room's hls_url is built from the public URL.
+      GORTC_SERVER_PUBLIC_URL: http://127.0.0.1:$PORT
+    ulimits:
+      nofile: $(ulimit -Hn)
+  redis:
+    image: localhost/redis-debian:bookworm
+OVERRIDE
+PROJECT=gortc-compose-test-$$
+compose() {
+    GORTC_HTTP_PORT="127.0.0.1:$PORT" GORTC_RTMP_PORT="127.0.0.1:$RTMP_PORT" \
+        podman-compose --podman-args "${RUNTIME[*]}" --podman-run-args "${RUN_LIMITS[*]}" \
+        -p "$PROJECT" -f compose.yaml -f "$WORK/compose.override.yaml" "$@"
+}
+compose_down() {
+    compose down -v >/dev/null 2>&1 || true
+    # podman-compose 1.0 leaves the project's network behind.
+    podman network rm -f "${PROJECT}_default" >/dev/null 2>&1 || true
+}
+trap compose_down EXIT
+compose up -d >"$WORK/compose-up.log" 2>&1 || { cat "$WORK/compose-up.log"; exit 1; }
+python3 deploy/image/smoke.py "http://127.0.0.1:$PORT" --rtmp-port "$RTMP_PORT" --redis
+say "compose test passed"

@@ -47,12 +47,12 @@ def check(condition: bool, what: str) -> None:
         sys.exit(1)
 
 
-def wait_healthy(base: str, seconds: float = 90.0) -> None:
+def wait_healthy(base: str, seconds: float = 90.0, *, redis: bool = False) -> None:
     started = time.monotonic()
     while time.monotonic() - started < seconds:
         try:
             status, _, body = call(f"{base}/healthz")
-            if status == 200:
+            if status == 200 and (not redis or "redis" in json.loads(body)["checks"]):
                 took = time.monotonic() - started
                 check(True, f"/healthz 200 after {took:.1f} s: {body.decode()}")
                 return
@@ -126,11 +126,12 @@ def main() -> None:
     parser.add_argument("url", help="e.g. http://127.0.0.1:18080")
     parser.add_argument("--rtmp-port", type=int, default=0)
     parser.add_argument("--sign-in-only", action="store_true")
+    parser.add_argument("--redis", action="store_true", help="/healthz must check Redis too")
     args = parser.parse_args()
     base = args.url.rstrip("/")
     if not base.startswith(("http://", "https://")):
         parser.error("the URL must start with http:// or https://")
-    wait_healthy(base)
+    wait_healthy(base, redis=args.redis)
     if args.sign_in_only:
         sign_in(base)
         return
