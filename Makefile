@@ -1,6 +1,6 @@
 PYTHON ?= python
 
-.PHONY: install test lint typecheck check bench bench-startup bench-auth bench-fanout bench-persist bench-search bench-calls bench-whep bench-live run image image-test
+.PHONY: install test lint typecheck check bench bench-startup bench-auth bench-fanout bench-persist bench-search bench-calls bench-whep bench-live run
 
 install:
 	$(PYTHON) -m pip install -e '.[test]'
@@ -69,9 +69,11 @@ bench-live:
 	$(PYTHON) bench/live_bench.py
 
 # Container image (Dockerfile) with podman, from a Debian bookworm base made
-# here with mmdebstrap; image-test also runs it and checks it from the host
-# over loopback (docs/deploy.md). Root, podman and mmdebstrap needed
-# (apt-get install -y podman mmdebstrap); a few minutes.
+# here with mmdebstrap; image-test also runs it, and compose.yaml with
+# podman-compose, and checks them from the host over loopback (what is run:
+# docs/deploy.md). As root, with apt-get install -y podman mmdebstrap runc
+# podman-compose; about five minutes the first time.
+.PHONY: image image-test
 image:
 	SMOKE=0 bash deploy/image/build-and-test.sh
 

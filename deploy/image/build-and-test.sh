@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Builds gortc's container image with podman from a Debian bookworm base made
-# here with mmdebstrap (no container registry needed), then smoke-tests it:
-# starts a container, checks /healthz, the web client and an account from the
-# host over loopback, waits for the image's own HEALTHCHECK to pass, and
-# removes the container. Run as root: `make image` (build) or
-# `make image-test` (build + smoke test). Needs: apt-get install -y mmdebstrap podman
+# here with mmdebstrap (no container registry needed), then smoke-tests it
+# from the host over loopback: /healthz, the web client, sign-up and sign-in,
+# RTMP in and HLS out, a restart that keeps the /data volume, the image's own
+# HEALTHCHECK, a graceful stop; then the same through compose.yaml with
+# Redis. Everything it starts is removed. Run as root: `make image` (build) or
+# `make image-test` (build + smoke test). Needs: apt-get install -y mmdebstrap
+# podman (runc where podman's default runtime cannot run here; podman-compose
+# for the compose.yaml step).
 #
 # Settings (environment):
 #   IMAGE       the image to build             (default localhost/gortc:dev)
@@ -64,6 +67,7 @@ fi
 RUNTIME=()
 RUN_LIMITS=()
 if ! podman run --rm "$BASE_IMAGE" true >/dev/null 2>"$WORK/podman-probe.err"; then
+    command -v runc >/dev/null || { echo "image: podman cannot run a container here and runc is missing (apt-get install -y runc)" >&2; exit 2; }
     nproc=$(ulimit -Hu); [[ $nproc == unlimited || $nproc -gt 32768 ]] && nproc=32768
     RUNTIME=(--runtime runc)
     RUN_LIMITS=(--ulimit "nofile=$(ulimit -Hn):$(ulimit -Hn)" --ulimit "nproc=$nproc:$nproc")
