@@ -64,7 +64,9 @@ EXPOSE 8080/tcp 1935/tcp
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python3", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('GORTC_SERVER_PORT', '8080'), timeout=4)"]
 # gortc handles SIGTERM itself (requests finish, sockets get a close frame,
-# the database is checkpointed): give it more than server.shutdown_timeout.
+# the database is checkpointed). `docker stop` waits 10 s before SIGKILL,
+# no more than server.shutdown_timeout: stop with -t 20 (compose.yaml sets
+# stop_grace_period).
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["gortc"]
 CMD ["serve"]
