@@ -67,3 +67,15 @@ bench-whep:
 # python bench/live_bench.py --streams 1,10,20,50 (about seven minutes).
 bench-live:
 	$(PYTHON) bench/live_bench.py
+
+# Container image (Dockerfile) with podman, from a Debian bookworm base made
+# here with mmdebstrap; image-test also runs it, and compose.yaml with
+# podman-compose, and checks them from the host over loopback (what is run:
+# docs/deploy.md). As root, with apt-get install -y podman mmdebstrap runc
+# podman-compose; about five minutes the first time.
+.PHONY: image image-test
+image:
+	SMOKE=0 bash deploy/image/build-and-test.sh
+
+image-test:
+	bash deploy/image/build-and-test.sh
