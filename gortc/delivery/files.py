@@ -156,7 +156,7 @@ def file_response(file: StoredFile, path: str) -> web.FileResponse:
             "Content-Disposition": attachment(file.name),
             "Cache-Control": "private, no-cache",
             # Should a browser ever render it, it runs nothing and loads nothing.
-            "Content-Security-Policy": "sandbox; default-src 'none'",
+            "Content-Security-Policy": "sandbox; default-src 'none'; frame-ancestors 'none'",
         },
     )
 

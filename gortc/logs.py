@@ -1,0 +1,113 @@
+"""How gortc's log lines look: plain text for people, or one JSON object
+per line for log collectors (``server.log_format``).
+
+Either way, a line written while a request is being handled names that
+request: its id (the one answered in ``X-Request-Id``) is kept in a context
+variable that the request middleware sets, so every logger of every layer
+gets it without passing it around. A WebSocket is one long request: the
+lines its frames cause carry the id of its upgrade request. Tasks started
+while handling a request inherit the id (asyncio copies the context).
+
+The JSON formatter is our own (a few lines over the standard library)
+rather than python-json-logger: we need exactly these field names, the id
+from the context, and nothing else, and one dependency fewer is one fewer
+thing to keep in the single binary.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from contextvars import ContextVar, Token
+from datetime import UTC, datetime
+from typing import Any, Literal, TextIO
+
+LogFormat = Literal["text", "json"]
+
+_request_id: ContextVar[str | None] = ContextVar("gortc_request_id", default=None)
+
+# What every LogRecord has; anything else on a record came in ``extra=``.
+_STANDARD_ATTRIBUTES = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "request_id",
+    "taskName",
+}
+
+
+def enter_request(request_id: str) -> Token[str | None]:
+    """Lines logged from now on in this context name ``request_id``."""
+    return _request_id.set(request_id)
+
+
+def leave_request(token: Token[str | None]) -> None:
+    _request_id.reset(token)
+
+
+def current_request_id() -> str | None:
+    return _request_id.get()
+
+
+class RequestIdFilter(logging.Filter):
+    """Gives every record a ``request_id``: the one passed in ``extra=``,
+    else the request being handled, else None."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "request_id", None) is None:
+            record.request_id = _request_id.get()
+        return True
+
+
+class TextFormatter(logging.Formatter):
+    """``time LEVEL logger: message rid=<id>`` (rid only during a request)."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        line = super().formatMessage(record)
+        request_id = getattr(record, "request_id", None)
+        return f"{line} rid={request_id}" if request_id else line
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (RFC 3339, UTC), level, logger,
+    message, request_id during a request, exception text when there is
+    one, and the fields a call passed in ``extra=``. ASCII only, so a
+    line can never be split or garbled by what a message contains."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = getattr(record, "request_id", None)
+        if request_id:
+            entry["request_id"] = request_id
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRIBUTES and key not in entry:
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["exception"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str, log_format: LogFormat, stream: TextIO | None = None) -> None:
+    """One handler on the root logger, writing to stderr (or ``stream``)."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
