@@ -111,3 +111,6 @@ def configure_logging(level: str, log_format: LogFormat, stream: TextIO | None =
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # Libraries' warnings become log lines of logger "py.warnings": in the
+    # log's format (a JSON log stays all JSON), with the request's id.
+    logging.captureWarnings(True)
