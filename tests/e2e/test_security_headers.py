@@ -4,7 +4,7 @@ frame us), nosniff, a Referrer-Policy. Every route of the router is asked,
 successful or refused, and so are static files, the page, 404s, 405s,
 413s, 429s, a 500 and the WebSocket upgrade. (Not covered: the bare
 "400 Bad Request" aiohttp itself answers to bytes that are not HTTP, before
-any application code runs; see docs/operations.md.)"""
+any application code runs; see docs/architecture.md, "HTTP conventions".)"""
 
 from __future__ import annotations
 
