@@ -101,14 +101,19 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class _GortcHandler(logging.StreamHandler):
+    """Ours, to be replaced when logging is set up again (and nobody else's)."""
+
+
 def configure_logging(level: str, log_format: LogFormat, stream: TextIO | None = None) -> None:
     """One handler on the root logger, writing to stderr (or ``stream``)."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = _GortcHandler(stream or sys.stderr)
     handler.addFilter(RequestIdFilter())
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     root = logging.getLogger()
     for old in list(root.handlers):
-        root.removeHandler(old)
+        if isinstance(old, _GortcHandler):
+            root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
     # Libraries' warnings become log lines of logger "py.warnings": in the
