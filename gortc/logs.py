@@ -60,15 +60,18 @@ class RequestIdFilter(logging.Filter):
 
 
 class TextFormatter(logging.Formatter):
-    """``time LEVEL logger: message rid=<id>`` (rid only during a request)."""
+    """``time LEVEL logger rid=<id>: message`` (rid only during a request).
+    The id goes before the message: the message's end stays where tools
+    look for it, and a multi-line message (a mail, a traceback) has it on
+    its first line."""
 
     def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        super().__init__("%(asctime)s %(levelname)s %(name)s%(rid)s: %(message)s")
 
     def formatMessage(self, record: logging.LogRecord) -> str:
-        line = super().formatMessage(record)
         request_id = getattr(record, "request_id", None)
-        return f"{line} rid={request_id}" if request_id else line
+        record.rid = f" rid={request_id}" if request_id else ""
+        return super().formatMessage(record)
 
 
 class JsonFormatter(logging.Formatter):

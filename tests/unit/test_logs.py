@@ -89,8 +89,8 @@ async def test_text_lines_end_with_the_request_id_during_a_request(
         leave_request(context)
     log.info("after")
     during, given, after = lines_of(out)
-    assert during.endswith(f"INFO {LOGGER}: during rid=req-2")
-    assert given.endswith("given rid=explicit")
+    assert during.endswith(f"INFO {LOGGER} rid=req-2: during")
+    assert given.endswith(f"INFO {LOGGER} rid=explicit: given")
     assert after.endswith(f"INFO {LOGGER}: after")
 
 
