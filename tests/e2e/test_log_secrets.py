@@ -220,6 +220,11 @@ async def full_session(session: Session, server: ServerProcess) -> dict[str, str
     # viewer token (and once with his access token in the URL).
     key, _ = await s.call("GET", "/api/v1/live/key", expect=200, headers=bearer(access))
     s.keep("stream key", key["stream_key"])
+    # A mistyped key first: refused, and the attempt logged without it.
+    mistyped = s.keep("mistyped stream key", key["stream_key"][:-3] + "Zz9")
+    refused = await ffmpeg_publish(key["rtmp_url"].replace(key["stream_key"], mistyped), seconds=2)
+    async with asyncio.timeout(15):
+        assert await refused.wait() != 0
     publisher = await ffmpeg_publish(key["rtmp_url"], seconds=15)  # the key is in it
     try:
         room = await eventually_listed(s, bob_access)
@@ -275,6 +280,7 @@ async def test_no_secret_reaches_the_log_and_every_line_names_its_request(
 
     leaked = [what for what, secret in session.secrets.items() if secret in log]
     assert leaked == [], f"found in the log: {leaked}"
+    assert "invalid stream key" in log  # the mistyped key's attempt was logged, without it
     unprotected = [
         (what, status, problems)
         for what, status, headers in session.answers
