@@ -23,6 +23,8 @@ from contextvars import ContextVar, Token
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
+from aiohttp.http_exceptions import HttpProcessingError
+
 LogFormat = Literal["text", "json"]
 
 _request_id: ContextVar[str | None] = ContextVar("gortc_request_id", default=None)
@@ -56,6 +58,27 @@ class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "request_id", None) is None:
             record.request_id = _request_id.get()
+        return True
+
+
+class MalformedRequestFilter(logging.Filter):
+    """On aiohttp's server logger: a request too garbled to parse (which
+    aiohttp answers 400 itself) is logged as one INFO line naming the
+    client and the kind of error, instead of an ERROR with a traceback
+    whose message quotes the offending bytes: those may be the request's
+    ``Authorization`` header or a query with a token in it, and anyone can
+    send garbage, so it is the client's mistake, not the server's error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError) and 400 <= error.code < 500:
+            said = record.getMessage()  # "Error handling request from <client>"
+            record.msg = "%s: a malformed request (%s), answered %d; its bytes are not logged"
+            record.args = (said, type(error).__name__, error.code)
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno = min(record.levelno, logging.INFO)
+            record.levelname = logging.getLevelName(record.levelno)
         return True
 
 
@@ -119,6 +142,9 @@ def configure_logging(level: str, log_format: LogFormat, stream: TextIO | None =
             root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    server = logging.getLogger("aiohttp.server")
+    if not any(isinstance(known, MalformedRequestFilter) for known in server.filters):
+        server.addFilter(MalformedRequestFilter())
     # Libraries' warnings become log lines of logger "py.warnings": in the
     # log's format (a JSON log stays all JSON), with the request's id.
     logging.captureWarnings(True)

@@ -322,3 +322,30 @@ async def test_no_secret_reaches_the_log_and_every_line_names_its_request(
         assert any(f" WARNING gortc.usecases.accounts rid={warned}: " in line for line in lines)
         mailed = ids["register (writes a mail)"]
         assert any(f" INFO gortc.mail rid={mailed}: " in line for line in lines)
+
+
+async def test_a_garbled_request_is_one_info_line_without_its_bytes(tmp_path: Path) -> None:
+    server = await start_server(tmp_path / "data", GORTC_SERVER_LOG_FORMAT="json")
+    port = int(server.url.rsplit(":", 1)[1])
+    garbled = [
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer SECRET-in-a-header\x01\r\n\r\n",
+        b"GET /healthz?access_token=SECRET-in-a-query\x01 HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nCookie: gortc_session=SECRET-cookie\r\nNo Colon\r\n\r\n",
+    ]
+    try:
+        for raw in garbled:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(raw)
+            await writer.drain()
+            async with asyncio.timeout(5):
+                assert (await reader.read(64)).split(b" ")[1] == b"400"
+            writer.close()
+    finally:
+        assert await server.stop() == 0
+    entries = [json.loads(line) for line in "".join(server.log).splitlines() if line.strip()]
+    refused = [entry for entry in entries if "malformed request" in entry["message"]]
+    assert len(refused) == 3
+    assert {entry["level"] for entry in refused} == {"INFO"}  # the client's mistake
+    assert not any("exception" in entry for entry in refused)
+    assert "127.0.0.1" in refused[0]["message"]
+    assert "SECRET" not in "".join(server.log)
