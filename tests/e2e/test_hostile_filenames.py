@@ -52,13 +52,22 @@ async def upload_raw(client: TestClient, tokens: dict[str, Any], disposition: by
 
 
 async def download_head(client: TestClient, tokens: dict[str, Any], file_id: str) -> list[str]:
-    """The response head as the bytes on the wire, one entry per CRLF line."""
+    """The head of the owner's download, as the bytes on the wire."""
+    return await raw_head(
+        client,
+        f"/api/v1/files/{file_id}/content",
+        f"Authorization: Bearer {tokens['access_token']}\r\n",
+    )
+
+
+async def raw_head(client: TestClient, target: str, headers: str = "") -> list[str]:
+    """A GET's response head as the bytes on the wire, one entry per CRLF line."""
     assert client.server.port is not None
     reader, writer = await asyncio.open_connection("127.0.0.1", client.server.port)
     try:
         writer.write(
-            f"GET /api/v1/files/{file_id}/content HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            f"Authorization: Bearer {tokens['access_token']}\r\nConnection: close\r\n\r\n".encode()
+            f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}"
+            "Connection: close\r\n\r\n".encode()
         )
         await writer.drain()
         async with asyncio.timeout(5):
@@ -181,3 +190,24 @@ async def test_an_overlong_charset_part_is_a_400_not_a_500(
     )
     assert response.status == 400, await response.text()
     assert "malformed" in (await response.json())["error"]["message"]
+
+
+async def test_a_signed_upload_urls_name_is_cleaned_and_its_signed_download_is_one_header(
+    client: TestClient, alice: dict[str, Any]
+) -> None:
+    asked = await client.post(
+        "/api/v1/files/upload-url",
+        json={"name": "../a\r\nSet-Cookie: x=1\u202e.txt", "size": len(DATA)},
+        headers=bearer(alice),
+    )
+    assert asked.status == 200, await asked.text()
+    stored = await (await client.put((await asked.json())["url"], data=DATA)).json()
+    assert stored["name"] == "a  Set-Cookie_ x=1.txt"
+    signed = await client.post(f"/api/v1/files/{stored['id']}/download-url", headers=bearer(alice))
+    head = await raw_head(client, (await signed.json())["url"])  # no credentials: the URL is
+    dispositions = [line for line in head if line.lower().startswith("content-disposition")]
+    assert dispositions == [
+        'Content-Disposition: attachment; filename="a  Set-Cookie_ x=1.txt"; '
+        "filename*=UTF-8''a%20%20Set-Cookie_%20x%3D1.txt"
+    ]
+    assert not any(line.lower().startswith("set-cookie") for line in head)
