@@ -34,6 +34,7 @@ _STANDARD_ATTRIBUTES = frozenset(logging.LogRecord("", 0, "", 0, "", None, None)
     "message",
     "asctime",
     "request_id",
+    "rid",  # TextFormatter's
     "taskName",
 }
 
@@ -45,10 +46,6 @@ def enter_request(request_id: str) -> Token[str | None]:
 
 def leave_request(token: Token[str | None]) -> None:
     _request_id.reset(token)
-
-
-def current_request_id() -> str | None:
-    return _request_id.get()
 
 
 class RequestIdFilter(logging.Filter):
