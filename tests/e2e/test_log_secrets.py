@@ -268,7 +268,6 @@ async def test_no_secret_reaches_the_log_and_every_line_names_its_request(
         GORTC_AUTH_BCRYPT_ROUNDS="4",
         GORTC_METRICS_TOKEN=METRICS_TOKEN,
         GORTC_LIVE_SEGMENT_SECONDS="1",
-        GORTC_SERVER_EVENT_LOOP="asyncio",
     )
     session = Session(server)
     try:
