@@ -34,6 +34,10 @@ bench-ratelimit:
 bench-auth:
 	$(PYTHON) bench/auth_requests.py
 
+.PHONY: bench-logs
+bench-logs:
+	$(PYTHON) bench/log_formats.py
+
 # Needs node, npm, golang-go and golang-github-gorilla-websocket-dev
 # (see bench/fanout/README.md); about ten minutes.
 bench-fanout:

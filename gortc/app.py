@@ -27,7 +27,7 @@ from gortc.adapters.hmac_signer import HmacSigner
 from gortc.adapters.ice_servers import ConfiguredIceServers
 from gortc.adapters.jwt_tokens import JwtAccessTokens
 from gortc.adapters.live_registry import LocalLiveRegistry
-from gortc.adapters.mail import LogMailer, SmtpMailer
+from gortc.adapters.mail import OutboxMailer, SmtpMailer
 from gortc.adapters.metrics import Metrics
 from gortc.adapters.passwords import BcryptPasswordHasher
 from gortc.adapters.rate_limit import MemoryRateLimiter
@@ -122,6 +122,8 @@ STREAM_KEY_KEY = "live/stream-keys v1"
 # The label of the key viewer tokens are signed with (derive_key).
 VIEWER_TOKEN_KEY = "live/viewer-tokens v1"  # noqa: S105 (a label, not a secret)
 _PURGE_INTERVAL_SECONDS = 3600.0
+# Where mails go, under the data directory, when no SMTP server is set.
+OUTBOX_FOLDER = "outbox"
 
 
 @dataclass
@@ -235,7 +237,7 @@ def build_core(config: Config) -> Core:
             timeout=config.mail.timeout,
         )
         if config.mail.smtp_host
-        else LogMailer()
+        else OutboxMailer(config.data_path / OUTBOX_FOLDER)
     )
     limits = config.limits
     media_router = _media_router(config)

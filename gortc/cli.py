@@ -24,6 +24,7 @@ from aiohttp.web_exceptions import NotAppKeyWarning
 from gortc import __version__
 from gortc.config import Config, ConfigError, load_config
 from gortc.entities.errors import DomainError
+from gortc.logs import configure_logging
 from gortc.repositories.migrations import SchemaError, latest_version, migrate
 
 log = logging.getLogger("gortc")
@@ -109,10 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"gortc: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    logging.basicConfig(
-        level=config.server.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(config.server.log_level, config.server.log_format)
     try:
         if args.command == "serve":
             with asyncio.Runner(loop_factory=_loop_factory(config)) as runner:

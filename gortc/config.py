@@ -63,6 +63,10 @@ class ServerConfig(_Section):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Logging threshold."
     )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="Log lines as text, or one JSON object per line (for log collectors).",
+    )
     event_loop: Literal["uvloop", "asyncio"] = Field(
         "uvloop",
         description="The event loop gortc serve runs on: uvloop (faster) or asyncio's own.",
@@ -127,7 +131,9 @@ class AuthConfig(_Section):
 
 
 class MailConfig(_Section):
-    smtp_host: str = Field("", description="SMTP server; empty: mails are written to the log.")
+    smtp_host: str = Field(
+        "", description="SMTP server; empty: mails are written to <data_dir>/outbox/."
+    )
     smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port.")
     smtp_username: str = Field("", description="SMTP login; empty: no authentication.")
     smtp_password: str = Field("", description="SMTP password.")

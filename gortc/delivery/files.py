@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from urllib.parse import quote
 
 from aiohttp import BodyPartReader, ClientPayloadError, MultipartReader, web
+from aiohttp.multipart import BadContentDispositionHeader
 
 from gortc.delivery.auth import authenticate
 from gortc.delivery.bodies import json_response, read_json
@@ -59,13 +61,20 @@ async def _file_parts(reader: MultipartReader) -> AsyncIterator[IncomingFile]:
             return
         if not isinstance(part, BodyPartReader):
             raise InvalidInput("nested multipart bodies are not accepted; send one part per file")
-        if part.name == "file":
+        # The part's Content-Disposition is parsed here. One aiohttp cannot
+        # read is only a warning to it (and the part would be skipped): a
+        # 400 tells the client what is wrong. (No await inside: the warning
+        # filter changes for this synchronous block only.)
+        with reading_body(), warnings.catch_warnings():
+            warnings.simplefilter("error", BadContentDispositionHeader)
+            name, filename = part.name, part.filename
+        if name == "file":
             # Decoding base64 or gzip chunk by chunk is not possible reliably;
             # browsers and HTTP libraries never encode form parts anyway.
             for header in ("Content-Transfer-Encoding", "Content-Encoding"):
                 if part.headers.get(header, "").lower() not in _PLAIN_ENCODINGS:
                     raise UnsupportedMediaType(f"file parts must not have a {header}")
-            yield IncomingFile(_form_filename(part.filename), _chunks(part))
+            yield IncomingFile(_form_filename(filename), _chunks(part))
         with reading_body():
             await part.release()  # a field we skip, or what the service left unread
 
@@ -95,6 +104,14 @@ def reading_body() -> Iterator[None]:
     try:
         yield
     except (ValueError, AssertionError) as exc:
+        raise InvalidInput(f"the multipart body is malformed: {exc}") from None
+    except BadContentDispositionHeader:
+        raise InvalidInput(
+            "the multipart body is malformed: a part's Content-Disposition cannot be read"
+        ) from None
+    except RuntimeError as exc:
+        # aiohttp's multipart reader raises it for a body's bad declared
+        # encodings, e.g. an overlong _charset_ part.
         raise InvalidInput(f"the multipart body is malformed: {exc}") from None
     except (ClientPayloadError, ConnectionError):
         raise InvalidInput(
@@ -156,7 +173,7 @@ def file_response(file: StoredFile, path: str) -> web.FileResponse:
             "Content-Disposition": attachment(file.name),
             "Cache-Control": "private, no-cache",
             # Should a browser ever render it, it runs nothing and loads nothing.
-            "Content-Security-Policy": "sandbox; default-src 'none'",
+            "Content-Security-Policy": "sandbox; default-src 'none'; frame-ancestors 'none'",
         },
     )
 

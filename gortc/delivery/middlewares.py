@@ -15,6 +15,7 @@ from gortc.delivery.keys import REQUEST_ID
 from gortc.delivery.proxies import client_address
 from gortc.delivery.routing import Handler
 from gortc.entities.errors import DomainError
+from gortc.logs import enter_request, leave_request
 
 access_log = logging.getLogger("gortc.access")
 log = logging.getLogger("gortc.http")
@@ -25,10 +26,12 @@ _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Gives the request an id (the client's, if sane) and logs one line for it."""
+    """Gives the request an id (the client's, if sane), which every line
+    logged while handling it carries, and logs one access line for it."""
     offered = request.headers.get(REQUEST_ID_HEADER, "")
     request_id = offered if _CLIENT_REQUEST_ID.fullmatch(offered) else secrets.token_hex(8)
     request[REQUEST_ID] = request_id
+    context = enter_request(request_id)
     started = time.perf_counter()
     status = 500
     try:
@@ -38,16 +41,30 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             response.headers[REQUEST_ID_HEADER] = request_id
         return response
     finally:
+        # The path as sent (still percent-encoded: a %0A cannot start a
+        # forged log line) and never the query string, which may carry
+        # credentials: ?access_token=, a viewer token ?vt=, a signature.
+        path = request.rel_url.raw_path
+        duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        # Behind one of server.trusted_proxies: the forwarded client.
+        client = client_address(request) or "-"
         access_log.info(
-            "%s %s %d %.1fms rid=%s client=%s",
+            "%s %s %d %.1fms client=%s",
             request.method,
-            request.rel_url.path,
+            path,
             status,
-            (time.perf_counter() - started) * 1000,
-            request_id,
-            # Behind one of server.trusted_proxies: the forwarded client.
-            client_address(request) or "-",
+            duration_ms,
+            client,
+            extra={
+                "method": request.method,
+                "path": path,
+                "status": status,
+                "duration_ms": duration_ms,
+                "client": client,
+                "request_id": request_id,
+            },
         )
+        leave_request(context)
 
 
 @web.middleware
@@ -71,7 +88,12 @@ async def error_mapping(request: web.Request, handler: Handler) -> web.StreamRes
         )
     except Exception:
         request_id = request.get(REQUEST_ID, "-")
-        log.exception("unexpected error on %s %s rid=%s", request.method, request.path, request_id)
+        log.exception(
+            "unexpected error on %s %s",
+            request.method,
+            request.rel_url.raw_path,
+            extra={"request_id": request_id},
+        )
         return error_response(
             500,
             "internal_error",
@@ -79,10 +101,19 @@ async def error_mapping(request: web.Request, handler: Handler) -> web.StreamRes
         )
 
 
+# For every answer that does not set its own (all but the web client's
+# page): JSON, media, files and scripts need no permission to run or load
+# anything, should a browser ever render one as a page, and no answer of
+# ours may be framed by another site (clickjacking).
+STRICT_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
+
+
 async def harden_response(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: headers every answer carries."""
+    """on_response_prepare: headers every answer carries (errors, files,
+    media, the WebSocket upgrade and the web client alike)."""
+    response.headers.setdefault("Content-Security-Policy", STRICT_CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("X-Frame-Options", "DENY")  # frame-ancestors for old browsers
     response.headers.setdefault("Referrer-Policy", "same-origin")
     if REQUEST_ID_HEADER not in response.headers and REQUEST_ID in request:
         response.headers[REQUEST_ID_HEADER] = request[REQUEST_ID]
