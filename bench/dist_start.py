@@ -1,0 +1,131 @@
+"""The single executable against ``python -m gortc``: its size, how long it
+takes to build, and how long each takes from start to a ready ``/healthz``
+(and to print ``--version``), in one run, alternating, twice each.
+
+The binary is built here, into a temporary folder, by packaging/build.py
+(what ``make dist`` runs), and started with ``env -i`` from an empty folder;
+``python -m gortc serve`` runs from the checkout with the caller's
+environment minus any GORTC_* setting. Each start gets a new data directory
+(a first start: the database is created). Memory is the resident size of the
+whole process tree (the binary is two processes: a small launcher that
+unpacks and waits, and the server). Run: ``make bench-dist``.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from gortc_process import READY, clean_environment
+
+REPO = Path(__file__).resolve().parent.parent
+ROUNDS = 2
+
+
+def build(out: Path) -> tuple[Path, float]:
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "packaging" / "build.py"),
+            "--dist",
+            str(out / "dist"),
+            "--work",
+            str(out / "work"),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return out / "dist" / "gortc", time.perf_counter() - started
+
+
+def tree_rss_mib(pid: int) -> float:
+    """Resident memory of a process and all its descendants."""
+    total_kib = 0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        with open(f"/proc/{current}/status") as status:
+            total_kib += next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
+        with open(f"/proc/{current}/task/{current}/children") as children:
+            pending += [int(child) for child in children.read().split()]
+    return total_kib / 1024
+
+
+def measure_serve(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """(seconds from start until /healthz answers, idle RSS in MiB one second later)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stderr is not None
+    url = ""
+    for line in process.stderr:
+        if READY in line:
+            url = line.split(READY, 1)[1].split()[0]
+            break
+    if not url:
+        raise SystemExit(f"{command[0]} exited before it was ready")
+    with urllib.request.urlopen(url + "/healthz") as response:  # noqa: S310 - loopback only
+        response.read()
+    ready = time.perf_counter() - started
+    time.sleep(1.0)
+    rss = tree_rss_mib(process.pid)
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    return ready, rss
+
+
+def measure_version(command: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        binary, build_seconds = build(root)
+        size = binary.stat().st_size
+        print(f"binary: {size / 2**20:.1f} MiB ({size:,} bytes), built in {build_seconds:.0f} s")
+        bare = {"GORTC_LIVE_RTMP_PORT": "0"}
+        runs = {
+            # env -i: no PATH, no HOME, no Python anywhere in sight.
+            "dist/gortc serve": (
+                ["env", "-i", *(f"{k}={v}" for k, v in bare.items()), str(binary)],
+                {},
+            ),
+            "python -m gortc serve": (
+                [sys.executable, "-m", "gortc"],
+                clean_environment(**bare),
+            ),
+        }
+        for round_number in range(1, ROUNDS + 1):
+            for name, (command, env) in runs.items():
+                folder = root / f"{round_number}-{name.split()[0].replace('/', '-')}"
+                folder.mkdir()
+                # The binary starts in its empty folder; python -m gortc needs the checkout.
+                ready, rss = measure_serve(
+                    [*command, "serve", "--port", "0", "--data-dir", str(folder / "data")],
+                    folder if command[0] == "env" else REPO,
+                    env,
+                )
+                version = measure_version([*command, "--version"], env)
+                print(
+                    f"round {round_number}  {name:22}  ready {ready * 1000:5.0f} ms"
+                    f"   idle RSS {rss:5.1f} MiB   --version {version * 1000:5.0f} ms"
+                )
+
+
+if __name__ == "__main__":
+    main()
