@@ -13,6 +13,9 @@ unpacks and waits, and the server). Run: ``make bench-dist``.
 
 from __future__ import annotations
 
+import argparse
+import os
+import resource
 import signal
 import subprocess
 import sys
@@ -45,21 +48,37 @@ def build(out: Path) -> tuple[Path, float]:
     return out / "dist" / "gortc", time.perf_counter() - started
 
 
+def process_tree(pid: int) -> list[int]:
+    found = [pid]
+    for current in found:
+        with open(f"/proc/{current}/task/{current}/children") as children:
+            found += [int(child) for child in children.read().split()]
+    return found
+
+
 def tree_rss_mib(pid: int) -> float:
     """Resident memory of a process and all its descendants."""
     total_kib = 0
-    pending = [pid]
-    while pending:
-        current = pending.pop()
+    for current in process_tree(pid):
         with open(f"/proc/{current}/status") as status:
             total_kib += next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
-        with open(f"/proc/{current}/task/{current}/children") as children:
-            pending += [int(child) for child in children.read().split()]
     return total_kib / 1024
 
 
-def measure_serve(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
-    """(seconds from start until /healthz answers, idle RSS in MiB one second later)."""
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process and its descendants have used so
+    far: on a shared machine, steadier than the wall clock."""
+    ticks = 0
+    for current in process_tree(pid):
+        with open(f"/proc/{current}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def measure_serve(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, float]:
+    """(seconds from start until /healthz answers, CPU seconds used by then,
+    idle RSS in MiB one second later)."""
     started = time.perf_counter()
     process = subprocess.Popen(
         command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
@@ -75,6 +94,7 @@ def measure_serve(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[f
     with urllib.request.urlopen(url + "/healthz") as response:  # noqa: S310 - loopback only
         response.read()
     ready = time.perf_counter() - started
+    cpu = tree_cpu_seconds(process.pid)
     time.sleep(1.0)
     rss = tree_rss_mib(process.pid)
     process.send_signal(signal.SIGTERM)
@@ -83,21 +103,33 @@ def measure_serve(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[f
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-    return ready, rss
+    return ready, cpu, rss
 
 
-def measure_version(command: list[str], env: dict[str, str]) -> float:
+def measure_version(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(seconds, CPU seconds) for a command to run to its end."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return seconds, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description="The single binary against python -m gortc.")
+    parser.add_argument("--binary", type=Path, help="measure this one instead of building one")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
-        binary, build_seconds = build(root)
+        if args.binary:
+            binary = args.binary.resolve()
+            built = "not built here"
+        else:
+            binary, build_seconds = build(root)
+            built = f"built in {build_seconds:.0f} s"
         size = binary.stat().st_size
-        print(f"binary: {size / 2**20:.1f} MiB ({size:,} bytes), built in {build_seconds:.0f} s")
+        print(f"binary: {size / 2**20:.1f} MiB ({size:,} bytes), {built}")
         bare = {"GORTC_LIVE_RTMP_PORT": "0"}
         runs = {
             # env -i: no PATH, no HOME, no Python anywhere in sight.
@@ -115,15 +147,16 @@ def main() -> None:
                 folder = root / f"{round_number}-{name.split()[0].replace('/', '-')}"
                 folder.mkdir()
                 # The binary starts in its empty folder; python -m gortc needs the checkout.
-                ready, rss = measure_serve(
+                ready, cpu, rss = measure_serve(
                     [*command, "serve", "--port", "0", "--data-dir", str(folder / "data")],
                     folder if command[0] == "env" else REPO,
                     env,
                 )
-                version = measure_version([*command, "--version"], env)
+                version, version_cpu = measure_version([*command, "--version"], env)
                 print(
-                    f"round {round_number}  {name:22}  ready {ready * 1000:5.0f} ms"
-                    f"   idle RSS {rss:5.1f} MiB   --version {version * 1000:5.0f} ms"
+                    f"round {round_number}  {name:22}  ready {ready:4.1f} s (CPU {cpu:4.1f} s)"
+                    f"  idle RSS {rss:5.1f} MiB  --version {version:4.1f} s"
+                    f" (CPU {version_cpu:4.1f} s)"
                 )
 
 
