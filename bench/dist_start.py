@@ -30,7 +30,9 @@ REPO = Path(__file__).resolve().parent.parent
 ROUNDS = 2
 
 
-def build(out: Path) -> tuple[Path, float]:
+def build(out: Path) -> tuple[Path, float, float]:
+    """(the binary, seconds, CPU seconds of PyInstaller and its helpers)."""
+    before = children_cpu_seconds()
     started = time.perf_counter()
     subprocess.run(
         [
@@ -45,7 +47,12 @@ def build(out: Path) -> tuple[Path, float]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    return out / "dist" / "gortc", time.perf_counter() - started
+    return out / "dist" / "gortc", time.perf_counter() - started, children_cpu_seconds() - before
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def process_tree(pid: int) -> list[int]:
@@ -76,18 +83,24 @@ def tree_cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def measure_serve(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, float]:
-    """(seconds from start until /healthz answers, CPU seconds used by then,
-    idle RSS in MiB one second later)."""
+def measure_serve(
+    command: list[str], cwd: Path, env: dict[str, str]
+) -> tuple[float, float, float, float]:
+    """(seconds from launch until /healthz answers, CPU seconds used by then,
+    idle RSS in MiB one second later, and the server's own figure from its
+    log line: from the start of its Python process to listening; for the
+    binary, that leaves out the launcher's unpacking)."""
     started = time.perf_counter()
     process = subprocess.Popen(
         command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
     assert process.stderr is not None
     url = ""
+    own = 0.0
     for line in process.stderr:
         if READY in line:
             url = line.split(READY, 1)[1].split()[0]
+            own = float(line.split(" in ", 1)[1].split("s", 1)[0])
             break
     if not url:
         raise SystemExit(f"{command[0]} exited before it was ready")
@@ -103,17 +116,15 @@ def measure_serve(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[f
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-    return ready, cpu, rss
+    return ready, cpu, rss, own
 
 
 def measure_version(command: list[str], env: dict[str, str]) -> tuple[float, float]:
     """(seconds, CPU seconds) for a command to run to its end."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before = children_cpu_seconds()
     started = time.perf_counter()
     subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
-    seconds = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return seconds, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return time.perf_counter() - started, children_cpu_seconds() - before
 
 
 def main() -> None:
@@ -126,8 +137,8 @@ def main() -> None:
             binary = args.binary.resolve()
             built = "not built here"
         else:
-            binary, build_seconds = build(root)
-            built = f"built in {build_seconds:.0f} s"
+            binary, build_seconds, build_cpu = build(root)
+            built = f"built in {build_seconds:.0f} s (CPU {build_cpu:.0f} s)"
         size = binary.stat().st_size
         print(f"binary: {size / 2**20:.1f} MiB ({size:,} bytes), {built}")
         bare = {"GORTC_LIVE_RTMP_PORT": "0"}
@@ -147,15 +158,15 @@ def main() -> None:
                 folder = root / f"{round_number}-{name.split()[0].replace('/', '-')}"
                 folder.mkdir()
                 # The binary starts in its empty folder; python -m gortc needs the checkout.
-                ready, cpu, rss = measure_serve(
+                ready, cpu, rss, own = measure_serve(
                     [*command, "serve", "--port", "0", "--data-dir", str(folder / "data")],
                     folder if command[0] == "env" else REPO,
                     env,
                 )
                 version, version_cpu = measure_version([*command, "--version"], env)
                 print(
-                    f"round {round_number}  {name:22}  ready {ready:4.1f} s (CPU {cpu:4.1f} s)"
-                    f"  idle RSS {rss:5.1f} MiB  --version {version:4.1f} s"
+                    f"round {round_number}  {name:22}  ready {ready:4.1f} s (CPU {cpu:4.1f} s,"
+                    f" log {own:4.1f} s)  idle RSS {rss:5.1f} MiB  --version {version:4.1f} s"
                     f" (CPU {version_cpu:4.1f} s)"
                 )
 
