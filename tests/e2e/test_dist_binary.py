@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import sysconfig
 import time
 from pathlib import Path
 from urllib.parse import urljoin
@@ -60,6 +61,20 @@ def bare_environment(scratch: Path) -> list[str]:
         "GORTC_RTC_HOST_ADDRESSES=127.0.0.1",
         "GORTC_AUTH_BCRYPT_ROUNDS=4",
     ]
+
+
+def mapped_files(pid: int) -> set[str]:
+    """Every file mapped into a process and its descendants (the binary is a
+    launcher and, as its child, the server)."""
+    files: set[str] = set()
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        with open(f"/proc/{current}/maps") as maps:
+            files |= {line.split()[5] for line in maps if len(line.split()) > 5}
+        with open(f"/proc/{current}/task/{current}/children") as children:
+            pending += [int(child) for child in children.read().split()]
+    return files
 
 
 async def signed_in(http: aiohttp.ClientSession, username: str) -> dict[str, str]:
@@ -119,6 +134,20 @@ async def test_the_binary_serves_the_client_and_a_live_stream_and_runs_the_cli(
             assert health.status == 200
             assert (await health.json())["status"] == "ok"
             assert (folder / "data").is_dir()  # the relative --data-dir, in the empty folder
+            # Nothing of this machine's Python is used: the interpreter is the
+            # copy the binary unpacked into its TMPDIR, and no module or
+            # library comes from the installed Python's folders.
+            loaded = mapped_files(server.pid)
+            libpython = f"/libpython{sys.version_info.major}.{sys.version_info.minor}.so"
+            interpreters = {path for path in loaded if libpython in path}
+            assert interpreters, loaded
+            assert all(path.startswith(f"{scratch}/") for path in interpreters), interpreters
+            paths = sysconfig.get_paths()
+            python_dirs = {paths[name] for name in ("stdlib", "platstdlib", "purelib", "platlib")}
+            borrowed = {
+                path for path in loaded if any(path.startswith(f"{root}/") for root in python_dirs)
+            }
+            assert not borrowed
 
             # The web client: its page and the module it starts with.
             page = await http.get("/")
