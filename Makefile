@@ -9,8 +9,8 @@ test:
 	$(PYTHON) -m pytest
 
 lint:
-	$(PYTHON) -m ruff check gortc tests bench packaging
-	$(PYTHON) -m ruff format --check gortc tests bench packaging
+	$(PYTHON) -m ruff check gortc tests bench deploy
+	$(PYTHON) -m ruff format --check gortc tests bench deploy
 
 typecheck:
 	$(PYTHON) -m mypy
@@ -25,7 +25,7 @@ run:
 # 26 s of CPU, a minute or two.
 dist:
 	$(PYTHON) -c "import PyInstaller" 2>/dev/null || $(PYTHON) -m pip install --quiet -e '.[dist]'
-	$(PYTHON) packaging/build.py
+	$(PYTHON) deploy/binary/build.py
 
 bench: bench-startup bench-auth bench-persist bench-fanout bench-search bench-calls bench-live bench-whep bench-dist
 

@@ -2,7 +2,7 @@
 takes to build, and how long each takes from start to a ready ``/healthz``
 (and to print ``--version``), in one run, alternating, twice each.
 
-The binary is built here, into a temporary folder, by packaging/build.py
+The binary is built here, into a temporary folder, by deploy/binary/build.py
 (what ``make dist`` runs), and started with ``env -i`` from an empty folder;
 ``python -m gortc serve`` runs from the checkout with the caller's
 environment minus any GORTC_* setting. Each start gets a new data directory
@@ -37,7 +37,7 @@ def build(out: Path) -> tuple[Path, float, float]:
     subprocess.run(
         [
             sys.executable,
-            str(REPO / "packaging" / "build.py"),
+            str(REPO / "deploy" / "binary" / "build.py"),
             "--dist",
             str(out / "dist"),
             "--work",

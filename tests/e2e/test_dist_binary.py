@@ -38,7 +38,7 @@ def binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run(
         [
             sys.executable,
-            str(REPO / "packaging" / "build.py"),
+            str(REPO / "deploy" / "binary" / "build.py"),
             "--dist",
             str(out / "dist"),
             "--work",

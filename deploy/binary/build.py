@@ -1,5 +1,5 @@
 """Builds dist/gortc, the single executable, with PyInstaller (the recipe is
-packaging/gortc.spec). ``make dist`` runs it; the binary's test and
+deploy/binary/gortc.spec). ``make dist`` runs it; the binary's test and
 bench/dist_start.py run it too, into folders of their own, so that all three
 build the same thing the same way.
 
@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
+REPO = HERE.parents[1]
 SPEC = HERE / "gortc.spec"
 
 # PyInstaller packs the executable's contents with zlib at level 9 unless told
