@@ -10,7 +10,10 @@ on a busy two-core machine).
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -31,8 +34,29 @@ READY = re.compile(r"ready on (http://127\.0\.0\.1:\d+)")
 pytestmark = pytest.mark.slow
 
 
+def require_build_tools() -> None:
+    """PyInstaller comes with the test extra; objdump and strip with
+    binutils. Missing under CI is a failure, elsewhere a skip."""
+    missing = [
+        f"{tool} (apt-get install binutils)"
+        for tool in ("objdump", "strip")
+        if shutil.which(tool) is None
+    ]
+    if importlib.util.find_spec("PyInstaller") is None:
+        missing.append("PyInstaller (pip install -e '.[test]')")
+    if missing:
+        message = "building the binary needs " + ", ".join(missing)
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
 @pytest.fixture(scope="module")
 def binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Checked before the build, so that a missing tool does not cost a minute.
+    require_tool("ffmpeg")
+    require_tool("ffprobe")
+    require_build_tools()
     out = tmp_path_factory.mktemp("dist")
     # The same script as `make dist`, into a folder of the test's own.
     subprocess.run(
@@ -90,8 +114,6 @@ async def signed_in(http: aiohttp.ClientSession, username: str) -> dict[str, str
 async def test_the_binary_serves_the_client_and_a_live_stream_and_runs_the_cli(
     binary: Path, tmp_path: Path
 ) -> None:
-    require_tool("ffmpeg")  # before starting anything: under CI, missing is a failure
-    require_tool("ffprobe")
     folder = tmp_path / "empty"
     folder.mkdir()
     scratch = tmp_path / "tmp"
