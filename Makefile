@@ -1,6 +1,6 @@
 PYTHON ?= python
 
-.PHONY: install test lint typecheck check bench bench-startup bench-auth bench-fanout bench-persist bench-search bench-calls bench-whep bench-live run
+.PHONY: install test lint typecheck check bench bench-startup bench-auth bench-fanout bench-persist bench-search bench-calls bench-whep bench-live bench-dist run dist
 
 install:
 	$(PYTHON) -m pip install -e '.[test]'
@@ -9,8 +9,8 @@ test:
 	$(PYTHON) -m pytest
 
 lint:
-	$(PYTHON) -m ruff check gortc tests bench
-	$(PYTHON) -m ruff format --check gortc tests bench
+	$(PYTHON) -m ruff check gortc tests bench deploy
+	$(PYTHON) -m ruff format --check gortc tests bench deploy
 
 typecheck:
 	$(PYTHON) -m mypy
@@ -20,7 +20,14 @@ check: lint typecheck test
 run:
 	$(PYTHON) -m gortc serve
 
-bench: bench-startup bench-auth bench-persist bench-fanout bench-search bench-calls bench-live bench-whep
+# One executable, dist/gortc, that runs on a machine with no Python (same
+# architecture, glibc at least as new as the build machine's, zlib); about
+# 26 s of CPU, a minute or two.
+dist:
+	$(PYTHON) -c "import PyInstaller" 2>/dev/null || $(PYTHON) -m pip install --quiet -e '.[dist]'
+	$(PYTHON) deploy/binary/build.py
+
+bench: bench-startup bench-auth bench-persist bench-fanout bench-search bench-calls bench-live bench-whep bench-dist
 
 bench-startup:
 	$(PYTHON) bench/startup.py
@@ -83,3 +90,9 @@ image:
 
 image-test:
 	bash deploy/image/build-and-test.sh
+
+# The single binary: size, build time, and start-up to ready against
+# python -m gortc serve, twice each (about two minutes).
+bench-dist:
+	$(PYTHON) -c "import PyInstaller" 2>/dev/null || $(PYTHON) -m pip install --quiet -e '.[dist]'
+	$(PYTHON) bench/dist_start.py
