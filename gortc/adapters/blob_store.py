@@ -16,6 +16,7 @@ from gortc.entities.errors import TooLarge
 from gortc.usecases.ports import StagedBlob
 
 _HANDLE = re.compile(r"[0-9a-f]{32}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class DiskBlobStore:
@@ -95,6 +96,9 @@ class DiskBlobStore:
     async def delete(self, sha256: str) -> None:
         await asyncio.to_thread(Path(self.path(sha256)).unlink, missing_ok=True)
 
+    async def list_stored(self) -> list[str]:
+        return await asyncio.to_thread(_stored_hashes, self._root)
+
 
 def _create(path: Path) -> BinaryIO:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -133,3 +137,15 @@ def _remove_older_than(directory: Path, seconds: float) -> int:
             entry.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+def _stored_hashes(root: Path) -> list[str]:
+    # Only <ab>/<cd>/<sha256> whose name matches its folders: incoming/ and
+    # anything else an operator put there are none of the store's blobs.
+    return [
+        path.name
+        for path in root.glob("??/??/*")
+        if _SHA256.fullmatch(path.name)
+        and path.name[:2] == path.parent.parent.name
+        and path.name[2:4] == path.parent.name
+    ]
