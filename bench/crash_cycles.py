@@ -37,6 +37,7 @@ import argparse
 import asyncio
 import contextlib
 import hashlib
+import io
 import json
 import os
 import random
@@ -336,7 +337,7 @@ class Load:
             data = rng.randbytes(size)
             digest = hashlib.sha256(data).hexdigest()
             form = aiohttp.FormData()
-            form.add_field("file", data, filename=f"c{self.cycle}-u{user}-{n}.bin")
+            form.add_field("file", io.BytesIO(data), filename=f"c{self.cycle}-u{user}-{n}.bin")
             async with self.http.post(
                 f"{self.url}/api/v1/files", data=form, headers=headers
             ) as response:
