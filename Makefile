@@ -100,7 +100,7 @@ bench-dist:
 # Crash safety: 25 cycles of SIGKILL under WebSocket and REST sends, uploads
 # and downloads, each followed by a restart that must find every acknowledged
 # message and file (no seq gap, no blob without its file nor file without its
-# blob); about three minutes. The seed is printed: --seed N replays a run,
+# blob); three to five minutes. The seed is printed: --seed N replays a run,
 # e.g. $(PYTHON) bench/crash_cycles.py --seed 2 --cycles 40.
 .PHONY: crash soak
 crash:

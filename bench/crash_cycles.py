@@ -29,7 +29,7 @@ creating one and locking it leaves an empty ``<handle>.new`` (removed a day
 later); those are counted.
 
 Run: ``python bench/crash_cycles.py --cycles 25`` (``make crash``, about
-three minutes); the suite runs three cycles (tests/e2e/test_crash_safety.py).
+three to five minutes); the suite runs three cycles (tests/e2e/test_crash_safety.py).
 Exits non-zero on the first violation.
 """
 

@@ -463,12 +463,16 @@ async def _stream(http: aiohttp.ClientSession, url: str, token: str, activity: A
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    await asyncio.sleep(HOLD / 2)
-    async with http.get(f"{url}/api/v1/live", headers=headers) as response:
-        if (await response.json())["items"]:
-            activity.streams_listed += 1
-        else:
-            activity.problems.append("a stream on the air was not listed")
+    # Listed once ffmpeg has connected and published (a few seconds on a busy
+    # machine): looked for twice a second while it is on the air.
+    for _ in range(int(HOLD * 2) - 2):
+        await asyncio.sleep(0.5)
+        async with http.get(f"{url}/api/v1/live", headers=headers) as response:
+            if (await response.json())["items"]:
+                activity.streams_listed += 1
+                break
+    else:
+        activity.problems.append("a stream on the air was never listed")
     _, err = await asyncio.wait_for(publisher.communicate(), timeout=HOLD + 30)
     if publisher.returncode != 0:
         activity.problems.append(f"ffmpeg ended {publisher.returncode}: {err.decode()[-300:]}")
