@@ -87,6 +87,7 @@ from gortc.repositories.revoked_tokens import SqliteRevokedTokenStore
 from gortc.repositories.unit_of_work import SqliteUnitOfWork
 from gortc.usecases.accounts import AccountService, AccountSettings
 from gortc.usecases.admin import AdminService
+from gortc.usecases.blob_garbage import remove_orphans
 from gortc.usecases.calls import CallService, CallSettings
 from gortc.usecases.chat import ChatService, ChatSettings
 from gortc.usecases.files import FileService, FileSettings
@@ -159,6 +160,9 @@ class Core:
         removed = await self.blob_store.remove_stale_staged()
         if removed:
             log.info("removed %d uploads left unfinished by an earlier crash", removed)
+        orphans = await remove_orphans(SqliteUnitOfWork(self.database), self.blob_store)
+        if orphans:
+            log.info("removed %d blobs an earlier crash left unreferenced", orphans)
 
     async def close(self) -> None:
         """Ends the calls, closes the sockets, lets messages being stored

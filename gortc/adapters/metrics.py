@@ -9,6 +9,7 @@ figures nobody asks for.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterator
 from typing import Protocol
@@ -80,6 +81,7 @@ class Metrics:
         )
         self._live = _LiveFigures()
         self.registry.register(self._live)
+        self.registry.register(_TaskCollector())
 
     def observe_request(self, route: str, method: str, status: int, seconds: float | None) -> None:
         self.http_requests.labels(route, method, str(status)).inc()
@@ -182,6 +184,20 @@ class _SfuCollector(Collector):
             "gortc_sfu_keyframe_requests",
             "Keyframe requests (PLI) sent to call publishers, since start.",
             value=figures.keyframe_requests,
+        )
+
+
+class _TaskCollector(Collector):
+    """Tasks alive on the event loop: a number that keeps climbing under a
+    steady load is a leak (a task per connection or call never ended)."""
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            tasks = len(asyncio.all_tasks())
+        except RuntimeError:  # scraped from outside the loop: nothing to count
+            return
+        yield GaugeMetricFamily(
+            "gortc_asyncio_tasks", "Tasks alive on the event loop.", value=tasks
         )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aiosqlite
 
-from gortc.repositories.database import fetch_one
+from gortc.repositories.database import fetch_all, fetch_one
 
 
 class SqliteBlobReferences:
@@ -25,6 +25,10 @@ class SqliteBlobReferences:
             )
             is not None
         )
+
+    async def list_referenced(self) -> set[str]:
+        rows = await fetch_all(self._conn, "SELECT sha256 FROM blobs WHERE refcount > 0", ())
+        return {row[0] for row in rows}
 
     async def release(self, sha256: str) -> bool:
         row = await fetch_one(

@@ -151,6 +151,10 @@ class BlobReferences(Protocol):
 
     async def is_referenced(self, sha256: str) -> bool: ...
 
+    async def list_referenced(self) -> set[str]:
+        """The hash of every blob something references."""
+        ...
+
 
 class FileRepository(Protocol):
     """The personal file store. Every method but ``get_readable`` takes the
@@ -590,6 +594,10 @@ class BlobStore(Protocol):
         ...
 
     async def delete(self, sha256: str) -> None: ...
+
+    async def list_stored(self) -> list[str]:
+        """The hash of every blob under its final name (staged bytes aside)."""
+        ...
 
 
 # -- calls --------------------------------------------------------------------

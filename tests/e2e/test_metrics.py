@@ -148,6 +148,8 @@ async def test_process_calls_and_live_figures_are_there(client: TestClient) -> N
     assert value(samples, "process_resident_memory_bytes") > 1_000_000
     assert value(samples, "process_open_fds") > 0
     assert ("process_cpu_seconds_total", frozenset()) in samples
+    # The scrape itself runs in a task, so there is always at least one.
+    assert value(samples, "gortc_asyncio_tasks") >= 1
     for name in (
         "gortc_sfu_participants",
         "gortc_sfu_frames_received_total",

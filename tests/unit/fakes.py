@@ -284,6 +284,9 @@ class FakeBlobReferences:
     async def is_referenced(self, sha256: str) -> bool:
         return sha256 in self._tables.blobs
 
+    async def list_referenced(self) -> set[str]:
+        return set(self._tables.blobs)
+
 
 class FakeGroupRepository:
     """The part of GroupRepository the call service uses."""
@@ -642,6 +645,9 @@ class FakeBlobStore:
 
     async def delete(self, sha256: str) -> None:
         self.blobs.pop(sha256, None)
+
+    async def list_stored(self) -> list[str]:
+        return list(self.blobs)
 
 
 @dataclass
