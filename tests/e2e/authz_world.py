@@ -85,8 +85,8 @@ class World:
     tokens: dict[str, dict[str, Any]]  # person's role -> their login answer
     ids: dict[str, str]  # what route templates are filled with by default
     _serial: itertools.count[int] = field(default_factory=itertools.count)
-    # The owner's WHIP publisher, sending video while the world lives.
-    publisher: RTCPeerConnection | None = None
+    # The streamers' WHIP publishers, sending video while the world lives.
+    publishers: dict[str, RTCPeerConnection] = field(default_factory=dict)
 
     def user_id(self, role: str) -> str:
         return str(self.tokens[role]["user"]["id"])
@@ -182,31 +182,31 @@ class World:
         current = next(item for item in listed["items"] if item["current"])
         return str(current["id"]), tokens
 
-    async def ensure_live(self) -> None:
-        """The owner's room is live, published over WHIP (so that WHEP
+    async def ensure_live(self, streamer: str = "owner") -> None:
+        """The streamer's room is live, published over WHIP (so that WHEP
         viewers have media too), unless it is already."""
-        room_id = self.user_id("owner")
+        room_id = self.user_id(streamer)
         if room_id in {room.id for room in await self.client.app[LIVE].rooms()}:
             return
-        if self.publisher is not None:
-            await self.publisher.close()
-        key = await self.call("GET", "/api/v1/live/key", "owner", expect=200)
+        if streamer in self.publishers:
+            await self.publishers.pop(streamer).close()
+        key = await self.call("GET", "/api/v1/live/key", streamer, expect=200)
         use_host_addresses(["127.0.0.1"])
-        self.publisher = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.publisher.addTransceiver(VideoStreamTrack(), direction="sendonly")
-        await self.publisher.setLocalDescription(await self.publisher.createOffer())
+        publisher = self.publishers[streamer] = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        publisher.addTransceiver(VideoStreamTrack(), direction="sendonly")
+        await publisher.setLocalDescription(await publisher.createOffer())
         response = await self.client.post(
             "/api/v1/live/whip",
-            data=self.publisher.localDescription.sdp.encode(),
+            data=publisher.localDescription.sdp.encode(),
             headers={"Authorization": f"Bearer {key['stream_key']}", "Content-Type": SDP},
         )
         answer = await response.text()
         assert response.status == 201, answer
-        await self.publisher.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+        await publisher.setRemoteDescription(RTCSessionDescription(answer, "answer"))
 
     async def close(self) -> None:
-        if self.publisher is not None:
-            await self.publisher.close()
+        for publisher in self.publishers.values():
+            await publisher.close()
 
     async def viewer_url(self, role: str = "owner") -> str:
         """The owner's room's hls_url as ``role`` is given it (path and query)."""
@@ -234,6 +234,7 @@ async def build_world(client: TestClient) -> World:
         "room_id": world.user_id("owner"),
         "emoji": "👍",
         "name": "index.m3u8",
+        "owner_email": tokens["owner"]["user"]["email"],
     }
     await world.new_message(file_ids=[attached])
     direct = await world.call(

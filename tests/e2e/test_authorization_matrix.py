@@ -326,6 +326,33 @@ async def new_attached_file(w: World, role: str) -> Req:
     return Req(params={"file_id": file_id})
 
 
+async def file_of_deleted_message(w: World, role: str) -> Req:
+    """Access through a message ends with the message."""
+    file_id = await w.new_file("owner")
+    message_id = await w.new_message("owner", file_ids=[file_id])
+    await w.call(
+        "DELETE", f"/api/v1/groups/{w.ids['group_id']}/messages/{message_id}", "owner", expect=204
+    )
+    return Req(params={"file_id": file_id})
+
+
+async def file_in_direct(w: World, role: str) -> Req:
+    file_id = await w.new_file("owner")
+    await w.call(
+        "POST",
+        f"/api/v1/direct/{w.user_id('member')}/messages",
+        "owner",
+        expect=201,
+        json={"body": "for you", "file_ids": [file_id]},
+    )
+    return Req(params={"file_id": file_id})
+
+
+async def new_person_as_admin(w: World, role: str) -> Req:
+    person = await w.new_person()
+    return Req(json={"user_id": person["user"]["id"], "role": "admin"})
+
+
 async def signed_upload(w: World, role: str) -> Req:
     """A URL the owner was given: whoever holds it may use it, once."""
     answer = await w.call(
@@ -395,6 +422,14 @@ async def owners_viewer_token(w: World, role: str) -> Req:
     return Req(query=urlsplit(url).query, auth={})
 
 
+async def owners_token_elsewhere(w: World, role: str) -> Req:
+    """The owner's viewer token on another room (the member's): it is bound
+    to the room it was given for."""
+    query = (await owners_viewer_token(w, role)).query
+    await w.ensure_live("member")
+    return Req(params={"room_id": w.user_id("member")}, query=query, auth={})
+
+
 async def remote_scraper(w: World, role: str) -> Req:
     # The world's server trusts 127.0.0.1 as a proxy: this request says it
     # comes from a client elsewhere (no packet leaves loopback).
@@ -457,7 +492,8 @@ ROUTES: list[Row] = [
     Row("401 404 403 404 403 404", "POST /api/v1/groups/{group_id}/members", new_person_in_direct, "direct"),
     Row("401 404 200 404 200 404", "GET /api/v1/groups/{group_id}/messages", direct(), "direct"),
     Row("401 404 201 404 201 404", "POST /api/v1/groups/{group_id}/messages", direct({"body": "hi"}), "direct"),
-    Row("401 404 403 201 201 404", "POST /api/v1/groups/{group_id}/members", new_person_to_add),
+    Row("401 404 403 201 201 404", "POST /api/v1/groups/{group_id}/members", new_person_to_add, "as a member"),
+    Row("401 404 403 403 201 404", "POST /api/v1/groups/{group_id}/members", new_person_as_admin, "as an admin"),
     Row("401 404 403 403 200 404", "PATCH /api/v1/groups/{group_id}/members/{user_id}", new_member_promoted),
     Row("401 404 403 204 204 404", "DELETE /api/v1/groups/{group_id}/members/{user_id}", new_member, "a member"),
     Row("401 404 403 403 204 404", "DELETE /api/v1/groups/{group_id}/members/{user_id}", new_admin, "an admin"),
@@ -493,6 +529,8 @@ ROUTES: list[Row] = [
     Row("401 404 200 200 200 404", "GET /api/v1/files/{file_id}", attached_file, "attached in the group"),
     Row("401 404 404 404 200 404", "GET /api/v1/files/{file_id}/content"),
     Row("401 404 200 200 200 404", "GET /api/v1/files/{file_id}/content", attached_file, "attached in the group"),
+    Row("401 404 404 404 200 404", "GET /api/v1/files/{file_id}/content", file_of_deleted_message, "its message deleted"),
+    Row("401 404 200 404 200 404", "GET /api/v1/files/{file_id}/content", file_in_direct, "attached in the direct conversation"),
     Row("401 404 404 404 200 404", "PATCH /api/v1/files/{file_id}", body({"name": "renamed.txt"})),
     Row("401 404 404 404 200 404", "PATCH /api/v1/files/{file_id}", attached_file, "attached in the group"),
     Row("401 404 404 404 204 404", "DELETE /api/v1/files/{file_id}", owners_new_file),
@@ -516,6 +554,7 @@ ROUTES: list[Row] = [
     Row("401 200 200 200 200 200", "GET /live/{room_id}/{name}", live_room, "signed in"),
     Row("200 200 200 200 200 200", "GET /live/{room_id}/{name}", owners_viewer_token, "the owner's viewer token"),
     Row("200 200 200 200 200 200", "GET /live/{room_id}/{name}", public_room, "public, no credentials"),
+    Row("401 401 401 401 401 401", "GET /live/{room_id}/{name}", owners_token_elsewhere, "the owner's viewer token, another room"),
     Row("401 401 401 401 401 401", "POST /api/v1/live/whip", sdp_with_own_token),
     Row("401 401 401 401 401 401", "DELETE /api/v1/live/whip/{room_id}", variant="access token"),
     Row("401 401 401 401 200 401", "DELETE /api/v1/live/whip/{room_id}", own_stream_key, "own stream key"),
@@ -604,6 +643,7 @@ SEEN_BY = {
     "message_id": {"member", "admin", "owner"},
     "attached_file_id": {"member", "admin", "owner"},
     "file_id": {"owner"},
+    "owner_email": {"owner"},  # people are shown to others without it
 }
 
 
