@@ -22,6 +22,7 @@ from aiohttp import FormData, WSMsgType
 from aiohttp.test_utils import TestClient
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
 
+from gortc.app import SESSION_COOKIE
 from gortc.delivery.keys import LIVE
 from gortc.delivery.live_webrtc import SDP
 from gortc.media.aiortc_hooks import use_host_addresses
@@ -85,16 +86,37 @@ class World:
     tokens: dict[str, dict[str, Any]]  # person's role -> their login answer
     ids: dict[str, str]  # what route templates are filled with by default
     _serial: itertools.count[int] = field(default_factory=itertools.count)
+    # The web client's session cookie of each person (the Cookie header).
+    cookies: dict[str, str] = field(default_factory=dict)
     # The streamers' WHIP publishers, sending video while the world lives.
     publishers: dict[str, RTCPeerConnection] = field(default_factory=dict)
 
     def user_id(self, role: str) -> str:
         return str(self.tokens[role]["user"]["id"])
 
-    def auth(self, role: str) -> dict[str, str]:
+    def auth(self, role: str, how: str = "bearer") -> dict[str, str]:
+        """The role's credentials: its access token, or its session cookie
+        with the Origin a browser sends along."""
         if role == "anonymous":
             return {}
+        if how == "cookie":
+            return {"Cookie": self.cookies[role]} | self.origin()
         return {"Authorization": f"Bearer {self.tokens[role]['access_token']}"}
+
+    def origin(self) -> dict[str, str]:
+        url = self.client.make_url("/")
+        return {"Origin": f"{url.scheme}://{url.authority}"}
+
+    async def sign_in_by_cookie(self, role: str) -> None:
+        response = await self.client.post(
+            "/api/v1/auth/session",
+            json={"login": PEOPLE[role], "password": TEST_PASSWORD},
+            headers=self.origin(),
+        )
+        assert response.status == 200, await response.text()
+        cookie = response.cookies[SESSION_COOKIE]
+        self.cookies[role] = f"{SESSION_COOKIE}={cookie.value}"
+        self.client.session.cookie_jar.clear()  # sent only where a cell says so
 
     def unique(self, prefix: str) -> str:
         return f"{prefix}{next(self._serial)}"
@@ -223,6 +245,8 @@ async def build_world(client: TestClient) -> World:
     tokens = {role: await login(client, name) for role, name in PEOPLE.items()}
     assert tokens["server_admin"]["user"]["is_admin"] is True
     world = World(client, tokens, {})
+    for role in PEOPLE:
+        await world.sign_in_by_cookie(role)
     group_id = await world.new_group()
     world.ids["group_id"] = group_id
     attached = await world.new_file()

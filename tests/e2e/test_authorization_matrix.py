@@ -116,14 +116,8 @@ def bearer_of(tokens: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
-def same_origin(w: World) -> dict[str, str]:
-    """What a browser sends with a cookie request that changes something."""
-    url = w.client.make_url("/")
-    return {"Origin": f"{url.scheme}://{url.authority}"}
-
-
 async def cookie_sign_in(w: World, role: str) -> Req:
-    return Req(json={"login": "ivan", "password": TEST_PASSWORD}, headers=same_origin(w))
+    return Req(json={"login": "ivan", "password": TEST_PASSWORD}, headers=w.origin())
 
 
 async def fresh_sign_in(w: World, role: str) -> Req:
@@ -152,6 +146,7 @@ async def password_change(w: World, role: str) -> Req:
 
     async def sign_in_again() -> None:
         w.tokens[role] = await w.sign_in_again(role)
+        await w.sign_in_by_cookie(role)
 
     return Req(
         json={"current_password": TEST_PASSWORD, "new_password": TEST_PASSWORD},
@@ -601,7 +596,20 @@ def cells(rows: list[Any]) -> list[Any]:
     return [pytest.param(row, role, id=f"{row.name} [{role}]") for row in rows for role in ROLES]
 
 
-async def route_outcome(w: World, row: Row, role: str) -> tuple[str, str]:
+def cells_both_ways(rows: list[Row]) -> list[Any]:
+    """Each signed-in role with its access token, and again with the web
+    client's session cookie: the same answers either way."""
+    return [
+        pytest.param(
+            row, role, how, id=f"{row.name} [{role}{', cookie' if how == 'cookie' else ''}]"
+        )
+        for row in rows
+        for role in ROLES
+        for how in (("bearer",) if role == "anonymous" else ("bearer", "cookie"))
+    ]
+
+
+async def route_outcome(w: World, row: Row, role: str, how: str = "bearer") -> tuple[str, str]:
     """The status (or for the WebSocket, 101 or the close code), and the
     error body when there is one (to show in a failure)."""
     w.client.session.cookie_jar.clear()  # a cell that signed in by cookie leaves no trace
@@ -611,7 +619,9 @@ async def route_outcome(w: World, row: Row, role: str) -> tuple[str, str]:
         path += "?" + req.query
     elif row.route.endswith("/search"):
         path += "?q=hello"
-    headers = (w.auth(role) if req.auth is None else req.auth) | req.headers
+    if req.auth is not None and how == "cookie":
+        pytest.skip("the cell brings a credential of its own")
+    headers = (w.auth(role, how) if req.auth is None else req.auth) | req.headers
     if row.route == "/api/v1/ws":
         return await socket_outcome(w, headers), ""
     detail = ""
@@ -663,11 +673,11 @@ async def socket_outcome(w: World, headers: dict[str, str]) -> str:
 
 
 @in_world
-@pytest.mark.parametrize(("row", "role"), cells(ROUTES))
-async def test_route(world: World, row: Row, role: str) -> None:
+@pytest.mark.parametrize(("row", "role", "how"), cells_both_ways(ROUTES))
+async def test_route(world: World, row: Row, role: str, how: str) -> None:
     expected = row.outcomes()[role]
-    outcome, detail = await route_outcome(world, row, role)
-    assert outcome == expected, f"{row.name} as {role}: {outcome} {detail}"
+    outcome, detail = await route_outcome(world, row, role, how)
+    assert outcome == expected, f"{row.name} as {role} ({how}): {outcome} {detail}"
 
 
 # Placeholders that name no object whose existence could be hidden.
