@@ -34,6 +34,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 import pytest_asyncio
+from aiohttp import WSServerHandshakeError
 from aiohttp.test_utils import TestClient, TestServer
 
 from gortc.app import create_app
@@ -425,6 +426,22 @@ async def owners_token_elsewhere(w: World, role: str) -> Req:
     return Req(params={"room_id": w.user_id("member")}, query=query, auth={})
 
 
+async def cookie_from_another_site(w: World, role: str) -> Req:
+    """The role's own cookie, sent by a page of another site (CSRF)."""
+    cookie = {} if role == "anonymous" else {"Cookie": w.cookies[role]}
+    return Req(json={"name": "forged"}, auth=cookie | {"Origin": "https://elsewhere.example"})
+
+
+async def token_in_query(w: World, role: str) -> Req:
+    """The access token in the URL, where only a browser's WebSocket, a
+    player and a WHEP client may put it."""
+    await w.ensure_live()
+    query = (
+        "" if role == "anonymous" else urlencode({"access_token": w.tokens[role]["access_token"]})
+    )
+    return Req(query=query, auth={})
+
+
 async def remote_scraper(w: World, role: str) -> Req:
     # The world's server trusts 127.0.0.1 as a proxy: this request says it
     # comes from a client elsewhere (no packet leaves loopback).
@@ -475,8 +492,10 @@ ROUTES: list[Row] = [
     Row("401 403 403 403 403 200", "GET /api/v1/admin/invites"),
     # groups
     Row("401 201 201 201 201 201", "POST /api/v1/groups", body({"name": "another"})),
+    Row("401 403 403 403 403 403", "POST /api/v1/groups", cookie_from_another_site, "cookie, another site's Origin"),
     Row("401 200 200 200 200 200", "GET /api/v1/groups"),
     Row("401 404 200 200 200 404", "GET /api/v1/groups/{group_id}"),
+    Row("401 401 401 401 401 401", "GET /api/v1/groups/{group_id}", token_in_query, "?access_token="),
     Row("401 404 403 200 200 404", "PATCH /api/v1/groups/{group_id}", body({"name": "renamed"})),
     Row("401 404 403 403 204 404", "DELETE /api/v1/groups/{group_id}", new_group),
     Row("401 404 200 200 200 404", "GET /api/v1/groups/{group_id}/members"),
@@ -547,6 +566,7 @@ ROUTES: list[Row] = [
     Row("401 200 200 200 200 200", "PUT /api/v1/live/title", body({"title": "my stream"})),
     Row("401 200 200 200 200 200", "PUT /api/v1/live/public", restore_private),
     Row("401 200 200 200 200 200", "GET /live/{room_id}/{name}", live_room, "signed in"),
+    Row("401 200 200 200 200 200", "GET /live/{room_id}/{name}", token_in_query, "?access_token="),
     Row("200 200 200 200 200 200", "GET /live/{room_id}/{name}", owners_viewer_token, "the owner's viewer token"),
     Row("200 200 200 200 200 200", "GET /live/{room_id}/{name}", public_room, "public, no credentials"),
     Row("401 401 401 401 401 401", "GET /live/{room_id}/{name}", owners_token_elsewhere, "the owner's viewer token, another room"),
@@ -557,6 +577,8 @@ ROUTES: list[Row] = [
     Row("401 200 200 200 200 200", "DELETE /live/{room_id}/whep/{resource}", owners_whep_session),
     # the real-time connection: "101" is a socket that says ready
     Row("4001 101 101 101 101 101", "GET /api/v1/ws"),
+    Row("4001 101 101 101 101 101", "GET /api/v1/ws", token_in_query, "?access_token="),
+    Row("4001 403 403 403 403 403", "GET /api/v1/ws", cookie_from_another_site, "cookie, another site's Origin"),
 ]
 # fmt: on
 
@@ -623,7 +645,7 @@ async def route_outcome(w: World, row: Row, role: str, how: str = "bearer") -> t
         pytest.skip("the cell brings a credential of its own")
     headers = (w.auth(role, how) if req.auth is None else req.auth) | req.headers
     if row.route == "/api/v1/ws":
-        return await socket_outcome(w, headers), ""
+        return await socket_outcome(w, path, headers), ""
     detail = ""
     try:
         response = await w.client.request(
@@ -661,8 +683,13 @@ def leaks(w: World, role: str, text: str) -> list[str]:
     return [name for name, roles in SEEN_BY.items() if role not in roles and w.ids[name] in text]
 
 
-async def socket_outcome(w: World, headers: dict[str, str]) -> str:
-    ws = await w.client.ws_connect("/api/v1/ws", headers=headers)
+async def socket_outcome(w: World, path: str, headers: dict[str, str]) -> str:
+    """101 for a socket that says ready; the close code of one closed at
+    once; the status of a refused handshake."""
+    try:
+        ws = await w.client.ws_connect(path, headers=headers)
+    except WSServerHandshakeError as exc:
+        return str(exc.status)
     try:
         first = await ws.receive(timeout=5.0)
         if first.type.name == "TEXT" and first.json()["type"] == "ready":
