@@ -397,14 +397,19 @@ async def whep_offer(w: World, role: str) -> Req:
 
 
 async def owners_whep_session(w: World, role: str) -> Req:
-    """A viewing session the owner opened (its URL is only theirs to know)."""
+    """A viewing session the owner opened (its URL is only theirs to know),
+    ended by the owner after the cell if the cell did not end it."""
     offer = await whep_offer(w, role)
     response = await w.client.post(
         f"/live/{w.ids['room_id']}/whep", data=offer.data, headers=w.auth("owner") | offer.headers
     )
     assert response.status == 201, await response.text()
-    resource = response.headers["Location"].rsplit("/", 1)[1]
-    return Req(params={"resource": resource})
+    location = response.headers["Location"]
+
+    async def end_it() -> None:
+        await w.client.delete(location, headers=w.auth("owner"))
+
+    return Req(params={"resource": location.rsplit("/", 1)[1]}, after=end_it)
 
 
 async def live_room(w: World, role: str) -> Req:
@@ -574,7 +579,7 @@ ROUTES: list[Row] = [
     Row("401 401 401 401 401 401", "DELETE /api/v1/live/whip/{room_id}", variant="access token"),
     Row("401 401 401 401 200 401", "DELETE /api/v1/live/whip/{room_id}", own_stream_key, "own stream key"),
     Row("401 201 201 201 201 201", "POST /live/{room_id}/whep", whep_offer),
-    Row("401 200 200 200 200 200", "DELETE /live/{room_id}/whep/{resource}", owners_whep_session),
+    Row("401 404 404 404 200 404", "DELETE /live/{room_id}/whep/{resource}", owners_whep_session),
     # the real-time connection: "101" is a socket that says ready
     Row("4001 101 101 101 101 101", "GET /api/v1/ws"),
     Row("4001 101 101 101 101 101", "GET /api/v1/ws", token_in_query, "?access_token="),
@@ -657,6 +662,11 @@ async def route_outcome(w: World, row: Row, role: str, how: str = "bearer") -> t
             assert error["code"] and error["message"], error
             detail = f"{error['code']}: {error['message']}"
         else:
+            if "/whep/" in response.headers.get("Location", ""):
+                # A viewing session this cell opened: its viewer ends it
+                # (rather than leave it to fail its ICE checks, later).
+                ended = await w.client.delete(response.headers["Location"], headers=headers)
+                assert ended.status == 200, await ended.text()
             leaked = leaks(w, role, await response.text(errors="replace"))
             if leaked:  # a success must not show what the caller may not see
                 return f"{status}+leak", f"the answer shows {leaked}"
