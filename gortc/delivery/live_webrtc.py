@@ -126,5 +126,7 @@ ROUTES = [
         "Stop watching over WebRTC",
         "live",
         errors=(401, 404),
+        description="Only the viewer who opened the session ends it: 404 for anyone else, "
+        "as for a session that is over.",
     ),
 ]
