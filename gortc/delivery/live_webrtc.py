@@ -69,9 +69,9 @@ async def whep_watch(request: web.Request) -> web.Response:
 
 
 async def whep_stop(request: web.Request) -> web.Response:
-    await authenticate(request, allow_query_token=True)
+    principal = await authenticate(request, allow_query_token=True)
     room_id = check_room_id(request.match_info["room_id"])
-    await request.app[LIVE].whep_stop(room_id, request.match_info["resource"])
+    await request.app[LIVE].whep_stop(principal.user_id, room_id, request.match_info["resource"])
     return web.Response(status=200)
 
 
@@ -126,5 +126,7 @@ ROUTES = [
         "Stop watching over WebRTC",
         "live",
         errors=(401, 404),
+        description="Only the viewer who opened the session ends it: 404 for anyone else, "
+        "as for a session that is over.",
     ),
 ]

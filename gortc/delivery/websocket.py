@@ -43,7 +43,9 @@ from gortc.usecases.accounts import AccountService
 
 log = logging.getLogger(__name__)
 
-_FRAMES: TypeAdapter[Any] = TypeAdapter(
+# Every frame type a client may send, and what each is parsed into: the
+# authorization matrix test reads its discriminator mapping to find them all.
+CLIENT_FRAMES: TypeAdapter[Any] = TypeAdapter(
     Annotated[
         SendFrame
         | EditFrame
@@ -111,7 +113,7 @@ class _Session:
         client_id = raw.get("client_id") if isinstance(raw, dict) else None
         client_id = client_id if isinstance(client_id, str) and len(client_id) <= 100 else None
         try:
-            frame = _FRAMES.validate_python(raw)
+            frame = CLIENT_FRAMES.validate_python(raw)
         except ValidationError as exc:
             problems = describe_validation_error(exc)
             body = {

@@ -59,6 +59,7 @@ class _Room:
     sources: list[Source] = field(default_factory=list)
     publisher: RTCPeerConnection | None = None
     viewers: dict[str, RTCPeerConnection] = field(default_factory=dict)
+    viewer_ids: dict[str, str] = field(default_factory=dict)  # resource -> who watches
 
 
 class LiveWebRtc:
@@ -69,6 +70,10 @@ class LiveWebRtc:
         self._settings = settings
         self._rooms: dict[str, _Room] = {}
         self._viewer_tracks: dict[str, list[tuple[Source, ForwardedTrack]]] = {}
+        # Viewers being closed because their connection failed: held here
+        # (the loop keeps only weak references to tasks) and awaited by
+        # close(), so no socket outlives the server.
+        self._closing: set[asyncio.Task[bool]] = set()
 
     # -- WHIP -------------------------------------------------------------------
 
@@ -128,7 +133,7 @@ class LiveWebRtc:
 
     # -- WHEP -------------------------------------------------------------------
 
-    async def watch(self, room_id: str, offer_sdp: str) -> tuple[str, str]:
+    async def watch(self, room_id: str, offer_sdp: str, viewer_id: str) -> tuple[str, str]:
         """A WHEP viewer's offer; returns (resource id, answer)."""
         room = self._rooms.get(room_id)
         if room is None or not room.sources:
@@ -167,19 +172,25 @@ class LiveWebRtc:
         @pc.on("connectionstatechange")
         def on_state() -> None:
             if pc.connectionState in ("failed", "closed"):
-                task = asyncio.ensure_future(self.stop_watching(room_id, resource))
-                task.add_done_callback(lambda _: None)
+                task = asyncio.ensure_future(self.stop_watching(room_id, resource, viewer_id))
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
 
         room.viewers[resource] = pc
+        room.viewer_ids[resource] = viewer_id
         self._viewer_tracks[resource] = tracks
         return resource, pc.localDescription.sdp
 
-    async def stop_watching(self, room_id: str, resource: str) -> bool:
-        """Ends a WHEP viewer's session; False when there was none."""
+    async def stop_watching(self, room_id: str, resource: str, viewer_id: str) -> bool:
+        """Ends a WHEP viewer's session; False when there was none of
+        ``viewer_id``'s (the resource URL alone is not enough)."""
         room = self._rooms.get(room_id)
-        return await self._stop_viewer(room, resource) if room else False
+        if room is None or room.viewer_ids.get(resource) != viewer_id:
+            return False
+        return await self._stop_viewer(room, resource)
 
     async def _stop_viewer(self, room: _Room, resource: str) -> bool:
+        room.viewer_ids.pop(resource, None)
         pc = room.viewers.pop(resource, None)
         for source, track in self._viewer_tracks.pop(resource, []):
             source.unsubscribe(track)
@@ -204,6 +215,8 @@ class LiveWebRtc:
     async def close(self) -> None:
         for room_id in list(self._rooms):
             await self.end_room(room_id)
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
 
     def viewers(self, room_id: str) -> int:
         room = self._rooms.get(room_id)

@@ -197,13 +197,16 @@ class LiveService:
         """A WHEP viewer: (resource id, answer)."""
         media = self._require_media()
         await self.room(room_id)
-        resource, answer = await media.watch(room_id, offer_sdp)
+        resource, answer = await media.watch(room_id, offer_sdp, user_id)
         self.watching(room_id, user_id)
         return resource, answer
 
-    async def whep_stop(self, room_id: str, resource: str) -> None:
+    async def whep_stop(self, user_id: str, room_id: str, resource: str) -> None:
+        """Ends the caller's own viewing session. Someone else's answers
+        as one that does not exist: a session is its viewer's, like the
+        WHIP resource is its publisher's (only their stream key ends it)."""
         media = self._require_media()
-        if not await media.stop_watching(room_id, resource):
+        if not await media.stop_watching(room_id, resource, user_id):
             raise NotFound("no such viewing session", code="not_found")
 
     def _require_media(self) -> LiveMedia:

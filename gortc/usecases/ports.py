@@ -729,12 +729,15 @@ class LiveMedia(Protocol):
         (invalid_sdp). ``on_gone`` runs if its connection fails or closes."""
         ...
 
-    async def watch(self, room_id: str, offer_sdp: str) -> tuple[str, str]:
+    async def watch(self, room_id: str, offer_sdp: str, viewer_id: str) -> tuple[str, str]:
         """A WHEP viewer's offer: (resource id, answer). Raises NotFound
         (not_live) when the room has no media, InvalidInput (invalid_sdp)."""
         ...
 
-    async def stop_watching(self, room_id: str, resource: str) -> bool: ...
+    async def stop_watching(self, room_id: str, resource: str, viewer_id: str) -> bool:
+        """Ends the viewing session if it is ``viewer_id``'s; False when
+        there is none that is theirs."""
+        ...
 
     async def end_room(self, room_id: str) -> None:
         """Closes the room's publisher connection and viewers (if any)."""
