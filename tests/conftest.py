@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 from gortc.app import create_app
 from gortc.config import Config
 
-pytest_plugins = ["tests.redis_server"]
+pytest_plugins = ["tests.redis_server", "tests.postgres_server", "tests.integration.backends"]
 
 TEST_PASSWORD = "correct horse battery"
 

@@ -20,6 +20,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
@@ -88,6 +89,7 @@ class ObjectStore:
         self.ports = {f"{name}.port": _free_pair(taken) for name in _PAIRED}
         self.ports.update({flag: _free_port(taken) for flag in _SINGLE})
         self._process: subprocess.Popen[bytes] | None = None
+        self._log: BinaryIO | None = None
 
     @property
     def endpoint(self) -> str:
@@ -107,6 +109,7 @@ class ObjectStore:
         environment = dict(
             os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY
         )
+        self._log = open(self.directory / "weed.log", "wb")  # noqa: SIM115 (closed in stop)
         self._process = subprocess.Popen(
             [
                 self.binary,
@@ -122,7 +125,7 @@ class ObjectStore:
             ],
             env=environment,
             stdout=subprocess.DEVNULL,
-            stderr=open(self.directory / "weed.log", "wb"),  # noqa: SIM115 (kept by Popen)
+            stderr=self._log,
         )
         deadline = time.monotonic() + 60
         while not self._bucket_ready():
@@ -154,6 +157,8 @@ class ObjectStore:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+        if self._log is not None:
+            self._log.close()
 
     def __enter__(self) -> ObjectStore:
         self.start()

@@ -1,0 +1,44 @@
+"""The unit of work on PostgreSQL: every repository of one transaction on
+one pooled connection."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from gortc.repositories.postgres.blobs import PostgresBlobReferences
+from gortc.repositories.postgres.database import Connection, PostgresDatabase
+from gortc.repositories.postgres.one_time_tokens import (
+    PostgresInviteRepository,
+    PostgresOneTimeTokenRepository,
+)
+from gortc.repositories.postgres.sessions import (
+    PostgresRefreshTokenRepository,
+    PostgresSessionRepository,
+)
+from gortc.repositories.postgres.users import PostgresUserRepository
+
+
+class PostgresRepositories:
+    def __init__(self, conn: Connection) -> None:
+        self.users = PostgresUserRepository(conn)
+        self.sessions = PostgresSessionRepository(conn)
+        self.refresh_tokens = PostgresRefreshTokenRepository(conn)
+        self.one_time_tokens = PostgresOneTimeTokenRepository(conn)
+        self.invites = PostgresInviteRepository(conn)
+        self.blobs = PostgresBlobReferences(conn)
+
+
+class PostgresUnitOfWork:
+    def __init__(self, db: PostgresDatabase) -> None:
+        self._db = db
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PostgresRepositories]:
+        async with self._db.write() as conn:
+            yield PostgresRepositories(conn)
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[PostgresRepositories]:
+        async with self._db.read() as conn:
+            yield PostgresRepositories(conn)
