@@ -81,8 +81,9 @@ from gortc.hub.backplane import Backplane, LocalBackplane
 from gortc.hub.hub import Hub
 from gortc.hub.presence import LocalPresence, PresenceRegistry
 from gortc.repositories.database import Database
+from gortc.repositories.group_commit import GroupCommitMessageStore
 from gortc.repositories.maintenance import purge_expired
-from gortc.repositories.messages import GroupCommitMessageStore
+from gortc.repositories.messages import sqlite_message_store
 from gortc.repositories.revoked_tokens import SqliteRevokedTokenStore
 from gortc.repositories.unit_of_work import SqliteUnitOfWork
 from gortc.usecases.accounts import AccountService, AccountSettings
@@ -284,7 +285,7 @@ def build_core(config: Config) -> Core:
         invite_ttl=config.auth.invite_ttl,
         events=hub,
     )
-    message_store = GroupCommitMessageStore(database)
+    message_store = sqlite_message_store(database)
     chat = ChatService(
         uow=uow,
         store=figures.measure(message_store),

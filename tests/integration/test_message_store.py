@@ -16,8 +16,10 @@ import pytest
 from gortc.entities.errors import NotFound
 from gortc.entities.groups import Group, GroupKind, Member, NewMessage, Role, StoredMessage
 from gortc.entities.ids import new_id
+from gortc.repositories import group_commit
 from gortc.repositories.database import Database
-from gortc.repositories.messages import GroupCommitMessageStore, _stored_by_client_id
+from gortc.repositories.group_commit import GroupCommitMessageStore, MessageBatch
+from gortc.repositories.messages import _stored_by_client_id, sqlite_message_store
 from gortc.repositories.unit_of_work import SqliteUnitOfWork
 from tests.integration.test_repositories import add_users, make_user
 
@@ -34,7 +36,7 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def store(db: Database) -> AsyncIterator[GroupCommitMessageStore]:
-    message_store = GroupCommitMessageStore(db)
+    message_store = sqlite_message_store(db)
     yield message_store
     await message_store.close()
 
@@ -42,15 +44,17 @@ async def store(db: Database) -> AsyncIterator[GroupCommitMessageStore]:
 class Batches:
     """Records the size of every batch the store writes."""
 
-    def __init__(self, store: GroupCommitMessageStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.sizes: list[int] = []
-        real = store._write
+        real = group_commit.write_batch
 
-        async def recorded(drafts: list[NewMessage]) -> list[StoredMessage | Exception]:
+        async def recorded(
+            statements: MessageBatch, drafts: list[NewMessage]
+        ) -> list[StoredMessage | Exception]:
             self.sizes.append(len(drafts))
-            return await real(drafts)
+            return await real(statements, drafts)
 
-        monkeypatch.setattr(store, "_write", recorded)
+        monkeypatch.setattr(group_commit, "write_batch", recorded)
 
 
 async def group_with(uow: SqliteUnitOfWork, *usernames: str) -> tuple[str, list[str]]:
@@ -89,7 +93,7 @@ async def test_a_repeat_in_the_same_batch_gets_the_first_message_and_stores_noth
 ) -> None:
     uow = SqliteUnitOfWork(db)
     group_id, (alice,) = await group_with(uow, "alice")
-    batches = Batches(store, monkeypatch)
+    batches = Batches(monkeypatch)
 
     first, other, repeat = await asyncio.gather(
         store.add(draft(group_id, alice, "hello", "c1")),
@@ -217,9 +221,7 @@ async def test_sync_by_change_and_the_repeat_look_up_are_index_searches(
     async with db.write() as conn:
         await conn.set_trace_callback(statements.append)
         try:
-            await _stored_by_client_id(
-                conn, [draft("g", "u", "x", "c1"), draft("g", "u", "y", "c2")]
-            )
+            await _stored_by_client_id(conn, [("g", "u", "c1"), ("g", "u", "c2")])
         finally:
             await conn.set_trace_callback(None)
     [look_up] = [s for s in statements if "wanted" in s]
