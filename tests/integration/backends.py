@@ -13,10 +13,13 @@ from typing import Any
 import pytest
 
 from gortc.repositories.database import Database
+from gortc.repositories.group_commit import GroupCommitMessageStore
 from gortc.repositories.maintenance import purge_expired
+from gortc.repositories.messages import sqlite_message_store
 from gortc.repositories.postgres.blobs import PostgresRevokedTokenStore
 from gortc.repositories.postgres.database import PostgresDatabase
 from gortc.repositories.postgres.maintenance import purge_expired_postgres
+from gortc.repositories.postgres.messages import postgres_message_store
 from gortc.repositories.postgres.unit_of_work import PostgresUnitOfWork
 from gortc.repositories.revoked_tokens import SqliteRevokedTokenStore
 from gortc.repositories.unit_of_work import SqliteUnitOfWork
@@ -34,6 +37,8 @@ class Backend:
     # Raw rows for what a test checks beneath the repositories, in SQL both
     # dialects read alike (no parameters: tests pass constants).
     rows: Callable[[str], Awaitable[list[Row]]]
+    # A new group-commit store, as another instance would have its own.
+    new_message_store: Callable[[], GroupCommitMessageStore]
 
 
 async def _sqlite(path: Path) -> AsyncIterator[Backend]:
@@ -50,6 +55,7 @@ async def _sqlite(path: Path) -> AsyncIterator[Backend]:
         SqliteRevokedTokenStore(db),
         lambda now: purge_expired(db, now),
         rows,
+        lambda: sqlite_message_store(db),
     )
     await db.close()
 
@@ -68,6 +74,7 @@ async def _postgres(url: str) -> AsyncIterator[Backend]:
         PostgresRevokedTokenStore(db),
         lambda now: purge_expired_postgres(db, now),
         rows,
+        lambda: postgres_message_store(db),
     )
     await db.close()
 

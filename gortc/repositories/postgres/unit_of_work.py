@@ -6,12 +6,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from gortc.repositories.postgres.attachments import PostgresAttachmentRepository
 from gortc.repositories.postgres.blobs import PostgresBlobReferences
 from gortc.repositories.postgres.database import Connection, PostgresDatabase
+from gortc.repositories.postgres.groups import (
+    PostgresGroupRepository,
+    PostgresInvitationRepository,
+    PostgresMemberRepository,
+)
+from gortc.repositories.postgres.messages import PostgresMessageRepository
 from gortc.repositories.postgres.one_time_tokens import (
     PostgresInviteRepository,
     PostgresOneTimeTokenRepository,
 )
+from gortc.repositories.postgres.reactions import PostgresReactionRepository
 from gortc.repositories.postgres.sessions import (
     PostgresRefreshTokenRepository,
     PostgresSessionRepository,
@@ -27,6 +35,12 @@ class PostgresRepositories:
         self.one_time_tokens = PostgresOneTimeTokenRepository(conn)
         self.invites = PostgresInviteRepository(conn)
         self.blobs = PostgresBlobReferences(conn)
+        self.groups = PostgresGroupRepository(conn)
+        self.members = PostgresMemberRepository(conn)
+        self.invitations = PostgresInvitationRepository(conn)
+        self.messages = PostgresMessageRepository(conn)
+        self.reactions = PostgresReactionRepository(conn)
+        self.attachments = PostgresAttachmentRepository(conn)
 
 
 class PostgresUnitOfWork:

@@ -14,13 +14,16 @@
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE EXTENSION IF NOT EXISTS unaccent;
 
--- Folding for the full-text indexes: lower case, no diacritics, as SQLite's
--- unicode61 "remove_diacritics 2" does. unaccent() is only STABLE (its
--- dictionary could change); naming the dictionary makes this wrapper safe
--- to declare IMMUTABLE, which index expressions and generated columns need.
-CREATE FUNCTION gortc_fold(text) RETURNS text
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
-    AS $$ SELECT lower(public.unaccent('public.unaccent'::regdictionary, $1)) $$;
+-- The text search configuration of every full-text column: PostgreSQL's
+-- "simple" parser and dictionary (no stemming, no stop words: a search
+-- finds the words typed, as FTS5's unicode61 does on SQLite), with accents
+-- folded first (unaccent), so "cafe" finds "Café". ts_headline reads the
+-- original text with the same configuration, so the highlights are right.
+CREATE TEXT SEARCH CONFIGURATION gortc_search (COPY = pg_catalog.simple);
+ALTER TEXT SEARCH CONFIGURATION gortc_search
+    ALTER MAPPING FOR asciiword, asciihword, hword_asciipart, word, hword, hword_part,
+                      numword, numhword, hword_numpart
+    WITH public.unaccent, pg_catalog.simple;
 
 CREATE TABLE blobs (
     sha256   text COLLATE "C" PRIMARY KEY,
@@ -151,7 +154,11 @@ CREATE TABLE messages (
     created_change_seq bigint NOT NULL DEFAULT 0,
     reply_to_id        text COLLATE "C",
     -- Message search: kept by PostgreSQL itself as the body changes.
-    body_search        tsvector GENERATED ALWAYS AS (to_tsvector('simple', gortc_fold(body))) STORED,
+    body_search        tsvector
+        GENERATED ALWAYS AS (to_tsvector('gortc_search'::regconfig, body)) STORED,
+    -- The order messages were stored in, across groups: search's "newest
+    -- first" and its page cursor (SQLite's rowid).
+    position           bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
     UNIQUE (group_id, seq)
 );
 CREATE UNIQUE INDEX messages_by_client_id ON messages (group_id, sender_id, client_id)
@@ -185,9 +192,10 @@ CREATE TABLE file_texts (
     owner_id text COLLATE "C" NOT NULL,
     name     text NOT NULL,
     body     text NOT NULL,
+    -- The name weighs A, the text B: name:/body: filters select by weight.
     search   tsvector GENERATED ALWAYS AS (
-        setweight(to_tsvector('simple', gortc_fold(name)), 'A')
-        || setweight(to_tsvector('simple', gortc_fold(body)), 'B')
+        setweight(to_tsvector('gortc_search'::regconfig, name), 'A')
+        || setweight(to_tsvector('gortc_search'::regconfig, body), 'B')
     ) STORED
 );
 CREATE INDEX file_texts_search ON file_texts USING gin (search);
