@@ -23,7 +23,7 @@ from gortc.repositories.postgres.messages import postgres_message_store
 from gortc.repositories.postgres.unit_of_work import PostgresUnitOfWork
 from gortc.repositories.revoked_tokens import SqliteRevokedTokenStore
 from gortc.repositories.unit_of_work import SqliteUnitOfWork
-from gortc.usecases.ports import RevokedTokenStore
+from gortc.usecases.ports import RevokedTokenStore, UnitOfWork
 
 Row = tuple[Any, ...]
 
@@ -31,7 +31,7 @@ Row = tuple[Any, ...]
 @dataclass
 class Backend:
     name: str
-    uow: Any  # SqliteUnitOfWork | PostgresUnitOfWork: the UnitOfWork Protocol
+    uow: UnitOfWork
     revoked: RevokedTokenStore
     purge_expired: Callable[[datetime], Awaitable[int]]
     # Raw rows for what a test checks beneath the repositories, in SQL both

@@ -32,6 +32,7 @@ from gortc.repositories.group_commit import (
 )
 from gortc.repositories.postgres import attachments, reactions
 from gortc.repositories.postgres.database import Connection, PostgresDatabase
+from gortc.repositories.postgres.search_text import passage, words_of
 from gortc.repositories.postgres.text_query import CONFIG, TsQuery
 
 _COLUMNS = (
@@ -40,13 +41,6 @@ _COLUMNS = (
 )
 _M_COLUMNS = ", ".join(f"m.{column.strip()}" for column in _COLUMNS.split(","))
 
-# Message bodies cannot hold control characters (check_message_body), so
-# these can only be ts_headline's marks; they become the public markers after
-# any public marker already in the text has been replaced.
-_MARK_START = "\x02"
-_MARK_END = "\x03"
-_HEADLINE_OPTIONS = "StartSel=\x02, StopSel=\x03, MaxWords=20, MinWords=8, ShortWord=0"
-_ELLIPSIS = "…"
 _REPLACEMENT = "\ufffd"
 
 
@@ -168,13 +162,14 @@ class PostgresMessageRepository:
         # the body by itself.
         changed = replace(message, change=await _next_change(self._conn, message.group_id))
         await self._conn.execute(
-            "UPDATE messages SET body = $1, edited_at = $2, deleted_at = $3, change_seq = $4 "
-            "WHERE id = $5",
+            "UPDATE messages SET body = $1, edited_at = $2, deleted_at = $3, change_seq = $4, "
+            f"body_search = to_tsvector({CONFIG}, $6) WHERE id = $5",
             changed.body,
             changed.edited_at,
             changed.deleted_at,
             changed.change,
             changed.id,
+            words_of(changed.body),
         )
         return changed
 
@@ -193,7 +188,7 @@ class PostgresMessageRepository:
         in (of ``group_id`` only, if given), the membership joined in the
         same statement. Newest first: below the position ``below``. By
         relevance (ts_rank_cd): after ``offset`` hits."""
-        params: list[object] = [user_id, _HEADLINE_OPTIONS]
+        params: list[object] = [user_id]
         tsquery = TsQuery(first=len(params) + 1)
         expression = tsquery.expression(query, columns=False)
         params.extend(tsquery.params)
@@ -212,18 +207,18 @@ class PostgresMessageRepository:
             ordering = f"rank DESC, m.position DESC LIMIT ${len(params) - 1} OFFSET ${len(params)}"
         rows = await self._conn.fetch(
             f"WITH q AS (SELECT {expression} AS query) "
-            f"SELECT {_M_COLUMNS}, m.position, ts_rank_cd(m.body_search, q.query) AS rank, "
-            f"ts_headline({CONFIG}, m.body, q.query, $2) AS snippet "
+            f"SELECT {_M_COLUMNS}, m.position, ts_rank_cd(m.body_search, q.query) AS rank "
             "FROM q, messages AS m "
             "JOIN members AS mb ON mb.group_id = m.group_id AND mb.user_id = $1 "
             f"WHERE {' AND '.join(conditions)} ORDER BY {ordering}",
             *params,
         )
         messages = await _complete(self._conn, rows)
+        wanted = tsquery.wanted
         return [
             MessageHit(
                 message=message,
-                snippet=public_snippet(row["snippet"], message.body),
+                snippet=passage(_clean(message.body), wanted, HIGHLIGHT_START, HIGHLIGHT_END),
                 score=order_score(offset + index),
                 position=int(row["position"]),
             )
@@ -231,18 +226,10 @@ class PostgresMessageRepository:
         ]
 
 
-def public_snippet(headline: str, body: str) -> str:
-    """ts_headline's text with the public markers (any already in the
-    message become U+FFFD first, so that every marker in a hit is real), and
-    an ellipsis where the passage does not reach the body's start or end,
-    as SQLite's snippet() writes them."""
-    cleaned = headline.replace(HIGHLIGHT_START, _REPLACEMENT).replace(HIGHLIGHT_END, _REPLACEMENT)
-    plain = headline.replace(_MARK_START, "").replace(_MARK_END, "")
-    if not body.startswith(plain):
-        cleaned = _ELLIPSIS + cleaned
-    if not body.endswith(plain):
-        cleaned += _ELLIPSIS
-    return cleaned.replace(_MARK_START, HIGHLIGHT_START).replace(_MARK_END, HIGHLIGHT_END)
+def _clean(text: str) -> str:
+    # The public markers a message holds itself become U+FFFD, so that every
+    # marker in a hit is a real one.
+    return text.replace(HIGHLIGHT_START, _REPLACEMENT).replace(HIGHLIGHT_END, _REPLACEMENT)
 
 
 async def _next_change(conn: Connection, group_id: str) -> int:
@@ -347,13 +334,18 @@ class PostgresMessageBatch:
             )
         )
         # One statement for the batch, whatever its size; searchable from
-        # the same commit on (the tsvector is a generated column).
+        # the same commit on.
         await self._conn.execute(
             "INSERT INTO messages (id, group_id, seq, sender_id, body, created_at, client_id, "
-            "change_seq, created_change_seq, reply_to_id) "
-            "SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], "
-            "$6::timestamptz[], $7::text[], $8::bigint[], $9::bigint[], $10::text[])",
+            "change_seq, created_change_seq, reply_to_id, body_search) "
+            "SELECT id, group_id, seq, sender_id, body, created_at, client_id, change_seq, "
+            f"created_change_seq, reply_to_id, to_tsvector({CONFIG}, words) "
+            "FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], "
+            "$6::timestamptz[], $7::text[], $8::bigint[], $9::bigint[], $10::text[], $11::text[]) "
+            "AS new (id, group_id, seq, sender_id, body, created_at, client_id, change_seq, "
+            "created_change_seq, reply_to_id, words)",
             *(list(column) for column in columns),
+            [words_of(message.body) for message, _ in messages],
         )
         await attachments.attach(self._conn, attached)
 

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from gortc.repositories.postgres.attachments import PostgresAttachmentRepository
 from gortc.repositories.postgres.blobs import PostgresBlobReferences
 from gortc.repositories.postgres.database import Connection, PostgresDatabase
+from gortc.repositories.postgres.files import PostgresFileRepository
 from gortc.repositories.postgres.groups import (
     PostgresGroupRepository,
     PostgresInvitationRepository,
@@ -23,6 +24,10 @@ from gortc.repositories.postgres.reactions import PostgresReactionRepository
 from gortc.repositories.postgres.sessions import (
     PostgresRefreshTokenRepository,
     PostgresSessionRepository,
+)
+from gortc.repositories.postgres.stream_keys import (
+    PostgresStreamKeyRepository,
+    PostgresUsedUploadUrls,
 )
 from gortc.repositories.postgres.users import PostgresUserRepository
 
@@ -41,6 +46,9 @@ class PostgresRepositories:
         self.messages = PostgresMessageRepository(conn)
         self.reactions = PostgresReactionRepository(conn)
         self.attachments = PostgresAttachmentRepository(conn)
+        self.files = PostgresFileRepository(conn)
+        self.used_upload_urls = PostgresUsedUploadUrls(conn)
+        self.stream_keys = PostgresStreamKeyRepository(conn)
 
 
 class PostgresUnitOfWork:

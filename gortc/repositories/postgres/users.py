@@ -25,6 +25,7 @@ _COLUMNS = (
 _PREFIX_CANDIDATES = 100
 _SUBSTRING_CANDIDATES = 200
 _SIMILAR_CANDIDATES = 100
+_SIMILAR_THRESHOLD = 0.1
 # Usernames are [a-z0-9_.-]: every one that starts with q sorts below q + DEL.
 _AFTER_USERNAME_CHARACTERS = "\x7f"
 
@@ -135,18 +136,24 @@ class PostgresUserRepository:
         found.update((row["id"], _user(row)) for row in rows)
         if len(found) >= enough:
             return list(found.values())
-        # Similar names: trigram similarity (the padded query against the
-        # padded keys, as the index stores them), the most similar first;
-        # `%` uses the index with pg_trgm's similarity_threshold (0.3).
-        padded = search_key(folded_query)
-        rows = await self._conn.fetch(
-            f"SELECT {_COLUMNS} FROM users WHERE disabled_at IS NULL "
-            "AND (search_username % $1 OR search_display_name % $1) "
-            "ORDER BY greatest(similarity(search_username, $1), "
-            "similarity(search_display_name, $1)) DESC LIMIT $2",
-            padded,
-            _SIMILAR_CANDIDATES,
-        )
+        # Similar names: those sharing trigrams with the query (pg_trgm pads
+        # and folds as search_key does), the most similar first. pg_trgm's
+        # default threshold (0.3) would miss a swapped pair of letters in a
+        # short name ("alcie" is 0.2 from "alice"); as on SQLite, where any
+        # shared trigram makes a candidate, score_name has the last word.
+        async with self._conn.transaction():
+            await self._conn.execute(
+                "SELECT set_config('pg_trgm.similarity_threshold', $1, true)",
+                str(_SIMILAR_THRESHOLD),
+            )
+            rows = await self._conn.fetch(
+                f"SELECT {_COLUMNS} FROM users WHERE disabled_at IS NULL "
+                "AND (search_username % $1 OR search_display_name % $1) "
+                "ORDER BY greatest(similarity(search_username, $1), "
+                "similarity(search_display_name, $1)) DESC LIMIT $2",
+                folded_query,
+                _SIMILAR_CANDIDATES,
+            )
         found.update((row["id"], _user(row)) for row in rows)
         return list(found.values())
 

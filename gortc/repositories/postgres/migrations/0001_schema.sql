@@ -8,17 +8,21 @@
 --
 -- Search is PostgreSQL's, not FTS5: messages and files carry a tsvector
 -- (GIN-indexed) of their folded text, people a trigram index (pg_trgm) on
--- their search keys. Both extensions ship with PostgreSQL and are trusted:
--- the database owner may create them.
+-- their search keys. The three extensions ship with PostgreSQL and are
+-- trusted: the database owner may create them.
 
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE EXTENSION IF NOT EXISTS unaccent;
+CREATE EXTENSION IF NOT EXISTS btree_gin;
 
 -- The text search configuration of every full-text column: PostgreSQL's
--- "simple" parser and dictionary (no stemming, no stop words: a search
--- finds the words typed, as FTS5's unicode61 does on SQLite), with accents
--- folded first (unaccent), so "cafe" finds "Café". ts_headline reads the
--- original text with the same configuration, so the highlights are right.
+-- "simple" dictionary (no stemming, no stop words: a search finds the words
+-- typed, as FTS5's unicode61 does on SQLite), with accents folded first
+-- (unaccent), so "cafe" finds "Café". The text reaches it already cut into
+-- words by gortc (repositories/postgres/search_text.py: runs of letters and
+-- digits, as unicode61 cuts), not by PostgreSQL's parser, which would keep
+-- "budget.txt" or "a@b.org" whole; so the vectors are written by the
+-- repositories, not generated here.
 CREATE TEXT SEARCH CONFIGURATION gortc_search (COPY = pg_catalog.simple);
 ALTER TEXT SEARCH CONFIGURATION gortc_search
     ALTER MAPPING FOR asciiword, asciihword, hword_asciipart, word, hword, hword_part,
@@ -153,9 +157,8 @@ CREATE TABLE messages (
     change_seq         bigint NOT NULL DEFAULT 0,
     created_change_seq bigint NOT NULL DEFAULT 0,
     reply_to_id        text COLLATE "C",
-    -- Message search: kept by PostgreSQL itself as the body changes.
-    body_search        tsvector
-        GENERATED ALWAYS AS (to_tsvector('gortc_search'::regconfig, body)) STORED,
+    -- Message search: the words of the body, rewritten with it.
+    body_search        tsvector NOT NULL,
     -- The order messages were stored in, across groups: search's "newest
     -- first" and its page cursor (SQLite's rowid).
     position           bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
@@ -184,22 +187,19 @@ CREATE INDEX files_by_owner ON files (owner_id, id);
 CREATE INDEX files_by_sha256 ON files (sha256);
 
 -- The indexed name and text of each searchable file. The owner is copied
--- in so that a search reads one index filtered by owner (owner first in
--- the composite GIN index needs btree_gin; a plain column check on the
--- few rows the tsquery finds is as strict and cheap enough).
+-- in and leads the GIN index (btree_gin): a search reads the entries of
+-- one owner's files only, as SQLite's search shards do, however many files
+-- other people keep (a common word costs what it costs in one's own files).
 CREATE TABLE file_texts (
     doc_id   bigint PRIMARY KEY REFERENCES files (doc_id) ON DELETE CASCADE,
     owner_id text COLLATE "C" NOT NULL,
     name     text NOT NULL,
     body     text NOT NULL,
-    -- The name weighs A, the text B: name:/body: filters select by weight.
-    search   tsvector GENERATED ALWAYS AS (
-        setweight(to_tsvector('gortc_search'::regconfig, name), 'A')
-        || setweight(to_tsvector('gortc_search'::regconfig, body), 'B')
-    ) STORED
+    -- The words of the name weigh A, those of the text B: name:/body:
+    -- filters select by weight.
+    search   tsvector NOT NULL
 );
-CREATE INDEX file_texts_search ON file_texts USING gin (search);
-CREATE INDEX file_texts_by_owner ON file_texts (owner_id);
+CREATE INDEX file_texts_search ON file_texts USING gin (owner_id, search);
 
 CREATE TABLE message_files (
     message_id text COLLATE "C" NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
