@@ -155,6 +155,8 @@ def _config_from(args: argparse.Namespace) -> Config:
 
 
 def _migrate(config: Config) -> int:
+    if config.database.url:
+        return asyncio.run(_migrate_postgres(config.database.url))
     result = migrate(config.database_path)
     if result.from_version == result.to_version:
         print(f"{config.database_path}: schema version {result.to_version} is current")
@@ -166,11 +168,34 @@ def _migrate(config: Config) -> int:
     return 0
 
 
+async def _migrate_postgres(url: str) -> int:
+    from gortc.repositories.postgres.database import PostgresDatabase, describe
+
+    database = PostgresDatabase(url, min_connections=1, max_connections=1)
+    before, after = await database.migrate()
+    where = describe(url)
+    if before == after:
+        print(f"{where}: schema version {after} is current")
+    else:
+        print(f"{where}: schema version {before} → {after}")
+    return 0
+
+
 def _backup_or_restore(config: Config, args: argparse.Namespace) -> int:
     import sqlite3
     from pathlib import Path
 
     from gortc.repositories import backup
+
+    if config.database.url:
+        # PostgreSQL has its own tools, which do this better than gortc could.
+        print(
+            f"gortc: {args.command} copies SQLite deployments; this one's database is "
+            "PostgreSQL: use pg_dump / pg_restore for it, and copy the data directory "
+            "(files, secret) beside it (docs/deploy.md, Backups)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
 
     def say(line: str) -> None:
         print(f"gortc {args.command}: {line}", file=sys.stderr, flush=True)
@@ -207,6 +232,8 @@ def _backup_or_restore(config: Config, args: argparse.Namespace) -> int:
 
 
 async def _reindex(config: Config) -> int:
+    if config.database.url:
+        return await _reindex_postgres(config.database.url)
     from gortc.progress import ProgressBar
     from gortc.repositories.database import Database
     from gortc.repositories.search_indexes import rebuild_all
@@ -230,6 +257,22 @@ async def _reindex(config: Config) -> int:
         await database.close()
     summary = ", ".join(f"{count:,} {name}" for name, count in indexed.items())
     print(f"{config.database_path}: reindexed {summary} in {time.perf_counter() - started:.1f}s")
+    return 0
+
+
+async def _reindex_postgres(url: str) -> int:
+    from gortc.repositories.postgres.database import PostgresDatabase, describe
+    from gortc.repositories.postgres.search_columns import rewrite_all
+
+    database = PostgresDatabase(url, min_connections=1, max_connections=1)
+    await database.open()
+    try:
+        started = time.perf_counter()
+        counts = await rewrite_all(database)
+    finally:
+        await database.close()
+    summary = ", ".join(f"{count:,} {name}" for name, count in counts.items())
+    print(f"{describe(url)}: reindexed {summary} in {time.perf_counter() - started:.1f}s")
     return 0
 
 

@@ -108,9 +108,9 @@ async def test_an_upload_url_stores_one_file_once(client: TestClient, config: Co
     listed = await call(client, "GET", "/api/v1/files", alice, expect=200)
     assert [file["id"] for file in listed["items"]] == [stored["id"]]
 
-    before = dump_database(config.database_path)
+    before = dump_database(config)
     refused(await put(client, answer["url"]), 409, "url_used")
-    assert dump_database(config.database_path) == before
+    assert dump_database(config) == before
 
 
 async def test_two_uploads_racing_with_one_url_store_one_file(
@@ -130,7 +130,7 @@ async def test_wrong_sizes_are_refused_and_nothing_is_stored(
 ) -> None:
     alice = await sign_up(client, "alice")
     url = (await upload_url_for(client, alice))["url"]
-    before = dump_database(config.database_path)
+    before = dump_database(config)
 
     async def streamed(data: bytes) -> AsyncIterator[bytes]:
         # Chunked, without a Content-Length: counted as the bytes arrive.
@@ -143,7 +143,7 @@ async def test_wrong_sizes_are_refused_and_nothing_is_stored(
     refused(await put(client, url, streamed(DATA + b"!")), 413, "larger_than_declared")
     refused(await put(client, url, streamed(DATA[:-1])), 400, "smaller_than_declared")
 
-    assert dump_database(config.database_path) == before
+    assert dump_database(config) == before
     assert stored_blobs(config.data_path) == []
     # A failed attempt does not spend the URL.
     status, _ = await put(client, url, streamed(DATA))
@@ -154,7 +154,7 @@ async def test_a_changed_url_is_refused(client: TestClient, config: Config) -> N
     alice, bob = await sign_up(client, "alice"), await sign_up(client, "bob")
     url = (await upload_url_for(client, alice))["url"]
     query = dict(parse_qsl(urlsplit(url).query))
-    before = dump_database(config.database_path)
+    before = dump_database(config)
 
     for tampered in (
         changed(url, signature=flipped(query["signature"])),
@@ -179,7 +179,7 @@ async def test_a_changed_url_is_refused(client: TestClient, config: Config) -> N
     )
     assert (await client.post(url, data=DATA)).status == 405
 
-    assert dump_database(config.database_path) == before
+    assert dump_database(config) == before
     assert stored_blobs(config.data_path) == []
 
 

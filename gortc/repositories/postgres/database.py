@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, TypeAlias
+from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -33,18 +34,23 @@ class PostgresDatabase:
         self._max = max_connections
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
 
-    async def open(self) -> None:
-        """Migrates the schema if needed, then opens the pool. Raises
-        SchemaError when the server cannot be reached or the database is
-        unusable by this version."""
+    async def migrate(self) -> tuple[int, int]:
+        """Brings the schema up to date; (version before, version after).
+        Raises SchemaError when the server cannot be reached or the database
+        is unusable by this version."""
         try:
             conn = await asyncpg.connect(self.url, timeout=10)
         except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-            raise SchemaError(f"cannot connect to PostgreSQL: {exc}") from None
+            raise SchemaError(f"cannot connect to {describe(self.url)}: {exc}") from None
         try:
-            await migrate_postgres(conn)
+            return await migrate_postgres(conn)
         finally:
             await conn.close()
+
+    async def open(self) -> None:
+        """Migrates the schema if needed, then opens the pool (SchemaError
+        as ``migrate``)."""
+        await self.migrate()
         self._pool = await asyncpg.create_pool(
             self.url, min_size=self._min, max_size=self._max, timeout=10
         )
@@ -77,3 +83,11 @@ class PostgresDatabase:
             raise RuntimeError("the database is closed")
         async with self._pool.acquire() as conn:
             yield conn
+
+
+def describe(url: str) -> str:
+    """The database a URL names, for messages: never its password."""
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    port = f":{parts.port}" if parts.port else ""
+    return f"PostgreSQL {parts.username or ''}@{host}{port}{parts.path}".replace(" @", " ")
