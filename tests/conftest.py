@@ -23,12 +23,24 @@ TEST_PASSWORD = "correct horse battery"
 # With GORTC_TEST_DATABASE=postgresql (make test-postgres), every app a test
 # makes runs on a new database of the session's PostgreSQL instead of SQLite.
 _new_test_database: Callable[[], str] | None = None
+_test_databases: dict[str, str] = {}
+
+
+# Tests that look at SQLite's own files (its search shards, its pages).
+sqlite_only = pytest.mark.skipif(
+    os.environ.get("GORTC_TEST_DATABASE", "sqlite") == "postgresql",
+    reason="reads SQLite's own tables; the contract tests cover PostgreSQL",
+)
+
+
+def on_postgresql() -> bool:
+    return os.environ.get("GORTC_TEST_DATABASE", "sqlite") == "postgresql"
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _database_for_every_app(request: pytest.FixtureRequest) -> None:
     global _new_test_database
-    if os.environ.get("GORTC_TEST_DATABASE", "sqlite") != "postgresql":
+    if not on_postgresql():
         return
     server = request.getfixturevalue("postgres_server")
     template = request.getfixturevalue("postgres_template")
@@ -45,7 +57,12 @@ def make_config(data_dir: Path, **sections: dict[str, Any]) -> Config:
         "live": {"rtmp_port": 0},
     }
     if _new_test_database is not None and "database" not in sections:
-        base["database"] = {"url": _new_test_database()}
+        # One database per data directory, as SQLite's file is: two apps
+        # on one data directory are two instances sharing a database.
+        key = str(data_dir.resolve())
+        if key not in _test_databases:
+            _test_databases[key] = _new_test_database()
+        base["database"] = {"url": _test_databases[key]}
     for section, values in sections.items():
         base.setdefault(section, {}).update(values)
     return Config.model_validate(base)
@@ -120,6 +137,27 @@ def dump_postgres(url: str) -> list[tuple[Any, ...]]:
     # In a thread with a loop of its own: called from inside a test's loop.
     with ThreadPoolExecutor(1) as thread:
         return thread.submit(asyncio.run, dump()).result()
+
+
+def app_rows(config: Config, sql: str) -> list[tuple[Any, ...]]:
+    """The rows of a constant query (no parameters) on an app's database,
+    SQLite or PostgreSQL: for what a test checks beneath the API."""
+    if not config.database.url:
+        conn = sqlite3.connect(config.database_path)
+        try:
+            return [tuple(row) for row in conn.execute(sql)]
+        finally:
+            conn.close()
+
+    async def fetch() -> list[tuple[Any, ...]]:
+        conn = await asyncpg.connect(config.database.url)
+        try:
+            return [tuple(row) for row in await conn.fetch(sql)]
+        finally:
+            await conn.close()
+
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, fetch()).result()
 
 
 def search_index_tables(conn: sqlite3.Connection) -> set[str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import sqlite3
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -24,7 +23,7 @@ from gortc.config import Config
 from gortc.delivery.keys import ADMIN
 from gortc.entities.timestamps import from_text
 from gortc.usecases.signed_urls import download_url, upload_url
-from tests.conftest import ClientFactory, dump_database, make_config
+from tests.conftest import ClientFactory, app_rows, dump_database, make_config
 from tests.e2e.file_client import stored_blobs
 from tests.e2e.test_attachments import crew, send, upload_as
 from tests.e2e.test_groups_api import GROUPS, Person, call, sign_up
@@ -82,12 +81,8 @@ def signer(config: Config) -> HmacSigner:
     return HmacSigner(derive_key(secret, SIGNED_URL_KEY))
 
 
-def files_of(config: Config) -> list[tuple[str, str]]:
-    conn = sqlite3.connect(config.database_path)
-    try:
-        return list(conn.execute("SELECT owner_id, name FROM files ORDER BY id"))
-    finally:
-        conn.close()
+def files_of(config: Config) -> list[tuple[Any, ...]]:
+    return app_rows(config, "SELECT owner_id, name FROM files ORDER BY id")
 
 
 async def test_an_upload_url_stores_one_file_once(client: TestClient, config: Config) -> None:

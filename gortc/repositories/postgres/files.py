@@ -170,7 +170,9 @@ class PostgresFileRepository:
         rows = await self._conn.fetch(
             f"WITH q AS (SELECT {expression} AS query) "
             f"SELECT {_F_COLUMNS}, t.name AS indexed_name, left(t.body, $4) AS passage_source, "
-            "ts_rank_cd(t.search, q.query) AS rank "
+            # A match in the name weighs ten of one in the text, as bm25(10, 1)
+            # does on SQLite (ts_rank's weights are {D, C, B, A}).
+            "ts_rank('{0.1, 0.1, 0.1, 1.0}', t.search, q.query) AS rank "
             "FROM q, file_texts AS t JOIN files AS f ON f.doc_id = t.doc_id "
             "WHERE t.owner_id = $1 AND t.search @@ q.query "
             "ORDER BY rank DESC, t.doc_id DESC LIMIT $2 OFFSET $3",

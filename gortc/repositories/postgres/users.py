@@ -25,7 +25,7 @@ _COLUMNS = (
 _PREFIX_CANDIDATES = 100
 _SUBSTRING_CANDIDATES = 200
 _SIMILAR_CANDIDATES = 100
-_SIMILAR_THRESHOLD = 0.1
+_SIMILAR_THRESHOLD = 0.01
 # Usernames are [a-z0-9_.-]: every one that starts with q sorts below q + DEL.
 _AFTER_USERNAME_CHARACTERS = "\x7f"
 
@@ -136,11 +136,12 @@ class PostgresUserRepository:
         found.update((row["id"], _user(row)) for row in rows)
         if len(found) >= enough:
             return list(found.values())
-        # Similar names: those sharing trigrams with the query (pg_trgm pads
+        # Similar names: those sharing a trigram with the query (pg_trgm pads
         # and folds as search_key does), the most similar first. pg_trgm's
         # default threshold (0.3) would miss a swapped pair of letters in a
-        # short name ("alcie" is 0.2 from "alice"); as on SQLite, where any
-        # shared trigram makes a candidate, score_name has the last word.
+        # short name ("alcie" is 0.2 from "alice"); a threshold this low
+        # keeps any name sharing one trigram, as on SQLite, and score_name
+        # has the last word.
         async with self._conn.transaction():
             await self._conn.execute(
                 "SELECT set_config('pg_trgm.similarity_threshold', $1, true)",
