@@ -157,7 +157,7 @@ class Core:
         removed = await self.blob_store.remove_stale_staged()
         if removed:
             log.info("removed %d uploads left unfinished by an earlier crash", removed)
-        orphans = await remove_orphans(SqliteUnitOfWork(self.database), self.blob_store)
+        orphans = await remove_orphans(self.database.uow, self.blob_store)
         if orphans:
             log.info("removed %d blobs an earlier crash left unreferenced", orphans)
 

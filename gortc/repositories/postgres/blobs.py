@@ -26,6 +26,10 @@ class PostgresBlobReferences:
         )
         return row is not None
 
+    async def list_referenced(self) -> set[str]:
+        rows = await self._conn.fetch("SELECT sha256 FROM blobs WHERE refcount > 0")
+        return {row[0] for row in rows}
+
     async def release(self, sha256: str) -> bool:
         # The UPDATE locks the row until commit: two instances releasing the
         # last two references agree on which one was the last.
