@@ -1,12 +1,18 @@
 PYTHON ?= python
 
-.PHONY: install test lint typecheck check bench bench-startup bench-auth bench-fanout bench-persist bench-search bench-calls bench-whep bench-live bench-dist run dist
+.PHONY: install test test-postgres lint typecheck check bench bench-startup bench-auth bench-fanout bench-persist bench-search bench-calls bench-whep bench-live bench-dist run dist
 
 install:
 	$(PYTHON) -m pip install -e '.[test]'
 
 test:
 	$(PYTHON) -m pytest
+
+# The whole suite with every app on PostgreSQL instead of SQLite (Debian's
+# postgresql; the tests start their own server). Tests that read SQLite's own
+# tables are skipped; about twenty minutes.
+test-postgres:
+	GORTC_TEST_DATABASE=postgresql $(PYTHON) -m pytest tests/e2e tests/integration
 
 lint:
 	$(PYTHON) -m ruff check gortc tests bench deploy

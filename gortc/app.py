@@ -80,11 +80,8 @@ from gortc.delivery.session_cookie import SessionCookieStorage
 from gortc.hub.backplane import Backplane, LocalBackplane
 from gortc.hub.hub import Hub
 from gortc.hub.presence import LocalPresence, PresenceRegistry
-from gortc.repositories.database import Database
-from gortc.repositories.maintenance import purge_expired
-from gortc.repositories.messages import GroupCommitMessageStore
-from gortc.repositories.revoked_tokens import SqliteRevokedTokenStore
-from gortc.repositories.unit_of_work import SqliteUnitOfWork
+from gortc.repositories.backends import DatabaseBackend, database_backend
+from gortc.repositories.group_commit import GroupCommitMessageStore
 from gortc.usecases.accounts import AccountService, AccountSettings
 from gortc.usecases.admin import AdminService
 from gortc.usecases.blob_garbage import remove_orphans
@@ -133,7 +130,7 @@ class Core:
 
     config: Config
     secret: bytes
-    database: Database
+    database: DatabaseBackend
     redis: redis.Redis | None
     accounts: AccountService
     admin: AdminService
@@ -160,7 +157,7 @@ class Core:
         removed = await self.blob_store.remove_stale_staged()
         if removed:
             log.info("removed %d uploads left unfinished by an earlier crash", removed)
-        orphans = await remove_orphans(SqliteUnitOfWork(self.database), self.blob_store)
+        orphans = await remove_orphans(self.database.uow, self.blob_store)
         if orphans:
             log.info("removed %d blobs an earlier crash left unreferenced", orphans)
 
@@ -180,15 +177,17 @@ class Core:
 
 def build_core(config: Config) -> Core:
     secret = load_or_create_secret(config.auth.secret, config.data_path)
-    database = Database(
+    database = database_backend(
+        config.database.url,
         config.database_path,
         readers=config.database.readers,
         busy_timeout_ms=config.database.busy_timeout_ms,
+        pool_size=config.database.pool_size,
     )
-    uow = SqliteUnitOfWork(database)
+    uow = database.uow
     clock = SystemClock()
     redis_client = _redis_client(config.redis.url) if config.redis.url else None
-    revoked: RevokedTokenStore = SqliteRevokedTokenStore(database)
+    revoked: RevokedTokenStore = database.revoked_tokens
     if redis_client is not None:
         from gortc.adapters.redis_revocations import RedisRevokedTokenStore
 
@@ -284,7 +283,7 @@ def build_core(config: Config) -> Core:
         invite_ttl=config.auth.invite_ttl,
         events=hub,
     )
-    message_store = GroupCommitMessageStore(database)
+    message_store = database.message_store()
     chat = ChatService(
         uow=uow,
         store=figures.measure(message_store),
@@ -631,10 +630,10 @@ def _close_sockets(hub: Hub) -> Callable[[web.Application], Awaitable[None]]:
     return close
 
 
-async def _purge_periodically(database: Database) -> None:
+async def _purge_periodically(database: DatabaseBackend) -> None:
     while True:
         try:
-            removed = await purge_expired(database, datetime.now(UTC))
+            removed = await database.purge_expired(datetime.now(UTC))
             if removed:
                 log.info("purged %d expired sessions and tokens", removed)
         except Exception:  # housekeeping must never stop the server

@@ -97,6 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
         commands.add_parser("restore", help="put a backup back into an empty data directory")
     )
     restore.add_argument("path", metavar="PATH", help="a directory made by 'gortc backup'")
+    move = with_common(
+        commands.add_parser(
+            "move-to-postgres",
+            help="copy this SQLite deployment into an empty PostgreSQL database (server stopped)",
+        )
+    )
+    move.add_argument(
+        "--to", required=True, metavar="URL", help="postgresql://user:password@host:port/dbname"
+    )
     return parser
 
 
@@ -121,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_reindex(config))
         if args.command in ("backup", "restore"):
             return _backup_or_restore(config, args)
+        if args.command == "move-to-postgres":
+            return asyncio.run(_move_to_postgres(config, args.to))
         return asyncio.run(_operator_command(config, args))
     except (ConfigError, SchemaError) as exc:
         print(f"gortc: {exc}", file=sys.stderr)
@@ -155,6 +166,8 @@ def _config_from(args: argparse.Namespace) -> Config:
 
 
 def _migrate(config: Config) -> int:
+    if config.database.url:
+        return asyncio.run(_migrate_postgres(config.database.url))
     result = migrate(config.database_path)
     if result.from_version == result.to_version:
         print(f"{config.database_path}: schema version {result.to_version} is current")
@@ -166,11 +179,34 @@ def _migrate(config: Config) -> int:
     return 0
 
 
+async def _migrate_postgres(url: str) -> int:
+    from gortc.repositories.postgres.database import PostgresDatabase, describe
+
+    database = PostgresDatabase(url, min_connections=1, max_connections=1)
+    before, after = await database.migrate()
+    where = describe(url)
+    if before == after:
+        print(f"{where}: schema version {after} is current")
+    else:
+        print(f"{where}: schema version {before} → {after}")
+    return 0
+
+
 def _backup_or_restore(config: Config, args: argparse.Namespace) -> int:
     import sqlite3
     from pathlib import Path
 
     from gortc.repositories import backup
+
+    if config.database.url:
+        # PostgreSQL has its own tools, which do this better than gortc could.
+        print(
+            f"gortc: {args.command} copies SQLite deployments; this one's database is "
+            "PostgreSQL: use pg_dump / pg_restore for it, and copy the data directory "
+            "(files, secret) beside it (docs/deploy.md, Backups)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
 
     def say(line: str) -> None:
         print(f"gortc {args.command}: {line}", file=sys.stderr, flush=True)
@@ -206,7 +242,48 @@ def _backup_or_restore(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _move_to_postgres(config: Config, url: str) -> int:
+    import sqlite3
+    from urllib.parse import urlsplit
+
+    import asyncpg
+
+    from gortc.repositories.postgres.database import PostgresDatabase, describe
+    from gortc.repositories.postgres.move import MoveError, move_to_postgres
+
+    if urlsplit(url).scheme not in ("postgresql", "postgres"):
+        print("gortc: --to must be a postgresql:// URL", file=sys.stderr)
+        return EXIT_USAGE
+    if config.database.url:
+        print("gortc: this deployment already runs on PostgreSQL", file=sys.stderr)
+        return EXIT_USAGE
+
+    def say(line: str) -> None:
+        print(f"gortc move-to-postgres: {line}", file=sys.stderr, flush=True)
+
+    started = time.perf_counter()
+    try:
+        report = await move_to_postgres(
+            config.database_path, PostgresDatabase(url, max_connections=2), say=say
+        )
+    except MoveError as exc:
+        print(f"gortc: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except (OSError, sqlite3.Error, asyncpg.PostgresError) as exc:
+        # Nothing was kept: the copy is one transaction.
+        print(f"gortc: the move failed, nothing was kept: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    say(
+        f"moved {report.describe()} to {describe(url)} in {time.perf_counter() - started:.1f}s; "
+        "every table counted and checked. Set GORTC_DATABASE_URL (database.url) and keep "
+        f"{config.data_path} (files, secret) for the instances that serve from it"
+    )
+    return 0
+
+
 async def _reindex(config: Config) -> int:
+    if config.database.url:
+        return await _reindex_postgres(config.database.url)
     from gortc.progress import ProgressBar
     from gortc.repositories.database import Database
     from gortc.repositories.search_indexes import rebuild_all
@@ -230,6 +307,22 @@ async def _reindex(config: Config) -> int:
         await database.close()
     summary = ", ".join(f"{count:,} {name}" for name, count in indexed.items())
     print(f"{config.database_path}: reindexed {summary} in {time.perf_counter() - started:.1f}s")
+    return 0
+
+
+async def _reindex_postgres(url: str) -> int:
+    from gortc.repositories.postgres.database import PostgresDatabase, describe
+    from gortc.repositories.postgres.search_columns import rewrite_all
+
+    database = PostgresDatabase(url, min_connections=1, max_connections=1)
+    await database.open()
+    try:
+        started = time.perf_counter()
+        counts = await rewrite_all(database)
+    finally:
+        await database.close()
+    summary = ", ".join(f"{count:,} {name}" for name, count in counts.items())
+    print(f"{describe(url)}: reindexed {summary} in {time.perf_counter() - started:.1f}s")
     return 0
 
 

@@ -15,6 +15,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -92,11 +93,26 @@ class ServerConfig(_Section):
 
 
 class DatabaseConfig(_Section):
+    url: str = Field(
+        "",
+        description="PostgreSQL, as postgresql://user:password@host:port/dbname; "
+        "empty: SQLite under the data directory.",
+    )
+    pool_size: int = Field(
+        10, ge=1, le=200, description="PostgreSQL connections this instance may open."
+    )
     path: str = Field("", description="SQLite file; empty: <data_dir>/gortc.db.")
     readers: int = Field(2, ge=1, le=16, description="Read-only connections beside the writer.")
     busy_timeout_ms: int = Field(
         5000, ge=0, description="How long SQLite waits on a locked database."
     )
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_postgresql(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in ("postgresql", "postgres"):
+            raise ValueError("must be a postgresql:// URL (or empty for SQLite)")
+        return value
 
 
 class AuthConfig(_Section):

@@ -16,16 +16,13 @@ from dataclasses import replace
 
 import aiosqlite
 
-from gortc.entities.errors import NotFound
 from gortc.entities.files import FileSummary
-from gortc.entities.groups import Message, NewMessage
+from gortc.entities.groups import Message
 from gortc.repositories.database import fetch_all
+from gortc.repositories.group_commit import AttachmentRow, OwnedFiles
 
 # SQLite takes at most 32,766 parameters per statement.
 _CHUNK = 10_000
-
-# (owner id, file id) -> what messages show of the file
-OwnedFiles = dict[tuple[str, str], FileSummary]
 
 
 class SqliteAttachmentRepository:
@@ -36,11 +33,9 @@ class SqliteAttachmentRepository:
         await self._conn.execute("DELETE FROM message_files WHERE message_id = ?", (message_id,))
 
 
-async def files_of_senders(conn: aiosqlite.Connection, drafts: Sequence[NewMessage]) -> OwnedFiles:
-    """The files the drafts carry, keyed by (owner, id): a draft may carry
-    only those under its own sender. One query for the whole batch, none
-    when no draft carries a file."""
-    file_ids = sorted({file_id for draft in drafts for file_id in draft.file_ids})
+async def files_by_id(conn: aiosqlite.Connection, file_ids: Sequence[str]) -> OwnedFiles:
+    """The files of these ids, keyed by (owner, id): a draft may carry only
+    those under its own sender. One query for a whole batch."""
     found: OwnedFiles = {}
     for start in range(0, len(file_ids), _CHUNK):
         chunk = file_ids[start : start + _CHUNK]
@@ -57,29 +52,8 @@ async def files_of_senders(conn: aiosqlite.Connection, drafts: Sequence[NewMessa
     return found
 
 
-def owns_all(draft: NewMessage, owned: OwnedFiles) -> bool:
-    return all((draft.sender_id, file_id) in owned for file_id in draft.file_ids)
-
-
-def summaries(draft: NewMessage, owned: OwnedFiles) -> tuple[FileSummary, ...]:
-    return tuple(owned[(draft.sender_id, file_id)] for file_id in draft.file_ids)
-
-
-def file_not_found() -> NotFound:
-    # The same answer as for a file that does not exist, whoever owns it.
-    return NotFound("no such file", code="file_not_found")
-
-
-def rows_of(message: Message) -> list[tuple[str, str, str, int]]:
-    """The message_files rows of a message being stored."""
-    return [
-        (message.id, file_id, message.group_id, position)
-        for position, file_id in enumerate(message.file_ids)
-    ]
-
-
-async def attach(conn: aiosqlite.Connection, rows: Sequence[tuple[str, str, str, int]]) -> None:
-    """Stores the rows of ``rows_of`` for a whole batch: one executemany."""
+async def attach(conn: aiosqlite.Connection, rows: Sequence[AttachmentRow]) -> None:
+    """Stores the message_files rows of a whole batch: one executemany."""
     if rows:
         await conn.executemany(
             "INSERT INTO message_files (message_id, file_id, group_id, position) "

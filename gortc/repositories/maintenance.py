@@ -9,14 +9,14 @@ from gortc.repositories.database import Database
 
 # Ended sessions stay a while, so a stolen refresh token presented late is
 # still recognised as reuse rather than as merely unknown.
-_SESSION_GRACE = timedelta(days=7)
+SESSION_GRACE = timedelta(days=7)
 
 
 async def purge_expired(db: Database, now: datetime) -> int:
     """Deletes expired revocations, sessions, mailed tokens and used upload
     URLs; returns the count."""
     stamp = to_text(now)
-    old = to_text(now - _SESSION_GRACE)
+    old = to_text(now - SESSION_GRACE)
     removed = 0
     async with db.write() as conn:
         for sql, params in (

@@ -1,26 +1,30 @@
-"""Messages in SQLite, and the group-commit store that writes new ones."""
+"""Messages in SQLite, and the statements of the group-commit store that
+writes new ones (repositories/group_commit.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import replace
-from itertools import groupby
 
 import aiosqlite
 
 from gortc.entities.errors import NotFound
-from gortc.entities.groups import Message, NewMessage, Quote, StoredMessage, invalid_reply
+from gortc.entities.groups import Message, Quote
 from gortc.entities.message_search import MessageHit, SearchOrder
 from gortc.entities.query_syntax import Query
 from gortc.entities.timestamps import from_text, to_text
 from gortc.repositories import attachments, message_index, reactions
 from gortc.repositories.database import Database, fetch_all, fetch_one
 from gortc.repositories.fts_match import order_score
-
-log = logging.getLogger(__name__)
+from gortc.repositories.group_commit import (
+    AttachmentRow,
+    ClientKey,
+    GroupCommitMessageStore,
+    MessageBatch,
+    OwnedFiles,
+)
 
 _COLUMNS = (
     "id, group_id, seq, sender_id, body, created_at, edited_at, deleted_at, "
@@ -202,188 +206,116 @@ class SqliteMessageRepository:
         ]
 
 
-class GroupCommitMessageStore:
-    """Writes new messages in batches: every message that arrives while a
-    transaction is being committed waits for the next one, which carries them
-    all. Under load one commit (and one fsync) serves hundreds of messages;
-    alone, a message is committed at once.
+class SqliteMessageBatch:
+    """The statements of one group-commit batch (repositories/group_commit.py)
+    on SQLite's writer connection. Its transaction is the only writer, so
+    ``lock_groups`` has nothing to do."""
 
-    Seqs come from ``groups.last_seq`` and change numbers from
-    ``groups.last_change``, both bumped once per group per batch inside the
-    transaction, so seqs have no gaps even with several processes writing to
-    the same database. Membership is checked in that same transaction (one
-    query per batch): a message from someone who is not (or no longer) a
-    member is refused with NotFound, like a missing group.
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
 
-    A draft whose (group, sender, client_id) is already stored, or appears
-    earlier in the same batch, is not stored again: its sender gets that
-    message back, marked not new (one more query per batch, only for drafts
-    with a client_id). The batch's transaction is the only writer, so no
-    other write can slip in between that look-up and the insert.
+    async def lock_groups(self, group_ids: Sequence[str]) -> None:
+        return None
 
-    Files a draft carries must be its sender's (one more query per batch,
-    only when a draft carries files; else NotFound ``file_not_found``, and
-    nothing of that draft is stored); they are stored in ``message_files``
-    with one executemany after the messages (see attachments.py).
-
-    A draft's ``reply_to_id`` must name a message of its group that is not
-    deleted (one more query per batch, only when a draft is a reply; else
-    InvalidInput ``invalid_reply``, and nothing of that draft is stored).
-    """
-
-    def __init__(self, db: Database, *, max_batch: int = 1000) -> None:
-        self._db = db
-        self._max_batch = max_batch
-        self._pending: list[tuple[NewMessage, asyncio.Future[StoredMessage]]] = []
-        self._flusher: asyncio.Task[None] | None = None
-
-    async def add(self, draft: NewMessage) -> StoredMessage:
-        future: asyncio.Future[StoredMessage] = asyncio.get_running_loop().create_future()
-        self._pending.append((draft, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush(), name="gortc-message-commit")
-        # Not shielded, and it need not be: a sender cancelled here only
-        # cancels its future; the draft stays queued and is stored all the
-        # same (``_flush`` skips futures already done).
-        return await future
-
-    async def close(self) -> None:
-        if self._flusher is not None:
-            with contextlib.suppress(Exception):
-                await self._flusher
-
-    async def _flush(self) -> None:
-        while self._pending:
-            batch = self._pending[: self._max_batch]
-            del self._pending[: len(batch)]
-            try:
-                results = await self._write([draft for draft, _ in batch])
-            except Exception as exc:
-                log.exception("storing %d messages failed", len(batch))
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            # Resolved in seq order, so the senders wake (and publish) in order.
-            for (_, future), result in zip(batch, results, strict=True):
-                if future.done():
-                    continue
-                if isinstance(result, StoredMessage):
-                    future.set_result(result)
-                else:
-                    future.set_exception(result)
-
-    async def _write(self, drafts: list[NewMessage]) -> list[StoredMessage | Exception]:
-        results: list[StoredMessage | Exception] = [
-            NotFound("no such group", code="group_not_found")
-        ] * len(drafts)
-        rows = []
-        attached: list[tuple[str, str, str, int]] = []  # message_files rows
-        async with self._db.write() as conn:
-            allowed = await _memberships(conn, drafts)
-            accepted = [
-                (index, draft)
-                for index, draft in enumerate(drafts)
-                if (draft.group_id, draft.sender_id) in allowed
-            ]
-            stored = await _stored_by_client_id(conn, [draft for _, draft in accepted])
-            fresh: list[tuple[int, NewMessage]] = []
-            first_of: dict[tuple[str, str, str], int] = {}  # key -> index of its first draft
-            repeats: list[tuple[int, int]] = []  # (index, index of the first draft)
-            for index, draft in accepted:
-                key = _client_key(draft)
-                if key is not None:
-                    if key in stored:
-                        results[index] = StoredMessage(stored[key], is_new=False)
-                        continue
-                    if key in first_of:
-                        repeats.append((index, first_of[key]))
-                        continue
-                    first_of[key] = index
-                fresh.append((index, draft))
-            # Each file must be the sender's, checked in this transaction (a
-            # file deleted meanwhile is caught); one query, only if any has files.
-            owned = await attachments.files_of_senders(conn, [draft for _, draft in fresh])
-            refused = {index for index, draft in fresh if not attachments.owns_all(draft, owned)}
-            for index in refused:
-                results[index] = attachments.file_not_found()
-            fresh = [item for item in fresh if item[0] not in refused]
-            # A reply must answer a message of its group that is not deleted,
-            # checked here for the same reasons (one query, only for replies).
-            quotable = await _quotable(conn, [draft for _, draft in fresh])
-            refused = {
-                index
-                for index, draft in fresh
-                if draft.reply_to_id is not None
-                and quotable.get(draft.reply_to_id, ("", None))[0] != draft.group_id
-            }
-            for index in refused:
-                results[index] = invalid_reply()
-            fresh = [item for item in fresh if item[0] not in refused]
-            fresh.sort(key=lambda item: item[1].group_id)
-            by_group = {
-                group_id: sorted(items, key=lambda item: item[0])  # the order they came in
-                for group_id, items in ((g, list(i)) for g, i in groupby(fresh, key=_group_of))
-            }
-            numbers = await _take_numbers(
-                conn, {group_id: len(items) for group_id, items in by_group.items()}
+    async def memberships(self, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        found: set[tuple[str, str]] = set()
+        # SQLite allows 32,766 parameters per statement: 2 per pair, in chunks.
+        for start in range(0, len(pairs), 10_000):
+            chunk = pairs[start : start + 10_000]
+            values = ", ".join("(?, ?)" for _ in chunk)
+            # A join: SQLite plans "(…) IN (VALUES …)" as a scan of a whole index.
+            rows = await fetch_all(
+                self._conn,
+                f"WITH wanted (group_id, user_id) AS (VALUES {values}) "
+                "SELECT m.group_id, m.user_id FROM wanted JOIN members AS m "
+                "ON m.group_id = wanted.group_id AND m.user_id = wanted.user_id",
+                [value for pair in chunk for value in pair],
             )
-            for group_id, members in by_group.items():
-                if group_id not in numbers:
-                    continue  # the group was deleted meanwhile
-                first_seq, first_change = numbers[group_id]
-                for offset, (index, draft) in enumerate(members):
-                    message = Message(
-                        id=draft.id,
-                        group_id=draft.group_id,
-                        seq=first_seq + offset,
-                        sender_id=draft.sender_id,
-                        body=draft.body,
-                        created_at=draft.created_at,
-                        file_ids=draft.file_ids,
-                        client_id=draft.client_id,
-                        change=first_change + offset,
-                        created_change=first_change + offset,
-                        files=attachments.summaries(draft, owned),
-                        reply_to=None
-                        if draft.reply_to_id is None
-                        else quotable[draft.reply_to_id][1],
-                    )
-                    results[index] = StoredMessage(message, is_new=True)
-                    attached.extend(attachments.rows_of(message))
-                    rows.append(
-                        (
-                            message.id,
-                            group_id,
-                            message.seq,
-                            message.sender_id,
-                            message.body,
-                            to_text(message.created_at),
-                            message.client_id,
-                            message.change,
-                            message.created_change,
-                            draft.reply_to_id,
-                        )
-                    )
-            if rows:
-                await conn.executemany(
-                    "INSERT INTO messages (id, group_id, seq, sender_id, body, created_at, "
-                    "client_id, change_seq, created_change_seq, reply_to_id) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    rows,
+            found.update((row[0], row[1]) for row in rows)
+        return found
+
+    async def stored_by_client_id(self, keys: Sequence[ClientKey]) -> dict[ClientKey, Message]:
+        return await _stored_by_client_id(self._conn, keys)
+
+    async def files(self, file_ids: Sequence[str]) -> OwnedFiles:
+        return await attachments.files_by_id(self._conn, file_ids)
+
+    async def quotable(self, message_ids: Sequence[str]) -> dict[str, tuple[str, Quote]]:
+        found: dict[str, tuple[str, Quote]] = {}
+        for start in range(0, len(message_ids), 10_000):
+            chunk = message_ids[start : start + 10_000]
+            rows = await fetch_all(
+                self._conn,
+                "SELECT id, group_id, sender_id, body FROM messages "
+                f"WHERE id IN ({', '.join('?' * len(chunk))}) AND deleted_at IS NULL",
+                chunk,
+            )
+            for row in rows:
+                found[row["id"]] = (
+                    row["group_id"],
+                    Quote.of(row["id"], row["sender_id"], row["body"], False),
                 )
-                # Searchable from the same commit on: (id, body) of each row.
-                await message_index.add(conn, [(row[0], row[4]) for row in rows])
-                await attachments.attach(conn, attached)
-        for index, first in repeats:
-            earlier = results[first]
-            # If the first was refused (its group deleted meanwhile), so is this.
-            results[index] = (
-                StoredMessage(earlier.message, is_new=False)
-                if isinstance(earlier, StoredMessage)
-                else earlier
+        return found
+
+    async def take_numbers(self, counts: dict[str, int]) -> dict[str, tuple[int, int]]:
+        # One statement for the whole batch: a batch spread over many groups
+        # would otherwise pay one round trip to the database thread per group.
+        reserved: dict[str, tuple[int, int]] = {}
+        items = sorted(counts.items())
+        for start in range(0, len(items), 10_000):  # 2 parameters per group
+            chunk = items[start : start + 10_000]
+            values = ", ".join("(?, ?)" for _ in chunk)
+            rows = await fetch_all(
+                self._conn,
+                f"WITH wanted (id, n) AS (VALUES {values}) "
+                "UPDATE groups SET last_seq = last_seq + wanted.n, "
+                "last_change = last_change + wanted.n "
+                "FROM wanted WHERE groups.id = wanted.id "
+                "RETURNING groups.id, groups.last_seq, groups.last_change",
+                [value for item in chunk for value in item],
             )
-        return results
+            for row in rows:
+                taken = counts[row[0]]
+                reserved[row[0]] = (int(row[1]) - taken + 1, int(row[2]) - taken + 1)
+        return reserved
+
+    async def insert(
+        self, messages: Sequence[tuple[Message, str | None]], attached: Sequence[AttachmentRow]
+    ) -> None:
+        await self._conn.executemany(
+            "INSERT INTO messages (id, group_id, seq, sender_id, body, created_at, "
+            "client_id, change_seq, created_change_seq, reply_to_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    message.id,
+                    message.group_id,
+                    message.seq,
+                    message.sender_id,
+                    message.body,
+                    to_text(message.created_at),
+                    message.client_id,
+                    message.change,
+                    message.created_change,
+                    reply_to_id,
+                )
+                for message, reply_to_id in messages
+            ],
+        )
+        # Searchable from the same commit on.
+        await message_index.add(self._conn, [(message.id, message.body) for message, _ in messages])
+        await attachments.attach(self._conn, attached)
+
+
+def sqlite_message_store(db: Database, *, max_batch: int = 1000) -> GroupCommitMessageStore:
+    """The group-commit store on SQLite's writer."""
+
+    @asynccontextmanager
+    async def open_batch() -> AsyncIterator[MessageBatch]:
+        async with db.write() as conn:
+            yield SqliteMessageBatch(conn)
+
+    return GroupCommitMessageStore(open_batch, max_batch=max_batch)
 
 
 async def _next_change(conn: aiosqlite.Connection, group_id: str) -> int:
@@ -397,49 +329,11 @@ async def _next_change(conn: aiosqlite.Connection, group_id: str) -> int:
     return int(row[0])
 
 
-def _group_of(item: tuple[int, NewMessage]) -> str:
-    return item[1].group_id
-
-
-async def _take_numbers(
-    conn: aiosqlite.Connection, counts: dict[str, int]
-) -> dict[str, tuple[int, int]]:
-    """Reserves ``counts[group]`` consecutive seqs and change numbers in each
-    group; returns each group's first (seq, change). One statement for the
-    whole batch: a batch spread over many groups would otherwise pay one
-    round trip to the database thread per group. Deleted groups are absent."""
-    reserved: dict[str, tuple[int, int]] = {}
-    items = sorted(counts.items())
-    for start in range(0, len(items), 10_000):  # 2 parameters per group
-        chunk = items[start : start + 10_000]
-        values = ", ".join("(?, ?)" for _ in chunk)
-        rows = await fetch_all(
-            conn,
-            f"WITH wanted (id, n) AS (VALUES {values}) "
-            "UPDATE groups SET last_seq = last_seq + wanted.n, "
-            "last_change = last_change + wanted.n "
-            "FROM wanted WHERE groups.id = wanted.id "
-            "RETURNING groups.id, groups.last_seq, groups.last_change",
-            [value for item in chunk for value in item],
-        )
-        for row in rows:
-            taken = counts[row[0]]
-            reserved[row[0]] = (int(row[1]) - taken + 1, int(row[2]) - taken + 1)
-    return reserved
-
-
-def _client_key(draft: NewMessage) -> tuple[str, str, str] | None:
-    if draft.client_id is None:
-        return None
-    return (draft.group_id, draft.sender_id, draft.client_id)
-
-
 async def _stored_by_client_id(
-    conn: aiosqlite.Connection, drafts: list[NewMessage]
-) -> dict[tuple[str, str, str], Message]:
-    """The stored messages that drafts of the batch repeat, by their key."""
-    keys = sorted({key for draft in drafts if (key := _client_key(draft)) is not None})
-    found: dict[tuple[str, str, str], Message] = {}
+    conn: aiosqlite.Connection, keys: Sequence[ClientKey]
+) -> dict[ClientKey, Message]:
+    """The stored messages with these keys, complete."""
+    found: dict[ClientKey, Message] = {}
     # 3 parameters per key, under SQLite's 32,766 per statement. A join, not
     # "(…) IN (VALUES …)": SQLite plans that IN as a scan of the whole index,
     # the join as one index search per key. The explicit IS NOT NULL lets the
@@ -461,49 +355,4 @@ async def _stored_by_client_id(
             ((row["group_id"], row["sender_id"], row["client_id"]), message)
             for row, message in zip(rows, messages, strict=True)
         )
-    return found
-
-
-async def _quotable(
-    conn: aiosqlite.Connection, drafts: list[NewMessage]
-) -> dict[str, tuple[str, Quote]]:
-    """The messages the drafts answer that are not deleted: id -> (group
-    id, quote). One query for the batch, none when no draft is a reply."""
-    wanted = sorted({draft.reply_to_id for draft in drafts if draft.reply_to_id is not None})
-    found: dict[str, tuple[str, Quote]] = {}
-    for start in range(0, len(wanted), 10_000):
-        chunk = wanted[start : start + 10_000]
-        rows = await fetch_all(
-            conn,
-            "SELECT id, group_id, sender_id, body FROM messages "
-            f"WHERE id IN ({', '.join('?' * len(chunk))}) AND deleted_at IS NULL",
-            chunk,
-        )
-        for row in rows:
-            found[row["id"]] = (
-                row["group_id"],
-                Quote.of(row["id"], row["sender_id"], row["body"], False),
-            )
-    return found
-
-
-async def _memberships(
-    conn: aiosqlite.Connection, drafts: list[NewMessage]
-) -> set[tuple[str, str]]:
-    """Which (group, sender) pairs of the batch are memberships, in one query."""
-    pairs = sorted({(draft.group_id, draft.sender_id) for draft in drafts})
-    found: set[tuple[str, str]] = set()
-    # SQLite allows 32,766 parameters per statement: 2 per pair, in chunks.
-    for start in range(0, len(pairs), 10_000):
-        chunk = pairs[start : start + 10_000]
-        values = ", ".join("(?, ?)" for _ in chunk)
-        # A join: SQLite plans "(…) IN (VALUES …)" as a scan of a whole index.
-        rows = await fetch_all(
-            conn,
-            f"WITH wanted (group_id, user_id) AS (VALUES {values}) "
-            "SELECT m.group_id, m.user_id FROM wanted JOIN members AS m "
-            "ON m.group_id = wanted.group_id AND m.user_id = wanted.user_id",
-            [value for pair in chunk for value in pair],
-        )
-        found.update((row[0], row[1]) for row in rows)
     return found

@@ -153,7 +153,7 @@ async def test_only_the_senders_own_files_and_a_refusal_stores_nothing(
     alice, bob, _, gid = await crew(client)
     hers = await upload_as(client, alice, "hers.txt", b"hers")
     his = await upload_as(client, bob, "his.txt", b"his")
-    before = dump_database(config.database_path)
+    before = dump_database(config)
 
     for file_ids in ([hers["id"]], [his["id"], hers["id"]], [MISSING], [new_id()]):
         error = await send(client, gid, bob, file_ids, expect=404)
@@ -168,7 +168,7 @@ async def test_only_the_senders_own_files_and_a_refusal_stores_nothing(
     )
     assert error["error"]["code"] == "file_not_found"
 
-    assert dump_database(config.database_path) == before  # no message, no conversation
+    assert dump_database(config) == before  # no message, no conversation
     assert not await reads(client, bob, hers)
 
 

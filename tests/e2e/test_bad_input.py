@@ -483,7 +483,7 @@ async def test_bad_input_is_refused_and_changes_nothing(
     alice = await register(client, "alice")
     await register(client, "bob")
     sessions = {name: await login(client, name) for name in ("alice", "bob")}
-    before = dump_database(config.database_path)
+    before = dump_database(config)
 
     headers = dict(case.headers)
     if case.as_user is not None:
@@ -510,4 +510,4 @@ async def test_bad_input_is_refused_and_changes_nothing(
     assert error["message"] and error["message"][0] != "<"
     if case.code is not None:
         assert error["code"] == case.code
-    assert dump_database(config.database_path) == before
+    assert dump_database(config) == before

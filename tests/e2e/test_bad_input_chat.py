@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +17,7 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
 from gortc.app import create_app
+from gortc.config import Config
 from gortc.entities.ids import new_id
 from tests.conftest import bearer, dump_database, login, make_config, register
 
@@ -577,7 +577,7 @@ ALL_CASES = generic_cases() + specific_cases()
 @dataclass
 class World:
     client: TestClient
-    database: Path
+    database: Config
     tokens: dict[str, dict[str, Any]]
     ids: dict[str, str]
 
@@ -609,7 +609,7 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
             "bobs_message": (await bobs.json())["id"],
             "nobody": new_id(),
         }
-        yield World(client, config.database_path, tokens, ids)
+        yield World(client, config, tokens, ids)
     finally:
         await client.close()
 

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from gortc.config import Config
 from gortc.entities.files import HIGHLIGHT_END, HIGHLIGHT_START
-from tests.conftest import bearer, login, register
+from tests.conftest import bearer, login, register, sqlite_only
 from tests.e2e.file_client import names_found, search, search_raw, upload
 
 CORPUS = [
@@ -272,6 +272,7 @@ def index_terms(config: Config, owner_id: str) -> set[str]:
         conn.close()
 
 
+@sqlite_only
 async def test_the_index_follows_renames_and_deletions(client: TestClient, config: Config) -> None:
     user = await register(client, "alice")
     alice = await login(client, "alice")
@@ -294,6 +295,7 @@ async def test_the_index_follows_renames_and_deletions(client: TestClient, confi
     assert index_terms(config, user["id"]) == set()
 
 
+@sqlite_only
 async def test_owners_sharing_a_search_shard_find_only_their_own_files(
     client: TestClient, config: Config
 ) -> None:

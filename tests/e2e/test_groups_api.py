@@ -142,7 +142,7 @@ WORLD_PEOPLE = (
 @dataclass
 class World:
     client: TestClient
-    database: Path
+    database: Config
     people: dict[str, Person]
 
 
@@ -153,7 +153,7 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
     await client.start_server()
     try:
         people = {name: await sign_up(client, name) for name in WORLD_PEOPLE}
-        yield World(client, config.database_path, people)
+        yield World(client, config, people)
     finally:
         await client.close()
 

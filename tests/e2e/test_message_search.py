@@ -257,7 +257,11 @@ async def test_a_deleted_group_leaves_nothing_behind(client: TestClient, config:
 
 
 def assert_index_consistent(config: Config) -> None:
-    """FTS5's own check of the index against the messages table."""
+    """FTS5's own check of the index against the messages table. (On
+    PostgreSQL the search column is written with its row, in the same
+    statement: there is no separate index to drift.)"""
+    if config.database.url:
+        return
     conn = sqlite3.connect(config.database_path)
     try:
         conn.execute("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)")

@@ -10,6 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gortc.app import create_app
+from gortc.config import Config
 from gortc.delivery.keys import CONFIG
 from tests.conftest import bearer, dump_database, make_config
 from tests.e2e.test_reactions import history, post
@@ -23,8 +24,8 @@ async def chat(aiohttp_client: Any, tmp_path: Path) -> TestClient:
     return await aiohttp_client(create_app(config))  # type: ignore[no-any-return]
 
 
-def database_of(client: TestClient) -> Path:
-    return client.app[CONFIG].database_path
+def database_of(client: TestClient) -> Config:
+    return client.app[CONFIG]
 
 
 async def test_a_reply_shows_its_quote_to_the_other_member(chat: TestClient) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import sqlite3
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -24,7 +23,7 @@ from gortc.config import Config
 from gortc.delivery.keys import ADMIN
 from gortc.entities.timestamps import from_text
 from gortc.usecases.signed_urls import download_url, upload_url
-from tests.conftest import ClientFactory, dump_database, make_config
+from tests.conftest import ClientFactory, app_rows, dump_database, make_config
 from tests.e2e.file_client import stored_blobs
 from tests.e2e.test_attachments import crew, send, upload_as
 from tests.e2e.test_groups_api import GROUPS, Person, call, sign_up
@@ -82,12 +81,8 @@ def signer(config: Config) -> HmacSigner:
     return HmacSigner(derive_key(secret, SIGNED_URL_KEY))
 
 
-def files_of(config: Config) -> list[tuple[str, str]]:
-    conn = sqlite3.connect(config.database_path)
-    try:
-        return list(conn.execute("SELECT owner_id, name FROM files ORDER BY id"))
-    finally:
-        conn.close()
+def files_of(config: Config) -> list[tuple[Any, ...]]:
+    return app_rows(config, "SELECT owner_id, name FROM files ORDER BY id")
 
 
 async def test_an_upload_url_stores_one_file_once(client: TestClient, config: Config) -> None:
@@ -108,9 +103,9 @@ async def test_an_upload_url_stores_one_file_once(client: TestClient, config: Co
     listed = await call(client, "GET", "/api/v1/files", alice, expect=200)
     assert [file["id"] for file in listed["items"]] == [stored["id"]]
 
-    before = dump_database(config.database_path)
+    before = dump_database(config)
     refused(await put(client, answer["url"]), 409, "url_used")
-    assert dump_database(config.database_path) == before
+    assert dump_database(config) == before
 
 
 async def test_two_uploads_racing_with_one_url_store_one_file(
@@ -130,7 +125,7 @@ async def test_wrong_sizes_are_refused_and_nothing_is_stored(
 ) -> None:
     alice = await sign_up(client, "alice")
     url = (await upload_url_for(client, alice))["url"]
-    before = dump_database(config.database_path)
+    before = dump_database(config)
 
     async def streamed(data: bytes) -> AsyncIterator[bytes]:
         # Chunked, without a Content-Length: counted as the bytes arrive.
@@ -143,7 +138,7 @@ async def test_wrong_sizes_are_refused_and_nothing_is_stored(
     refused(await put(client, url, streamed(DATA + b"!")), 413, "larger_than_declared")
     refused(await put(client, url, streamed(DATA[:-1])), 400, "smaller_than_declared")
 
-    assert dump_database(config.database_path) == before
+    assert dump_database(config) == before
     assert stored_blobs(config.data_path) == []
     # A failed attempt does not spend the URL.
     status, _ = await put(client, url, streamed(DATA))
@@ -154,7 +149,7 @@ async def test_a_changed_url_is_refused(client: TestClient, config: Config) -> N
     alice, bob = await sign_up(client, "alice"), await sign_up(client, "bob")
     url = (await upload_url_for(client, alice))["url"]
     query = dict(parse_qsl(urlsplit(url).query))
-    before = dump_database(config.database_path)
+    before = dump_database(config)
 
     for tampered in (
         changed(url, signature=flipped(query["signature"])),
@@ -179,7 +174,7 @@ async def test_a_changed_url_is_refused(client: TestClient, config: Config) -> N
     )
     assert (await client.post(url, data=DATA)).status == 405
 
-    assert dump_database(config.database_path) == before
+    assert dump_database(config) == before
     assert stored_blobs(config.data_path) == []
 
 

@@ -139,17 +139,19 @@ async def test_a_sign_in_ended_behind_the_servers_back_closes_its_sockets(
     the running server; the periodic sweep notices."""
     from datetime import UTC, datetime
 
-    from gortc.repositories.database import Database
-    from gortc.repositories.unit_of_work import SqliteUnitOfWork
+    from gortc.repositories.backends import database_backend
 
     config = make_config(tmp_path / "data", hub={"auth_recheck_seconds": 0.2})
     chat = await aiohttp_client(create_app(config))
     u = await people(chat, "alice")
     alice = await WsClient.open(chat, u["alice"])
-    outside = Database(config.database_path, readers=1)  # like `gortc user disable`
+    # Like `gortc user disable`: another process, on the same database.
+    outside = database_backend(
+        config.database.url, config.database_path, readers=1, busy_timeout_ms=5000, pool_size=1
+    )
     await outside.open()
     try:
-        async with SqliteUnitOfWork(outside).transaction() as repos:
+        async with outside.uow.transaction() as repos:
             await repos.sessions.revoke_all_for_user(u["alice"]["user"]["id"], datetime.now(UTC))
     finally:
         await outside.close()

@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 from yarl import URL
 
 from gortc.delivery.keys import ADMIN
-from tests.conftest import bearer, login, register
+from tests.conftest import bearer, login, on_postgresql, register
 
 SEARCH = "/api/v1/users/search"
 
@@ -41,7 +41,9 @@ CASES = [
     ("josé núñez", ["jose"]),
     ("sally ride", ["sally"]),
     ("bob", ["bob"]),
-    ("bbo", []),  # no trigram in common with bob: not found (documented)
+    # No trigram in common with bob on SQLite: not found (documented). pg_trgm
+    # pads a name with two spaces before it, so "  b" is shared there.
+    ("bbo", ["bob"] if on_postgresql() else []),
     ("al", ["alice", "albert"]),  # under three characters: usernames starting so
     ("b", ["bob"]),
     ("li", []),  # a short query does not look inside names

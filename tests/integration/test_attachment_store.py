@@ -15,7 +15,8 @@ from gortc.entities.errors import NotFound
 from gortc.entities.files import FileSummary, StoredFile
 from gortc.entities.ids import new_id
 from gortc.repositories.database import Database
-from gortc.repositories.messages import GroupCommitMessageStore
+from gortc.repositories.group_commit import GroupCommitMessageStore
+from gortc.repositories.messages import sqlite_message_store
 from gortc.repositories.unit_of_work import SqliteUnitOfWork
 from tests.integration.test_message_store import NOW, Batches, draft, group_with
 
@@ -30,7 +31,7 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def store(db: Database) -> AsyncIterator[GroupCommitMessageStore]:
-    message_store = GroupCommitMessageStore(db)
+    message_store = sqlite_message_store(db)
     yield message_store
     await message_store.close()
 
@@ -66,7 +67,7 @@ async def test_one_refused_draft_does_not_spoil_its_batch(
     group_id, (alice, bob, carol) = await group_with(uow, "alice", "bob", "carol")
     hers = await add_file(uow, alice, "hers.txt")
     his = await add_file(uow, bob, "his.txt")
-    batches = Batches(store, monkeypatch)
+    batches = Batches(monkeypatch)
 
     results = await asyncio.gather(
         store.add(replace(draft(group_id, alice, "mine", None), file_ids=(hers.id,))),

@@ -1,5 +1,6 @@
-"""The group-commit message store and the message repository on a real file:
-repeated client ids, change numbers, and the query plans sync relies on."""
+"""The group-commit message store and the message repository, on both
+backends: repeated client ids, change numbers, gap-free seqs with several
+writers; and, on SQLite, the query plans sync relies on."""
 
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ import pytest
 from gortc.entities.errors import NotFound
 from gortc.entities.groups import Group, GroupKind, Member, NewMessage, Role, StoredMessage
 from gortc.entities.ids import new_id
+from gortc.repositories import group_commit
 from gortc.repositories.database import Database
-from gortc.repositories.messages import GroupCommitMessageStore, _stored_by_client_id
-from gortc.repositories.unit_of_work import SqliteUnitOfWork
+from gortc.repositories.group_commit import GroupCommitMessageStore, MessageBatch
+from gortc.repositories.messages import _stored_by_client_id
+from gortc.usecases.ports import UnitOfWork
+from tests.integration.backends import Backend
 from tests.integration.test_repositories import add_users, make_user
 
 NOW = datetime(2030, 6, 1, 12, 0, 0, tzinfo=UTC)
@@ -33,27 +37,34 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-async def store(db: Database) -> AsyncIterator[GroupCommitMessageStore]:
-    message_store = GroupCommitMessageStore(db)
+async def store(backend: Backend) -> AsyncIterator[GroupCommitMessageStore]:
+    message_store = backend.new_message_store()
     yield message_store
     await message_store.close()
+
+
+@pytest.fixture
+def uow(backend: Backend) -> UnitOfWork:
+    return backend.uow
 
 
 class Batches:
     """Records the size of every batch the store writes."""
 
-    def __init__(self, store: GroupCommitMessageStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.sizes: list[int] = []
-        real = store._write
+        real = group_commit.write_batch
 
-        async def recorded(drafts: list[NewMessage]) -> list[StoredMessage | Exception]:
+        async def recorded(
+            statements: MessageBatch, drafts: list[NewMessage]
+        ) -> list[StoredMessage | Exception]:
             self.sizes.append(len(drafts))
-            return await real(drafts)
+            return await real(statements, drafts)
 
-        monkeypatch.setattr(store, "_write", recorded)
+        monkeypatch.setattr(group_commit, "write_batch", recorded)
 
 
-async def group_with(uow: SqliteUnitOfWork, *usernames: str) -> tuple[str, list[str]]:
+async def group_with(uow: UnitOfWork, *usernames: str) -> tuple[str, list[str]]:
     users = [make_user(name) for name in usernames]
     await add_users(uow, *users)
     group = Group(id=new_id(), name="team", kind=GroupKind.GROUP, owner_id=None, created_at=NOW)
@@ -75,21 +86,21 @@ def draft(group_id: str, sender_id: str, body: str, client_id: str | None) -> Ne
     )
 
 
-async def message_rows(db: Database) -> list[tuple[Any, ...]]:
-    async with db.read() as conn:
-        cursor = await conn.execute(
-            "SELECT group_id, sender_id, client_id, seq, change_seq, created_change_seq, body "
-            "FROM messages ORDER BY group_id, seq"
-        )
-        return [tuple(row) for row in await cursor.fetchall()]
+async def message_rows(backend: Backend) -> list[tuple[Any, ...]]:
+    return await backend.rows(
+        "SELECT group_id, sender_id, client_id, seq, change_seq, created_change_seq, body "
+        "FROM messages ORDER BY group_id, seq"
+    )
 
 
 async def test_a_repeat_in_the_same_batch_gets_the_first_message_and_stores_nothing(
-    db: Database, store: GroupCommitMessageStore, monkeypatch: pytest.MonkeyPatch
+    backend: Backend,
+    uow: UnitOfWork,
+    store: GroupCommitMessageStore,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    uow = SqliteUnitOfWork(db)
     group_id, (alice,) = await group_with(uow, "alice")
-    batches = Batches(store, monkeypatch)
+    batches = Batches(monkeypatch)
 
     first, other, repeat = await asyncio.gather(
         store.add(draft(group_id, alice, "hello", "c1")),
@@ -102,7 +113,7 @@ async def test_a_repeat_in_the_same_batch_gets_the_first_message_and_stores_noth
     assert repeat.message == first.message
     assert (first.message.seq, first.message.change, first.message.client_id) == (1, 1, "c1")
     assert (other.message.seq, other.message.client_id) == (2, None)
-    assert await message_rows(db) == [
+    assert await message_rows(backend) == [
         (group_id, alice, "c1", 1, 1, 1, "hello"),
         (group_id, alice, None, 2, 2, 2, "unrelated"),
     ]
@@ -112,9 +123,8 @@ async def test_a_repeat_in_the_same_batch_gets_the_first_message_and_stores_noth
 
 
 async def test_a_repeat_in_a_later_batch_gets_the_message_as_it_is_now(
-    db: Database, store: GroupCommitMessageStore
+    backend: Backend, uow: UnitOfWork, store: GroupCommitMessageStore
 ) -> None:
-    uow = SqliteUnitOfWork(db)
     group_id, (alice,) = await group_with(uow, "alice")
     first = await store.add(draft(group_id, alice, "hello", "c1"))
     async with uow.transaction() as repos:
@@ -125,13 +135,12 @@ async def test_a_repeat_in_a_later_batch_gets_the_message_as_it_is_now(
 
     assert not repeat.is_new
     assert repeat.message == edited
-    assert [row[-1] for row in await message_rows(db)] == ["hello!"]
+    assert [row[-1] for row in await message_rows(backend)] == ["hello!"]
 
 
 async def test_client_ids_are_per_sender_and_per_group(
-    db: Database, store: GroupCommitMessageStore
+    backend: Backend, uow: UnitOfWork, store: GroupCommitMessageStore
 ) -> None:
-    uow = SqliteUnitOfWork(db)
     group_id, (alice, bob) = await group_with(uow, "alice", "bob")
     other_group, _ = await group_with(uow, "carol")
     async with uow.transaction() as repos:
@@ -145,13 +154,12 @@ async def test_client_ids_are_per_sender_and_per_group(
 
     assert all(result.is_new for result in stored)
     assert len({result.message.id for result in stored}) == 3
-    assert len(await message_rows(db)) == 3
+    assert len(await message_rows(backend)) == 3
 
 
 async def test_a_repeat_from_someone_no_longer_a_member_is_refused(
-    db: Database, store: GroupCommitMessageStore
+    backend: Backend, uow: UnitOfWork, store: GroupCommitMessageStore
 ) -> None:
-    uow = SqliteUnitOfWork(db)
     group_id, (alice, _) = await group_with(uow, "alice", "bob")
     await store.add(draft(group_id, alice, "hello", "c1"))
     async with uow.transaction() as repos:
@@ -162,9 +170,8 @@ async def test_a_repeat_from_someone_no_longer_a_member_is_refused(
 
 
 async def test_edits_and_deletions_take_the_next_change_and_leave_seq_alone(
-    db: Database, store: GroupCommitMessageStore
+    backend: Backend, uow: UnitOfWork, store: GroupCommitMessageStore
 ) -> None:
-    uow = SqliteUnitOfWork(db)
     group_id, (alice,) = await group_with(uow, "alice")
     first, second, third = [
         (await store.add(draft(group_id, alice, body, None))).message for body in ("a", "b", "c")
@@ -217,9 +224,7 @@ async def test_sync_by_change_and_the_repeat_look_up_are_index_searches(
     async with db.write() as conn:
         await conn.set_trace_callback(statements.append)
         try:
-            await _stored_by_client_id(
-                conn, [draft("g", "u", "x", "c1"), draft("g", "u", "y", "c2")]
-            )
+            await _stored_by_client_id(conn, [("g", "u", "c1"), ("g", "u", "c2")])
         finally:
             await conn.set_trace_callback(None)
     [look_up] = [s for s in statements if "wanted" in s]
@@ -229,9 +234,8 @@ async def test_sync_by_change_and_the_repeat_look_up_are_index_searches(
 
 
 async def test_a_sender_that_goes_away_does_not_take_its_message_with_it(
-    db: Database, store: GroupCommitMessageStore
+    backend: Backend, uow: UnitOfWork, store: GroupCommitMessageStore
 ) -> None:
-    uow = SqliteUnitOfWork(db)
     group_id, (alice,) = await group_with(uow, "alice")
     # The first send starts a batch; the second waits for the next one and
     # its sender is cancelled (the socket closed) before that is written.
@@ -244,7 +248,37 @@ async def test_a_sender_that_goes_away_does_not_take_its_message_with_it(
         await second
     await store.close()
 
-    assert [row[-1] for row in await message_rows(db)] == ["one", "two"]
+    assert [row[-1] for row in await message_rows(backend)] == ["one", "two"]
     async with uow.transaction() as repos:
         group = await repos.groups.get(group_id)
     assert group is not None and group.last_seq == 2
+
+
+async def test_two_writers_keep_seqs_gap_free_and_store_a_resend_once(
+    backend: Backend, uow: UnitOfWork
+) -> None:
+    # Two stores on one database: two gortc instances. Each sends its own
+    # messages and every client id twice, once through each instance.
+    group_id, (alice, bob) = await group_with(uow, "alice", "bob")
+    first, second = backend.new_message_store(), backend.new_message_store()
+    try:
+        sends = [
+            writer.add(draft(group_id, sender, f"{sender[-4:]} {n}", f"{sender}-{n}"))
+            for n in range(40)
+            for sender in (alice, bob)
+            for writer in (first, second)
+        ]
+        results = await asyncio.gather(*sends)
+    finally:
+        await first.close()
+        await second.close()
+
+    rows = await message_rows(backend)
+    assert [row[3] for row in rows] == list(range(1, 81))  # seq: 80 messages, no gap
+    assert len({(row[1], row[2]) for row in rows}) == 80  # each client id stored once
+    by_client_id: dict[str | None, set[int]] = {}
+    for result in results:
+        by_client_id.setdefault(result.message.client_id, set()).add(result.message.seq)
+    # Both sends of a client id got the same message back.
+    assert all(len(seqs) == 1 for seqs in by_client_id.values())
+    assert sum(result.is_new for result in results) == 80

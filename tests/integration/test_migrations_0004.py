@@ -10,7 +10,7 @@ from pathlib import Path
 from gortc.entities.groups import NewMessage
 from gortc.entities.ids import new_id
 from gortc.repositories.database import Database
-from gortc.repositories.messages import GroupCommitMessageStore
+from gortc.repositories.messages import sqlite_message_store
 from gortc.repositories.migrations import migrate
 from gortc.repositories.unit_of_work import SqliteUnitOfWork
 from tests.conftest import dump_database
@@ -72,7 +72,7 @@ async def test_messages_written_at_version_3_survive_and_get_change_numbers(
     # And the running code goes on from there.
     db = Database(path)
     await db.open()
-    store = GroupCommitMessageStore(db)
+    store = sqlite_message_store(db)
     try:
         uow = SqliteUnitOfWork(db)
         async with uow.reading() as repos:

@@ -1,11 +1,10 @@
-"""The SQLite repositories through the unit of work, on a real file."""
+"""The account repositories through the unit of work: the contract both
+backends keep, on a real SQLite file and on a real PostgreSQL database."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -20,10 +19,8 @@ from gortc.entities.sessions import (
     SessionKind,
 )
 from gortc.entities.users import User
-from gortc.repositories.database import Database
-from gortc.repositories.maintenance import purge_expired
-from gortc.repositories.revoked_tokens import SqliteRevokedTokenStore
-from gortc.repositories.unit_of_work import SqliteUnitOfWork
+from gortc.usecases.ports import UnitOfWork
+from tests.integration.backends import Backend
 
 NOW = datetime(2030, 6, 1, 12, 0, 0, tzinfo=UTC)
 LATER = NOW + timedelta(hours=1)
@@ -31,16 +28,8 @@ EARLIER = NOW - timedelta(hours=1)
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "gortc.db")
-    await database.open()
-    yield database
-    await database.close()
-
-
-@pytest.fixture
-def uow(db: Database) -> SqliteUnitOfWork:
-    return SqliteUnitOfWork(db)
+def uow(backend: Backend) -> UnitOfWork:
+    return backend.uow
 
 
 def make_user(username: str, email: str | None = None, *, user_id: str | None = None) -> User:
@@ -109,7 +98,7 @@ def make_invite(*, expires_at: datetime = LATER) -> Invite:
     )
 
 
-async def add_users(uow: SqliteUnitOfWork, *users: User) -> None:
+async def add_users(uow: UnitOfWork, *users: User) -> None:
     async with uow.transaction() as repos:
         for user in users:
             await repos.users.add(user)
@@ -118,7 +107,7 @@ async def add_users(uow: SqliteUnitOfWork, *users: User) -> None:
 # -- users -------------------------------------------------------------------
 
 
-async def test_a_user_reads_back_as_written(uow: SqliteUnitOfWork) -> None:
+async def test_a_user_reads_back_as_written(uow: UnitOfWork) -> None:
     alice = replace(
         make_user("alice", "Alice@example.com"),
         is_admin=True,
@@ -139,7 +128,7 @@ async def test_a_user_reads_back_as_written(uow: SqliteUnitOfWork) -> None:
     ["alice", "ALICE", "Alice", "Alice@example.com", "alice@EXAMPLE.COM", "ALICE@example.com"],
 )
 async def test_get_by_login_finds_by_username_or_email_ignoring_case(
-    uow: SqliteUnitOfWork, login: str
+    uow: UnitOfWork, login: str
 ) -> None:
     alice = make_user("alice", "Alice@example.com")
     await add_users(uow, alice, make_user("bob"))
@@ -148,7 +137,7 @@ async def test_get_by_login_finds_by_username_or_email_ignoring_case(
         assert await repos.users.get_by_login(login) == alice
 
 
-async def test_get_by_login_finds_nobody_for_an_unknown_login(uow: SqliteUnitOfWork) -> None:
+async def test_get_by_login_finds_nobody_for_an_unknown_login(uow: UnitOfWork) -> None:
     await add_users(uow, make_user("alice"))
 
     async with uow.reading() as repos:
@@ -164,7 +153,7 @@ async def test_get_by_login_finds_nobody_for_an_unknown_login(uow: SqliteUnitOfW
     ],
 )
 async def test_adding_a_taken_username_or_email_is_a_conflict(
-    uow: SqliteUnitOfWork, username: str, email: str, code: str
+    uow: UnitOfWork, username: str, email: str, code: str
 ) -> None:
     await add_users(uow, make_user("alice", "alice@example.com"))
 
@@ -176,7 +165,7 @@ async def test_adding_a_taken_username_or_email_is_a_conflict(
         assert await repos.users.count() == 1
 
 
-async def test_update_replaces_the_fields_and_keeps_names_unique(uow: SqliteUnitOfWork) -> None:
+async def test_update_replaces_the_fields_and_keeps_names_unique(uow: UnitOfWork) -> None:
     alice, bob = make_user("alice"), make_user("bob")
     await add_users(uow, alice, bob)
     changed = replace(
@@ -209,7 +198,7 @@ async def test_update_replaces_the_fields_and_keeps_names_unique(uow: SqliteUnit
         assert await repos.users.get(bob.id) == bob
 
 
-async def test_list_pages_through_users_in_id_order(uow: SqliteUnitOfWork) -> None:
+async def test_list_pages_through_users_in_id_order(uow: UnitOfWork) -> None:
     base_ms = int(NOW.timestamp() * 1000)
     users = [make_user(f"user{n:02}", user_id=new_id(base_ms + n)) for n in (3, 0, 4, 1, 2)]
     await add_users(uow, *users)
@@ -235,7 +224,7 @@ async def test_list_pages_through_users_in_id_order(uow: SqliteUnitOfWork) -> No
 
 
 async def test_a_session_reads_back_and_revoking_it_returns_its_live_access_tokens(
-    uow: SqliteUnitOfWork,
+    uow: UnitOfWork,
 ) -> None:
     alice = make_user("alice")
     session = make_session(alice)
@@ -271,7 +260,7 @@ async def test_a_session_reads_back_and_revoking_it_returns_its_live_access_toke
 
 
 async def test_revoke_all_for_user_spares_the_excepted_session_and_other_users(
-    uow: SqliteUnitOfWork,
+    uow: UnitOfWork,
 ) -> None:
     alice, bob = make_user("alice"), make_user("bob")
     kept, first, second = make_session(alice), make_session(alice), make_session(alice)
@@ -308,7 +297,7 @@ async def test_revoke_all_for_user_spares_the_excepted_session_and_other_users(
     assert last is not None and not last.is_active(NOW)
 
 
-async def test_a_refresh_token_is_marked_used_only_once(uow: SqliteUnitOfWork) -> None:
+async def test_a_refresh_token_is_marked_used_only_once(uow: UnitOfWork) -> None:
     alice = make_user("alice")
     session = make_session(alice)
     token = make_refresh_token(session, access_expires_at=LATER)
@@ -331,7 +320,7 @@ async def test_a_refresh_token_is_marked_used_only_once(uow: SqliteUnitOfWork) -
 
 
 async def test_a_one_time_token_is_consumed_once_and_only_for_its_purpose(
-    uow: SqliteUnitOfWork,
+    uow: UnitOfWork,
 ) -> None:
     alice = make_user("alice")
     token = make_one_time_token(alice, OneTimePurpose.RESET_PASSWORD)
@@ -355,7 +344,7 @@ async def test_a_one_time_token_is_consumed_once_and_only_for_its_purpose(
         assert again is None
 
 
-async def test_a_one_time_token_is_not_consumed_once_expired(uow: SqliteUnitOfWork) -> None:
+async def test_a_one_time_token_is_not_consumed_once_expired(uow: UnitOfWork) -> None:
     alice = make_user("alice")
     token = make_one_time_token(alice, OneTimePurpose.VERIFY_EMAIL, expires_at=NOW)
     async with uow.transaction() as repos:
@@ -377,7 +366,7 @@ async def test_a_one_time_token_is_not_consumed_once_expired(uow: SqliteUnitOfWo
 
 
 async def test_invalidate_for_user_ends_only_that_users_tokens_of_that_purpose(
-    uow: SqliteUnitOfWork,
+    uow: UnitOfWork,
 ) -> None:
     alice, bob = make_user("alice"), make_user("bob")
     resets = [make_one_time_token(alice, OneTimePurpose.RESET_PASSWORD) for _ in range(2)]
@@ -402,7 +391,7 @@ async def test_invalidate_for_user_ends_only_that_users_tokens_of_that_purpose(
 
 
 async def test_an_invite_is_consumed_once_and_not_after_it_expires(
-    uow: SqliteUnitOfWork,
+    uow: UnitOfWork,
 ) -> None:
     bob, carol = make_user("bob"), make_user("carol")
     invite = make_invite()
@@ -429,27 +418,26 @@ async def test_an_invite_is_consumed_once_and_not_after_it_expires(
 # -- blobs --------------------------------------------------------------------
 
 
-async def blob_rows(db: Database) -> list[tuple[str, int, int]]:
-    async with db.read() as conn, conn.execute("SELECT * FROM blobs ORDER BY sha256") as cursor:
-        return [tuple(row) for row in await cursor.fetchall()]  # type: ignore[misc]
+async def blob_rows(backend: Backend) -> list[tuple[str, int, int]]:
+    return await backend.rows("SELECT sha256, size, refcount FROM blobs ORDER BY sha256")
 
 
 async def test_blob_references_are_counted_and_the_last_release_says_so(
-    db: Database, uow: SqliteUnitOfWork
+    backend: Backend, uow: UnitOfWork
 ) -> None:
     sha, other = "a" * 64, "b" * 64
     async with uow.transaction() as repos:
         await repos.blobs.acquire(sha, 1000)
         await repos.blobs.acquire(sha, 1000)
         await repos.blobs.acquire(other, 5)
-    assert await blob_rows(db) == [(sha, 1000, 2), (other, 5, 1)]
+    assert await blob_rows(backend) == [(sha, 1000, 2), (other, 5, 1)]
 
     async with uow.transaction() as repos:
         assert await repos.blobs.release(sha) is False
-    assert await blob_rows(db) == [(sha, 1000, 1), (other, 5, 1)]
+    assert await blob_rows(backend) == [(sha, 1000, 1), (other, 5, 1)]
     async with uow.transaction() as repos:
         assert await repos.blobs.release(sha) is True
-    assert await blob_rows(db) == [(other, 5, 1)]
+    assert await blob_rows(backend) == [(other, 5, 1)]
     async with uow.transaction() as repos:
         assert await repos.blobs.release(sha) is False
         assert await repos.blobs.release("c" * 64) is False
@@ -457,14 +445,14 @@ async def test_blob_references_are_counted_and_the_last_release_says_so(
     # Stored again after its last reference went: counted from one.
     async with uow.transaction() as repos:
         await repos.blobs.acquire(sha, 1000)
-    assert await blob_rows(db) == [(sha, 1000, 1), (other, 5, 1)]
+    assert await blob_rows(backend) == [(sha, 1000, 1), (other, 5, 1)]
 
 
 # -- revoked access tokens and housekeeping -------------------------------------
 
 
-async def test_revoked_tokens_are_remembered(db: Database) -> None:
-    store = SqliteRevokedTokenStore(db)
+async def test_revoked_tokens_are_remembered(backend: Backend) -> None:
+    store = backend.revoked
 
     await store.revoke("jti-1", LATER)
     await store.revoke("jti-1", LATER)  # twice is harmless
@@ -474,9 +462,9 @@ async def test_revoked_tokens_are_remembered(db: Database) -> None:
 
 
 async def test_purge_expired_forgets_expired_revocations_and_old_sessions(
-    db: Database, uow: SqliteUnitOfWork
+    backend: Backend, uow: UnitOfWork
 ) -> None:
-    store = SqliteRevokedTokenStore(db)
+    store = backend.revoked
     await store.revoke("expired", EARLIER)
     await store.revoke("expires-now", NOW)
     await store.revoke("live", LATER)
@@ -495,7 +483,7 @@ async def test_purge_expired_forgets_expired_revocations_and_old_sessions(
         await repos.refresh_tokens.add(old_token)
         await repos.one_time_tokens.add(old_mail)
 
-    removed = await purge_expired(db, NOW)
+    removed = await backend.purge_expired(NOW)
 
     assert await store.is_revoked("expired") is False
     assert await store.is_revoked("expires-now") is False
@@ -506,4 +494,4 @@ async def test_purge_expired_forgets_expired_revocations_and_old_sessions(
         assert await repos.sessions.get(recently_expired.id) is not None
         assert await repos.sessions.get(active.id) is not None
     assert removed == 4  # two revocations, one session, one mailed token
-    assert await purge_expired(db, NOW) == 0
+    assert await backend.purge_expired(NOW) == 0
