@@ -1,6 +1,6 @@
 PYTHON ?= python
 
-.PHONY: install test test-postgres lint typecheck check bench bench-startup bench-auth bench-fanout bench-persist bench-search bench-calls bench-whep bench-live bench-dist run dist
+.PHONY: install test test-postgres lint typecheck check bench bench-startup bench-auth bench-fanout bench-persist bench-persist-postgres bench-search bench-calls bench-whep bench-live bench-dist run dist
 
 install:
 	$(PYTHON) -m pip install -e '.[test]'
@@ -59,6 +59,10 @@ bench-fanout:
 
 bench-persist:
 	$(PYTHON) bench/persist.py
+
+# The same on SQLite, then on PostgreSQL (Debian's postgresql), in one run.
+bench-persist-postgres:
+	$(PYTHON) bench/persist.py --postgresql
 
 # Generates a 100,000-file corpus (~500 MB) and compares gortc's personal
 # search with tantivy-py on it; about fifteen minutes.

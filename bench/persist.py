@@ -27,7 +27,10 @@ Its frames are masked with an all-zero key (valid framing; masking protects
 proxies, of which there are none on loopback).
 
 Run: ``python bench/persist.py`` (about a minute); ``--only-own`` runs phase 0
-alone (for profiling the send path).
+alone (for profiling the send path); ``--postgresql`` runs everything on
+SQLite and then on PostgreSQL (a durable server of Debian's, started here as
+the tests start theirs; it is not pinned, so it shares both cores), one
+after the other in the same run.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -56,6 +60,8 @@ DRAIN = 5.0  # seconds to wait for the last acknowledgements
 PASSWORD = "persist-bench-password"
 BODY = "persist bench " + "x" * 86  # 100 characters
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# For the PostgreSQL server the tests use (tests/postgres_server.py).
+REPO = str(Path(__file__).resolve().parents[1])
 
 
 def server_cpu(pid: int) -> float:
@@ -386,12 +392,25 @@ def show(label: str, result: dict[str, Any]) -> None:
     print(line, flush=True)
 
 
-async def main(only_own: bool) -> None:
+async def main(only_own: bool, postgresql: bool) -> None:
     with contextlib.suppress(OSError):
         os.sched_setaffinity(0, {1})
+    print("== SQLite", flush=True)
+    await run(only_own)
+    if not postgresql:
+        return
+    sys.path.insert(0, REPO)
+    from tests.postgres_server import PostgresServer
+
+    with PostgresServer(durable=True) as server:
+        print("== PostgreSQL (durable: fsync on, synchronous_commit on)", flush=True)
+        await run(only_own, GORTC_DATABASE_URL=server.create_database("persist"))
+
+
+async def run(only_own: bool, **database: str) -> None:
     with tempfile.TemporaryDirectory() as data_dir:
         process, url = await start_gortc(
-            data_dir, GORTC_LIMITS_ENABLED="false", GORTC_AUTH_BCRYPT_ROUNDS="4"
+            data_dir, GORTC_LIMITS_ENABLED="false", GORTC_AUTH_BCRYPT_ROUNDS="4", **database
         )
         pid = process.pid
         try:
@@ -457,4 +476,6 @@ async def main(only_own: bool) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(only_own="--only-own" in sys.argv[1:]))
+    asyncio.run(
+        main(only_own="--only-own" in sys.argv[1:], postgresql="--postgresql" in sys.argv[1:])
+    )
