@@ -5,7 +5,8 @@ from __future__ import annotations
 import enum
 import re
 import string
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from gortc.entities.errors import InvalidInput
@@ -176,6 +177,40 @@ def mentions(body: str, username: str) -> bool:
     ends a sentence; ``@alice.smith`` is someone else)."""
     pattern = rf"(?<![\w.@-])@{re.escape(username)}(?![\w-]|\.[\w-])"
     return re.search(pattern, body.translate(_ASCII_LOWER)) is not None
+
+
+def mention_counts(bodies: Iterable[tuple[str, str]], username: str) -> dict[str, int]:
+    """How many of the (group id, body) pairs mention the user, per group."""
+    counts: dict[str, int] = {}
+    for group_id, body in bodies:
+        if mentions(body, username):
+            counts[group_id] = counts.get(group_id, 0) + 1
+    return counts
+
+
+def with_quotes(
+    messages: Sequence[Message], reply_to_ids: Sequence[str | None], quotes: dict[str, Quote]
+) -> list[Message]:
+    """The messages with the quote of what each answers (``quotes`` by id; a
+    message no longer there is shown as deleted). A deleted reply shows
+    nothing, its quote included."""
+    return [
+        replace(message, reply_to=quotes.get(reply_to_id) or Quote.of(reply_to_id, None, "", True))
+        if reply_to_id is not None and not message.is_deleted
+        else message
+        for message, reply_to_id in zip(messages, reply_to_ids, strict=True)
+    ]
+
+
+def quoted_ids(messages: Sequence[Message], reply_to_ids: Sequence[str | None]) -> list[str]:
+    """The ids ``with_quotes`` needs quotes of, each once."""
+    return sorted(
+        {
+            reply_to_id
+            for message, reply_to_id in zip(messages, reply_to_ids, strict=True)
+            if reply_to_id is not None and not message.is_deleted
+        }
+    )
 
 
 def invalid_reply() -> InvalidInput:

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from gortc.repositories.group_commit import GroupCommitMessageStore
 from gortc.usecases.ports import RevokedTokenStore, UnitOfWork
+
+if TYPE_CHECKING:  # asyncpg is imported only by a process that uses PostgreSQL
+    from gortc.repositories.database import Database
+    from gortc.repositories.postgres.database import PostgresDatabase
 
 
 class DatabaseBackend(Protocol):
@@ -43,7 +47,32 @@ class DatabaseBackend(Protocol):
     async def purge_expired(self, now: datetime) -> int: ...
 
 
-class SqliteBackend:
+class _Engine(Protocol):
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> str: ...
+
+
+class _Backend:
+    """What both backends do alike: their database opens, closes, answers."""
+
+    database: _Engine
+
+    async def open(self) -> None:
+        await self.database.open()
+
+    async def close(self) -> None:
+        await self.database.close()
+
+    async def ping(self) -> str:
+        return await self.database.ping()
+
+
+class SqliteBackend(_Backend):
+    database: Database
+
     def __init__(self, path: Path, *, readers: int, busy_timeout_ms: int) -> None:
         from gortc.repositories.database import Database
         from gortc.repositories.revoked_tokens import SqliteRevokedTokenStore
@@ -59,22 +88,15 @@ class SqliteBackend:
 
         return sqlite_message_store(self.database)
 
-    async def open(self) -> None:
-        await self.database.open()
-
-    async def close(self) -> None:
-        await self.database.close()
-
-    async def ping(self) -> str:
-        return await self.database.ping()
-
     async def purge_expired(self, now: datetime) -> int:
         from gortc.repositories.maintenance import purge_expired
 
         return await purge_expired(self.database, now)
 
 
-class PostgresBackend:
+class PostgresBackend(_Backend):
+    database: PostgresDatabase
+
     def __init__(self, url: str, *, pool_size: int) -> None:
         # asyncpg is imported only by a process that uses PostgreSQL.
         from gortc.repositories.postgres.blobs import PostgresRevokedTokenStore
@@ -92,15 +114,6 @@ class PostgresBackend:
         from gortc.repositories.postgres.messages import postgres_message_store
 
         return postgres_message_store(self.database)
-
-    async def open(self) -> None:
-        await self.database.open()
-
-    async def close(self) -> None:
-        await self.database.close()
-
-    async def ping(self) -> str:
-        return await self.database.ping()
 
     async def purge_expired(self, now: datetime) -> int:
         from gortc.repositories.postgres.maintenance import purge_expired_postgres

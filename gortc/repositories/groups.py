@@ -15,7 +15,7 @@ from gortc.entities.groups import (
     MemberView,
     MyGroup,
     Role,
-    mentions,
+    mention_counts,
 )
 from gortc.entities.timestamps import from_text, to_text
 from gortc.repositories import message_index
@@ -153,11 +153,7 @@ class SqliteGroupRepository:
             """,
             (user_id, *group_ids, f"@{username}"),
         )
-        counts: dict[str, int] = {}
-        for found in rows:
-            if mentions(found["body"], username):
-                counts[found["group_id"]] = counts.get(found["group_id"], 0) + 1
-        return counts
+        return mention_counts(((row["group_id"], row["body"]) for row in rows), username)
 
 
 def _member(row: sqlite3.Row) -> Member:

@@ -11,7 +11,7 @@ from dataclasses import replace
 import aiosqlite
 
 from gortc.entities.errors import NotFound
-from gortc.entities.groups import Message, Quote
+from gortc.entities.groups import Message, Quote, quoted_ids, with_quotes
 from gortc.entities.message_search import MessageHit, SearchOrder
 from gortc.entities.query_syntax import Query
 from gortc.entities.timestamps import from_text, to_text
@@ -60,14 +60,7 @@ async def _complete(conn: aiosqlite.Connection, rows: list[sqlite3.Row]) -> list
 async def _with_quotes(
     conn: aiosqlite.Connection, messages: list[Message], reply_to_ids: list[str | None]
 ) -> list[Message]:
-    # A deleted reply shows nothing, its quote included.
-    wanted = sorted(
-        {
-            reply_to_id
-            for message, reply_to_id in zip(messages, reply_to_ids, strict=True)
-            if reply_to_id is not None and not message.is_deleted
-        }
-    )
+    wanted = quoted_ids(messages, reply_to_ids)
     if not wanted:
         return messages
     quotes: dict[str, Quote] = {}
@@ -83,12 +76,7 @@ async def _with_quotes(
             quotes[row["id"]] = Quote.of(
                 row["id"], row["sender_id"], row["body"], row["deleted_at"] is not None
             )
-    return [
-        replace(message, reply_to=quotes.get(reply_to_id) or Quote.of(reply_to_id, None, "", True))
-        if reply_to_id is not None and not message.is_deleted
-        else message
-        for message, reply_to_id in zip(messages, reply_to_ids, strict=True)
-    ]
+    return with_quotes(messages, reply_to_ids, quotes)
 
 
 class SqliteMessageRepository:

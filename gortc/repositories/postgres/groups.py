@@ -13,7 +13,7 @@ from gortc.entities.groups import (
     MemberView,
     MyGroup,
     Role,
-    mentions,
+    mention_counts,
 )
 from gortc.repositories.groups import UNREAD_CAP
 from gortc.repositories.postgres.database import Connection
@@ -148,11 +148,7 @@ class PostgresGroupRepository:
             group_ids,
             f"@{username}",
         )
-        counts: dict[str, int] = {}
-        for found in rows:
-            if mentions(found["body"], username):
-                counts[found["group_id"]] = counts.get(found["group_id"], 0) + 1
-        return counts
+        return mention_counts(((row["group_id"], row["body"]) for row in rows), username)
 
 
 _MEMBER_COLUMNS = "group_id, user_id, role, joined_at, read_seq"

@@ -19,7 +19,7 @@ import asyncpg
 
 from gortc.entities.errors import NotFound
 from gortc.entities.files import HIGHLIGHT_END, HIGHLIGHT_START
-from gortc.entities.groups import Message, Quote
+from gortc.entities.groups import Message, Quote, quoted_ids, with_quotes
 from gortc.entities.message_search import MessageHit, SearchOrder
 from gortc.entities.query_syntax import Query
 from gortc.repositories.fts_match import order_score
@@ -71,14 +71,7 @@ async def _complete(conn: Connection, rows: Sequence[asyncpg.Record]) -> list[Me
 async def _with_quotes(
     conn: Connection, messages: list[Message], reply_to_ids: list[str | None]
 ) -> list[Message]:
-    # A deleted reply shows nothing, its quote included.
-    wanted = sorted(
-        {
-            reply_to_id
-            for message, reply_to_id in zip(messages, reply_to_ids, strict=True)
-            if reply_to_id is not None and not message.is_deleted
-        }
-    )
+    wanted = quoted_ids(messages, reply_to_ids)
     if not wanted:
         return messages
     rows = await conn.fetch(
@@ -88,12 +81,7 @@ async def _with_quotes(
         row["id"]: Quote.of(row["id"], row["sender_id"], row["body"], row["deleted_at"] is not None)
         for row in rows
     }
-    return [
-        replace(message, reply_to=quotes.get(reply_to_id) or Quote.of(reply_to_id, None, "", True))
-        if reply_to_id is not None and not message.is_deleted
-        else message
-        for message, reply_to_id in zip(messages, reply_to_ids, strict=True)
-    ]
+    return with_quotes(messages, reply_to_ids, quotes)
 
 
 class PostgresMessageRepository:
