@@ -156,13 +156,14 @@ class RtmpServer:
         return sum(1 for connection in self.connections if connection.publication is not None)
 
     def make_room(self) -> None:
-        """Every slot is taken: the connection that has been setting up the
-        longest (not publishing, not waiting for the authorizer) is cut, so
-        that a crowd of silent or slow clients (slowloris) cannot lock a
-        publisher out; a real publisher sets up in well under a second."""
+        """Every slot is taken: a connection still setting up (not
+        publishing, not waiting for the authorizer) is cut, so that a crowd
+        of silent or slow clients (slowloris) cannot lock a publisher out.
+        Those still in the handshake go first (a real publisher is through
+        it in one round trip), the longest-waiting first."""
         idle = [c for c in self.connections if c.setting_up]
         if idle:
-            oldest = min(idle, key=lambda connection: connection.setting_up_since)
+            oldest = min(idle, key=lambda c: (c.shaken_hands, c.setting_up_since))
             log.warning("RTMP: %s cut to make room for a new connection", oldest.peer)
             oldest.shut_down("cut to make room for a new connection")
             self.connections.discard(oldest)  # connection_lost comes later
@@ -228,6 +229,10 @@ class _RtmpConnection(asyncio.Protocol):
     def setting_up(self) -> bool:
         """Connected, but neither publishing nor waiting for the authorizer."""
         return not self._closed and self.publication is None and not self._waiting
+
+    @property
+    def shaken_hands(self) -> bool:
+        return self._handshake is None
 
     @property
     def setting_up_since(self) -> float:
