@@ -36,6 +36,10 @@ async def read_json(request: web.Request, model: type[Model]) -> Model:
             f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
             code="malformed_json",
         ) from None
+    except RecursionError:
+        # json.loads recurses per level of nesting: "[[[[...]]]]" a few
+        # thousand deep exhausts the stack. A client's mistake, not a 500.
+        raise InvalidInput("the body's JSON is nested too deeply", code="malformed_json") from None
     return validate(model, data)
 
 
