@@ -330,10 +330,23 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                     }
                 )
     finally:
-        await hub.unregister(connection, announced=announced)
-        await session.finish()
-        await connection.stop()
+        cleanup = asyncio.create_task(_end(hub, connection, session, announced=announced))
+        try:
+            await asyncio.shield(cleanup)
+        except asyncio.CancelledError:
+            # The handler is cancelled when the client's TCP connection is
+            # lost (handler_cancellation, on in aiohttp's test server) or at
+            # shutdown: the cleanup still runs to its end, or the user would
+            # stay in a call, or registered in the hub, for ever.
+            await cleanup
+            raise
     return ws
+
+
+async def _end(hub: Hub, connection: Connection, session: _Session, *, announced: bool) -> None:
+    await hub.unregister(connection, announced=announced)
+    await session.finish()
+    await connection.stop()
 
 
 async def recheck_sign_ins(hub: Hub, accounts: AccountService, interval: float) -> None:
