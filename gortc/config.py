@@ -62,7 +62,7 @@ class ServerConfig(_Section):
         10.0, gt=0, description="Seconds in-flight requests get to finish on SIGINT/SIGTERM."
     )
     header_timeout_seconds: float = Field(
-        30.0,
+        75.0,
         gt=0,
         description="A connection that has not sent a whole request head this long after "
         "it opened, or after its last answer, is closed (slow or idle clients).",
