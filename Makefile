@@ -29,7 +29,7 @@ run:
 # Hostile input, a long run: the hostile-input tests, whose hypothesis
 # fuzzers of WebSocket frames (against a real gortc serve), SDP offers (WHIP,
 # call.join), RTMP chunks and AMF0 draw FUZZ_EXAMPLES examples each instead
-# of the suite's 40-200.
+# of the suite's 100-200.
 FUZZ_EXAMPLES ?= 2000
 .PHONY: fuzz-protocols
 fuzz-protocols:

@@ -31,7 +31,7 @@ from tests.e2e.call_peer import CallPeer, ColourTrack
 from tests.e2e.ws_client import WsClient
 
 SDP = {"Content-Type": "application/sdp"}
-FUZZ_EXAMPLES = int(os.environ.get("GORTC_FUZZ_EXAMPLES", "40"))
+FUZZ_EXAMPLES = int(os.environ.get("GORTC_FUZZ_EXAMPLES", "100"))
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from tests.e2e.server_process import ServerProcess, start_server
 
 MAX_FRAME = 65536  # hub.max_frame_bytes's default
 # The suite runs a bounded fuzz; `make fuzz-protocols` a long one.
-FUZZ_EXAMPLES = int(os.environ.get("GORTC_FUZZ_EXAMPLES", "60"))
+FUZZ_EXAMPLES = int(os.environ.get("GORTC_FUZZ_EXAMPLES", "200"))
 
 
 @dataclass
