@@ -26,6 +26,18 @@ check: lint typecheck test
 run:
 	$(PYTHON) -m gortc serve
 
+# Hostile input, a long run: the hostile-input tests, whose hypothesis
+# fuzzers of WebSocket frames (against a real gortc serve), SDP offers (WHIP,
+# call.join), RTMP chunks and AMF0 draw FUZZ_EXAMPLES examples each instead
+# of the suite's 100-200.
+FUZZ_EXAMPLES ?= 2000
+.PHONY: fuzz-protocols
+fuzz-protocols:
+	GORTC_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PYTHON) -m pytest -q -p no:cacheprovider \
+		-o timeout=3600 \
+		tests/e2e/test_hostile_websocket.py tests/e2e/test_hostile_sdp.py \
+		tests/unit/test_rtmp_chunks.py tests/unit/test_rtmp_amf0.py
+
 # One executable, dist/gortc, that runs on a machine with no Python (same
 # architecture, glibc at least as new as the build machine's, zlib); about
 # 26 s of CPU, a minute or two.

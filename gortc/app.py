@@ -77,6 +77,7 @@ from gortc.delivery.openapi import build_openapi
 from gortc.delivery.proxies import TrustedProxies, forwarded_middleware
 from gortc.delivery.routing import add_routes
 from gortc.delivery.session_cookie import SessionCookieStorage
+from gortc.delivery.slow_clients import stalled_body_guard
 from gortc.hub.backplane import Backplane, LocalBackplane
 from gortc.hub.hub import Hub
 from gortc.hub.presence import LocalPresence, PresenceRegistry
@@ -458,6 +459,8 @@ def create_app(config: Config) -> web.Application:
             *([forwarded_middleware(trusted)] if trusted else []),
             request_context,
             error_mapping,
+            # Inside error_mapping: a stalled body is the client's doing (408).
+            stalled_body_guard(config.server.body_timeout_seconds),
             session_middleware(cookie_storage),
         ],
         client_max_size=config.server.max_body_bytes,
@@ -580,6 +583,7 @@ async def _start_live_ingest(app: web.Application, core: Core) -> _RunningIngest
         port=live.rtmp_port,
         settings=RtmpSettings(
             stall_timeout=live.stall_seconds,
+            setup_timeout=live.rtmp_setup_seconds,
             # Publishers, plus room for those being refused or setting up.
             max_connections=2 * live.max_publishers + 10,
         ),

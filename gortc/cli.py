@@ -330,7 +330,13 @@ async def _run_server(config: Config, started: float) -> int:
     from gortc.app import create_app  # the heavy imports only for serving
 
     runner = web.AppRunner(
-        create_app(config), access_log=None, shutdown_timeout=config.server.shutdown_timeout
+        create_app(config),
+        access_log=None,
+        shutdown_timeout=config.server.shutdown_timeout,
+        # aiohttp closes a connection still waiting for a whole request head
+        # this long after it opened or after its last answer: the header
+        # timeout against slowloris clients (and the idle keep-alive one).
+        keepalive_timeout=config.server.header_timeout_seconds,
     )
     await runner.setup()
     try:

@@ -61,6 +61,18 @@ class ServerConfig(_Section):
     shutdown_timeout: float = Field(
         10.0, gt=0, description="Seconds in-flight requests get to finish on SIGINT/SIGTERM."
     )
+    header_timeout_seconds: float = Field(
+        75.0,
+        gt=0,
+        description="A connection that has not sent a whole request head this long after "
+        "it opened, or after its last answer, is closed (slow or idle clients).",
+    )
+    body_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="A request whose body stops arriving for this long is answered 408 "
+        "and its connection closed.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Logging threshold."
     )
@@ -319,6 +331,12 @@ class LiveConfig(_Section):
         10.0, gt=0, description="A publisher sending nothing this long is cut off."
     )
     max_publishers: int = Field(50, ge=1, description="Streams ingested at once, at most.")
+    rtmp_setup_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="An RTMP connection must be publishing this long after it opened "
+        "(handshake, connect, publish), or it is closed.",
+    )
     viewer_token_seconds: int = Field(
         600,
         ge=10,

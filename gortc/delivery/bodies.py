@@ -24,7 +24,7 @@ async def read_json(request: web.Request, model: type[Model]) -> Model:
         raise UnsupportedMediaType(
             f"send the body as application/json, not {request.content_type or 'nothing'}"
         )
-    raw = await request.content.read(max_bytes + 1)
+    raw = await read_body(request, max_bytes)
     if len(raw) > max_bytes:
         raise TooLarge(f"the request body is larger than {max_bytes} bytes")
     try:
@@ -36,7 +36,28 @@ async def read_json(request: web.Request, model: type[Model]) -> Model:
             f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
             code="malformed_json",
         ) from None
+    except RecursionError:
+        # json.loads recurses per level of nesting: "[[[[...]]]]" a few
+        # thousand deep exhausts the stack. A client's mistake, not a 500.
+        raise InvalidInput("the body's JSON is nested too deeply", code="malformed_json") from None
     return validate(model, data)
+
+
+async def read_body(request: web.Request, max_bytes: int) -> bytes:
+    """The whole body, or its first ``max_bytes + 1`` bytes when it is longer
+    (the caller then answers 413): never more is held. One ``read(n)`` is not
+    enough: it returns what has arrived so far, so a body split over several
+    TCP segments (any body past one packet, on a real network) would be cut
+    short and answered 400."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= max_bytes:
+        chunk = await request.content.read(max_bytes + 1 - size)
+        if not chunk:
+            break  # the end of the body
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def validate(model: type[Model], data: Any) -> Model:

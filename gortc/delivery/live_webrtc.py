@@ -7,6 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gortc.delivery.auth import authenticate
+from gortc.delivery.bodies import read_body
 from gortc.delivery.keys import LIVE
 from gortc.delivery.routing import ApiRoute
 from gortc.entities.errors import InvalidInput, TooLarge, Unauthenticated, UnsupportedMediaType
@@ -24,7 +25,7 @@ async def _offer(request: web.Request) -> str:
         )
     if request.content_length is not None and request.content_length > MAX_SDP_BYTES:
         raise TooLarge("an SDP offer has at most 64 KiB", code="too_large")
-    raw = await request.content.read(MAX_SDP_BYTES + 1)
+    raw = await read_body(request, MAX_SDP_BYTES)
     if len(raw) > MAX_SDP_BYTES:
         raise TooLarge("an SDP offer has at most 64 KiB", code="too_large")
     try:

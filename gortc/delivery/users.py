@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import BodyPartReader, web
 
 from gortc.delivery.auth import authenticate
-from gortc.delivery.bodies import json_response, read_json
+from gortc.delivery.bodies import json_response, read_body, read_json
 from gortc.delivery.keys import ACCOUNTS
 from gortc.delivery.routing import ApiRoute
 from gortc.delivery.schemas import PasswordChange, ProfileUpdate, UserPublic, UserSelf
@@ -65,7 +65,7 @@ async def _read_image(request: web.Request) -> bytes:
             raise InvalidInput(f"the multipart body is malformed: {exc}") from None
         raise InvalidInput("send the picture in a form field named 'file'", code="missing_file")
     if request.content_type.startswith("image/"):
-        data = await request.content.read(AVATAR_MAX_BYTES + 1)
+        data = await read_body(request, AVATAR_MAX_BYTES)
         if not data:
             raise InvalidInput("the picture is empty", code="missing_file")
         return data

@@ -97,10 +97,31 @@ class _Session:
         body["status"] = status_of(error)
         self.reply(body)
 
+    def internal_error(self, what: str, client_id: str | None) -> None:
+        """A bug, not the client's doing: logged with its traceback (call it
+        in an ``except``), and the client gets an error frame. The socket
+        stays: on an upgraded connection an HTTP 500 can no longer be
+        written, and letting the exception out would write one anyway, as
+        garbage in the WebSocket stream."""
+        log.exception(
+            "unexpected error on a WebSocket of user %s: %s", self._principal.user_id, what
+        )
+        body: dict[str, Any] = {
+            "type": "error",
+            "code": "internal_error",
+            "status": 500,
+            "message": "something went wrong on the server",
+        }
+        if client_id is not None:
+            body["client_id"] = client_id
+        self.reply(body)
+
     async def handle_text(self, text: str) -> None:
         try:
             raw = json.loads(text)
-        except ValueError:
+        # RecursionError: nesting thousands deep ("[[[[...") exhausts
+        # json.loads's stack; as malformed as any other garbage.
+        except (ValueError, RecursionError):
             self.reply(
                 {
                     "type": "error",
@@ -143,6 +164,8 @@ class _Session:
             await self._dispatch(frame)
         except DomainError as exc:
             self.error(exc, frame.client_id)
+        except Exception:
+            self.internal_error(frame.type, frame.client_id)
 
     async def _send(self, frame: SendFrame) -> None:
         try:
@@ -156,6 +179,8 @@ class _Session:
             )
         except DomainError as exc:
             self.error(exc, frame.client_id)
+        except Exception:
+            self.internal_error(frame.type, frame.client_id)
         else:
             self.reply(
                 {
@@ -189,6 +214,8 @@ class _Session:
                         await calls.leave(user_id, frame.group_id, self.signals)
             except DomainError as exc:
                 self.error(exc, frame.client_id)
+            except Exception:
+                self.internal_error(frame.type, frame.client_id)
 
     async def _dispatch(self, frame: Any) -> None:
         chat = self._app[CHAT]
@@ -303,10 +330,23 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                     }
                 )
     finally:
-        await hub.unregister(connection, announced=announced)
-        await session.finish()
-        await connection.stop()
+        cleanup = asyncio.create_task(_end(hub, connection, session, announced=announced))
+        try:
+            await asyncio.shield(cleanup)
+        except asyncio.CancelledError:
+            # The handler is cancelled when the client's TCP connection is
+            # lost (handler_cancellation, on in aiohttp's test server) or at
+            # shutdown: the cleanup still runs to its end, or the user would
+            # stay in a call, or registered in the hub, for ever.
+            await cleanup
+            raise
     return ws
+
+
+async def _end(hub: Hub, connection: Connection, session: _Session, *, announced: bool) -> None:
+    await hub.unregister(connection, announced=announced)
+    await session.finish()
+    await connection.stop()
 
 
 async def recheck_sign_ins(hub: Hub, accounts: AccountService, interval: float) -> None:

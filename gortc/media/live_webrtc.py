@@ -15,7 +15,6 @@ decoding and encoding it; WHEP viewers of an RTMP stream get its video only
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from aiortc.rtcconfiguration import RTCBundlePolicy
 from gortc.entities.calls import invalid_sdp
 from gortc.entities.errors import Conflict, NotFound
 from gortc.media import aiortc_hooks
+from gortc.media.closing import close_quietly
 from gortc.media.forwarding import FORWARDABLE_CODECS, ForwardedTrack, Source
 from gortc.media.sfu import SfuSettings, describe_error, prefer_codec, session_description
 
@@ -162,7 +162,7 @@ class LiveWebRtc:
             source.subscribe(track)
             tracks.append((source, track))
         if not tracks:
-            await pc.close()
+            await close_quietly(pc)
             raise invalid_sdp(
                 "the offer takes none of the stream's media (it is "
                 + ", ".join(s.mime_type or "?" for s in room.sources)
@@ -299,7 +299,7 @@ async def _answer(pc: RTCPeerConnection, offer_sdp: str) -> None:
         await pc.setRemoteDescription(session_description(offer_sdp, "offer"))
         await pc.setLocalDescription(await pc.createAnswer())
     except Exception as exc:
-        await pc.close()
+        await close_quietly(pc)  # a half-negotiated one too
         raise invalid_sdp(describe_error(exc)) from None
 
 
@@ -308,5 +308,4 @@ async def _nobody_to_ask() -> bool:
 
 
 async def _close(pc: RTCPeerConnection) -> None:
-    with contextlib.suppress(Exception):
-        await asyncio.shield(pc.close())
+    await close_quietly(pc)

@@ -41,7 +41,9 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 from gortc.entities.calls import EndReason, MediaKind, TrackInfo, TrackSource, invalid_sdp
 from gortc.entities.errors import Conflict
 from gortc.media import aiortc_hooks
+from gortc.media.closing import close_quietly
 from gortc.media.forwarding import FORWARDABLE_CODECS, ForwardedTrack, Source
+from gortc.media.sdp_check import check_description
 from gortc.usecases.ports import MediaSessionEvents
 
 log = logging.getLogger(__name__)
@@ -426,12 +428,8 @@ class AiortcSfu:
         for source in peer.sources.values():
             self._gone = self._gone.plus(source)
             await source.close()
-        try:
-            # Shielded: aiortc shares one future among concurrent close()
-            # calls, and a cancelled waiter would cancel it for all of them.
-            await asyncio.shield(peer.pc.close())
-        except Exception:  # a half-dead connection must not keep the others waiting
-            log.exception("closing %s's connection failed", peer.id)
+        # Never raises: a half-dead connection must not keep the others waiting.
+        await close_quietly(peer.pc)
 
 
 def source_shown(
@@ -464,13 +462,16 @@ def prefer_codec(transceiver: RTCRtpTransceiver, source: Source) -> None:
 
 
 def session_description(sdp: str, kind: str) -> RTCSessionDescription:
-    if not sdp.strip():
-        raise ValueError("it is empty")
-    if not any(line.startswith(("m=audio ", "m=video ")) for line in sdp.splitlines()):
-        raise ValueError("it has no audio or video section (m=audio / m=video)")
+    check_description(sdp)  # ValueError with a clear sentence
     return RTCSessionDescription(sdp=sdp, type=kind)
 
 
 def describe_error(exc: Exception) -> str:
+    """What to tell the client about a description aiortc refused. Its
+    ValueErrors (and InvalidStateError, OperationError...) say what is wrong;
+    an AssertionError, KeyError or AttributeError from deep in its parser
+    says nothing a client could use."""
+    if isinstance(exc, (AssertionError, AttributeError, KeyError, IndexError, TypeError)):
+        return "it is malformed (the SDP parser could not read it)"
     text = str(exc).strip() or type(exc).__name__
     return text[:200]

@@ -591,24 +591,46 @@ async def test_publishing_before_connect_or_to_another_app_is_refused(
     assert authorizer.asked == []
 
 
-async def test_connections_past_the_cap_are_closed_at_once(
+async def test_past_the_cap_the_oldest_connection_still_setting_up_makes_room(
+    authorizer: RecordingAuthorizer, caplog: pytest.LogCaptureFixture, open_client: OpenClient
+) -> None:
+    """Silent connections cannot lock publishers out (slowloris): a newcomer
+    takes the slot of the one that has been setting up the longest."""
+    server = RtmpServer(authorizer, port=0, settings=RtmpSettings(max_connections=2))
+    await server.start()
+    try:
+        oldest, younger = [await open_client(server.port) for _ in range(2)]
+        await eventually(lambda: len(server.connections) == 2)
+        newcomer = await open_client(server.port)
+        assert await oldest.closed_by_server(PROMPTLY)
+        assert "cut to make room" in caplog.text
+        info = await newcomer.start_publishing("good-1")
+        assert info["code"] == "NetStream.Publish.Start"
+        await younger.handshake()  # still served
+        await younger.close()
+        await newcomer.close()
+        await eventually(lambda: not server.connections)
+    finally:
+        await server.stop()
+
+
+async def test_connections_past_the_cap_of_publishers_are_closed_at_once(
     authorizer: RecordingAuthorizer, caplog: pytest.LogCaptureFixture, open_client: OpenClient
 ) -> None:
     server = RtmpServer(authorizer, port=0, settings=RtmpSettings(max_connections=2))
     await server.start()
     try:
-        kept = [await open_client(server.port) for _ in range(2)]
-        await eventually(lambda: len(server.connections) == 2)
+        publishing = [await open_client(server.port) for _ in range(2)]
+        for number, client in enumerate(publishing):
+            info = await client.start_publishing(f"good-{number}")
+            assert info["code"] == "NetStream.Publish.Start"
         extra = await open_client(server.port)
         assert await extra.closed_by_server(PROMPTLY)
         assert "2 connections already" in caplog.text
-        for client in kept:
-            await client.handshake()  # still served
+        assert server.publishing == 2  # nobody publishing was cut for it
+        for client in publishing:
             await client.close()
         await eventually(lambda: not server.connections)
-        client = await open_client(server.port)
-        assert (await client.start_publishing("good-1"))["code"] == "NetStream.Publish.Start"
-        await client.close()
     finally:
         await server.stop()
 

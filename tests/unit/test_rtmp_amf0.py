@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import struct
 
@@ -13,7 +14,12 @@ from hypothesis import strategies as st
 from gortc.media.rtmp import amf0
 from gortc.media.rtmp.amf0 import UNDEFINED, AmfDate, AmfError, EcmaArray
 
-FUZZ = settings(database=None, deadline=None, max_examples=150)
+# `make fuzz-protocols` sets GORTC_FUZZ_EXAMPLES for a long run.
+FUZZ = settings(
+    database=None,
+    deadline=None,
+    max_examples=int(os.environ.get("GORTC_FUZZ_EXAMPLES", "150")),
+)
 
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
 leaves = (

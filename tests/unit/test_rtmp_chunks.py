@@ -4,6 +4,7 @@ extended timestamps, the limits, and fuzzing with garbage and cut input."""
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import struct
 
@@ -23,7 +24,12 @@ from gortc.media.rtmp.chunks import (
 )
 from gortc.media.rtmp.errors import RtmpProtocolError
 
-FUZZ = settings(database=None, deadline=None, max_examples=200)
+# `make fuzz-protocols` sets GORTC_FUZZ_EXAMPLES for a long run.
+FUZZ = settings(
+    database=None,
+    deadline=None,
+    max_examples=int(os.environ.get("GORTC_FUZZ_EXAMPLES", "200")),
+)
 
 
 def read_all(

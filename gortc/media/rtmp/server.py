@@ -155,6 +155,19 @@ class RtmpServer:
         """Connections publishing now."""
         return sum(1 for connection in self.connections if connection.publication is not None)
 
+    def make_room(self) -> None:
+        """Every slot is taken: a connection still setting up (not
+        publishing, not waiting for the authorizer) is cut, so that a crowd
+        of silent or slow clients (slowloris) cannot lock a publisher out.
+        Those still in the handshake go first (a real publisher is through
+        it in one round trip), the longest-waiting first."""
+        idle = [c for c in self.connections if c.setting_up]
+        if idle:
+            oldest = min(idle, key=lambda c: (c.shaken_hands, c.setting_up_since))
+            log.warning("RTMP: %s cut to make room for a new connection", oldest.peer)
+            oldest.shut_down("cut to make room for a new connection")
+            self.connections.discard(oldest)  # connection_lost comes later
+
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
@@ -212,6 +225,19 @@ class _RtmpConnection(asyncio.Protocol):
         self._acknowledged = 0
         self._timer: asyncio.TimerHandle | None = None
 
+    @property
+    def setting_up(self) -> bool:
+        """Connected, but neither publishing nor waiting for the authorizer."""
+        return not self._closed and self.publication is None and not self._waiting
+
+    @property
+    def shaken_hands(self) -> bool:
+        return self._handshake is None
+
+    @property
+    def setting_up_since(self) -> float:
+        return self._idle_since
+
     # -- asyncio.Protocol -------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -219,6 +245,8 @@ class _RtmpConnection(asyncio.Protocol):
         transport = cast(asyncio.Transport, transport)
         self._transport = transport
         self.peer = _address(transport.get_extra_info("peername"))
+        if len(self._server.connections) >= self._settings.max_connections:
+            self._server.make_room()
         if len(self._server.connections) >= self._settings.max_connections:
             log.warning(
                 "RTMP: %s turned away: %d connections already",
