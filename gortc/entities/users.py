@@ -9,9 +9,12 @@ from datetime import datetime
 from gortc.entities.errors import InvalidInput
 
 USERNAME_PATTERN = re.compile(r"[a-z0-9_.-]{3,32}")
+# What a client may send (usernames are case-insensitive), for the API's models.
+USERNAME_INPUT_PATTERN = f"^{USERNAME_PATTERN.pattern.replace('a-z', 'A-Za-z')}$"
 # Deliberately simple: one @, a dot in the domain, no spaces. Deliverability
 # is proven by the verification mail, not by a regular expression.
 EMAIL_PATTERN = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
+EMAIL_INPUT_PATTERN = f"^{EMAIL_PATTERN.pattern}$"
 EMAIL_MAX_LENGTH = 254
 PASSWORD_MIN_LENGTH = 8
 # bcrypt reads only the first 72 bytes; longer passwords would silently
