@@ -26,6 +26,14 @@ check: lint typecheck test
 run:
 	$(PYTHON) -m gortc serve
 
+# schemathesis against a real server, every check, signed in with a Bearer
+# token and then with the session cookie; FUZZ_EXAMPLES cases per operation
+# and phase (the suite runs 5). Prints each run's report and the totals.
+FUZZ_EXAMPLES ?= 2000
+.PHONY: fuzz
+fuzz:
+	$(PYTHON) -m tests.e2e.api_fuzz --max-examples $(FUZZ_EXAMPLES)
+
 # One executable, dist/gortc, that runs on a machine with no Python (same
 # architecture, glibc at least as new as the build machine's, zlib); about
 # 26 s of CPU, a minute or two.

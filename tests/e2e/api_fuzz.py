@@ -22,7 +22,7 @@ from tests.e2e.server_process import REPO, start_server
 
 CONFIG = REPO / "tests" / "e2e" / "schemathesis.toml"
 USERNAME = "fuzzer"
-PASSWORD = "fuzzing password"  # noqa: S105 - a throwaway account of a throwaway server
+PASSWORD = "fuzzing password"  # a throwaway account of a throwaway server
 
 _GENERATED = re.compile(r"(\d+) generated")
 _FAILURES = re.compile(r"(\d+) found (\d+) unique failures")
