@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from gortc import __version__
+from gortc.delivery.auth import SAFE_METHODS
 from gortc.delivery.queries import QueryParam
 from gortc.delivery.routing import ApiRoute
 from gortc.delivery.schemas import ErrorBody
@@ -86,6 +87,13 @@ def build_openapi(routes: list[ApiRoute]) -> dict[str, Any]:
             }
         operation["responses"][str(route.status)] = success
         errors = set(route.errors) | ({401} if route.auth else set())
+        # A change signed in by cookie must come from this server's origin
+        # (403 cross_site_request, auth.py).
+        if route.auth and route.method not in SAFE_METHODS:
+            errors.add(403)
+        # What a path names may not exist (or not be the caller's to see).
+        if path_names:
+            errors.add(404)
         if route.request is not None:
             errors |= {400, 413, 415}
         # A parameter with bounds is refused with a 400 when out of them.
