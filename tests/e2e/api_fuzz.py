@@ -127,6 +127,7 @@ def main() -> int:
     parser.add_argument("--auth", choices=("bearer", "cookie", "both"), default="both")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--phases", default="examples,coverage,fuzzing,stateful")
     arguments = parser.parse_args()
     modes = ("bearer", "cookie") if arguments.auth == "both" else (arguments.auth,)
     total_cases = total_failures = worst = 0
@@ -137,6 +138,7 @@ def main() -> int:
                     Path(data_dir),
                     auth=mode,
                     max_examples=arguments.max_examples,
+                    phases=arguments.phases,
                     seed=arguments.seed,
                     workers=arguments.workers,
                 )
