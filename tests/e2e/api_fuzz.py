@@ -59,7 +59,10 @@ async def fuzz(
     max_examples: int,
     phases: str = "examples,coverage,fuzzing,stateful",
     seed: int | None = None,
-    workers: int = 2,
+    # One: on CPython before 3.11.8, ast.parse in two threads at once can fail
+    # ("AST constructor recursion depth mismatch", CPython gh-106905), and
+    # hypothesis parses lambdas' source while schemathesis's workers generate.
+    workers: int = 1,
     extra: tuple[str, ...] = (),
 ) -> FuzzRun:
     """Start a server, sign a user up, and run ``st run`` against it signed in
@@ -126,7 +129,7 @@ def main() -> int:
     parser.add_argument("--max-examples", type=int, default=2000)
     parser.add_argument("--auth", choices=("bearer", "cookie", "both"), default="both")
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--phases", default="examples,coverage,fuzzing,stateful")
     arguments = parser.parse_args()
     modes = ("bearer", "cookie") if arguments.auth == "both" else (arguments.auth,)
