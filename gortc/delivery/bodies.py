@@ -67,9 +67,40 @@ def validate(model: type[Model], data: Any) -> Model:
         problems = describe_validation_error(exc)
         raise InvalidInput(
             "; ".join(problem["message"] for problem in problems),
-            code="invalid_body",
+            code=_code_of(model, exc),
             details=problems,
         ) from None
+
+
+# Errors of a bound the model declares (a length, a pattern, a range), as
+# opposed to a wrong type or shape.
+_BOUND_ERRORS = frozenset(
+    {
+        "string_too_short",
+        "string_too_long",
+        "string_pattern_mismatch",
+        "too_short",
+        "too_long",
+        "greater_than",
+        "greater_than_equal",
+        "less_than",
+        "less_than_equal",
+    }
+)
+
+
+def _code_of(model: type[BaseModel], exc: ValidationError) -> str:
+    """The code the domain gives a field's rule (``invalid_username``...)
+    when the model refused the field for that rule's bound; else invalid_body."""
+    codes: dict[str, str] = getattr(model, "error_codes", {})
+    for error in exc.errors(include_url=False):
+        if error["type"] not in _BOUND_ERRORS or not error["loc"]:
+            continue
+        field = str(error["loc"][0])
+        code = codes.get(f"{field}/{error['type']}") or codes.get(field)
+        if code is not None:
+            return code
+    return "invalid_body"
 
 
 def describe_validation_error(exc: ValidationError) -> list[dict[str, str]]:

@@ -3,13 +3,16 @@ answers, WebSocket events and the OpenAPI document all come from these."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from gortc.delivery.schemas import Request, Timestamp
 from gortc.entities.files import FileSummary
 from gortc.entities.groups import (
+    FORBIDDEN_IN_BODY,
+    GROUP_NAME_MAX_LENGTH,
+    MESSAGE_MAX_LENGTH,
     QUOTE_MAX_LENGTH,
     Group,
     GroupKind,
@@ -300,16 +303,35 @@ class MessagePage(BaseModel):
 UserRef = Annotated[str, Field(min_length=1, max_length=64)]
 
 
+# Something besides white space (what the group's name keeps of it); the
+# domain also refuses control and other unprintable characters.
+_GROUP_NAME: Any = Field(max_length=GROUP_NAME_MAX_LENGTH, pattern=r"\S")
+
+
 class CreateGroup(Request):
-    name: str = Field(max_length=400)
+    name: str = _GROUP_NAME
+
+    error_codes: ClassVar[dict[str, str]] = {"name": "invalid_group_name"}
 
 
 class RenameGroup(Request):
-    name: str = Field(max_length=400)
+    name: str = _GROUP_NAME
+
+    error_codes: ClassVar[dict[str, str]] = {"name": "invalid_group_name"}
 
 
 class InviteMember(Request):
     """Someone named by exactly one of user_id or username."""
+
+    # What _one_user checks, for the OpenAPI document.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": [name], "properties": {name: {"type": "string"}}}
+                for name in ("user_id", "username")
+            ]
+        }
+    )
 
     user_id: UserRef | None = None
     username: UserRef | None = None
@@ -355,8 +377,20 @@ _REPLY_TO: Any = Field(
 )
 
 
+# A REST message's text: its bounds in the model (WebSocket frames keep
+# theirs in the domain, which answers invalid_body_text in an error frame).
+_TEXT: Any = Field(
+    max_length=MESSAGE_MAX_LENGTH,
+    # No control characters but tab and newline.
+    pattern=f"^[^{FORBIDDEN_IN_BODY}]*$",
+    description=f"At most {MESSAGE_MAX_LENGTH} characters, not only white space unless the "
+    "message carries files; no control characters but tab and newline",
+)
+_TEXT_CODES = {"body": "invalid_body_text"}
+
+
 class PostMessage(Request):
-    body: str = _BODY
+    body: str = _TEXT
     file_ids: list[Annotated[str, Field(max_length=64)]] = _FILE_IDS
     client_id: ClientId | None = Field(
         None,
@@ -366,9 +400,22 @@ class PostMessage(Request):
     )
     reply_to: str | None = _REPLY_TO
 
+    error_codes: ClassVar[dict[str, str]] = _TEXT_CODES
+    # Text, or files (what check_message_body allows), for the OpenAPI document.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"properties": {"body": {"pattern": r"\S"}}},
+                {"required": ["file_ids"], "properties": {"file_ids": {"minItems": 1}}},
+            ]
+        }
+    )
+
 
 class EditMessage(Request):
-    body: str = _BODY
+    body: str = _TEXT
+
+    error_codes: ClassVar[dict[str, str]] = _TEXT_CODES
 
 
 # Seqs are SQLite integers: anything past this is no message anyone has.
@@ -376,7 +423,7 @@ MAX_SEQ = 2**62
 
 
 class MarkRead(Request):
-    seq: int = Field(ge=0, le=MAX_SEQ)
+    seq: StrictInt = Field(ge=0, le=MAX_SEQ)
 
 
 # -- WebSocket frames from clients ------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, RootModel
+from pydantic import BaseModel, Field, RootModel, StrictInt
 
 from gortc.delivery.schemas import Request, Timestamp
 from gortc.entities.files import SearchHit, StoredFile
@@ -74,7 +74,7 @@ class UploadUrlRequest(Request):
     name: str = Field(
         min_length=1, max_length=1024, description="Made safe like uploaded names are"
     )
-    size: int = Field(ge=0, le=2**53, description="The exact size of the file, bytes")
+    size: StrictInt = Field(ge=0, le=2**53, description="The exact size of the file, bytes")
     content_type: str | None = Field(
         None,
         max_length=255,

@@ -23,11 +23,15 @@ from gortc.delivery.file_schemas import (
     UploadedFiles,
 )
 from gortc.delivery.keys import FILES
-from gortc.delivery.queries import id_param, limit_param
+from gortc.delivery.queries import IdCursor, Limit, text_parameter
 from gortc.delivery.routing import ApiRoute
 from gortc.entities.errors import InvalidInput, UnsupportedMediaType
 from gortc.entities.files import StoredFile
-from gortc.usecases.files import IncomingFile
+from gortc.usecases.files import MAX_QUERY_CHARS, IncomingFile
+
+_LIST_LIMIT = Limit(default=50, maximum=200)
+_BEFORE = IdCursor("before")
+_SEARCH_LIMIT = Limit(default=20, maximum=100)
 
 # Big enough that writing a chunk (in a worker thread) costs little per byte.
 CHUNK_BYTES = 256 * 1024
@@ -121,9 +125,9 @@ def reading_body() -> Iterator[None]:
 
 async def list_files(request: web.Request) -> web.Response:
     principal = await authenticate(request)
-    limit = limit_param(request, default=50, maximum=200)
+    limit = _LIST_LIMIT.read(request)
     files = await request.app[FILES].list_mine(
-        principal.user_id, limit=limit, before=id_param(request, "before")
+        principal.user_id, limit=limit, before=_BEFORE.read(request)
     )
     next_cursor = files[-1].id if len(files) == limit else None
     return json_response(
@@ -139,7 +143,7 @@ async def storage_usage(request: web.Request) -> web.Response:
 
 async def search_files(request: web.Request) -> web.Response:
     principal = await authenticate(request)
-    limit = limit_param(request, default=20, maximum=100)
+    limit = _SEARCH_LIMIT.read(request)
     cursor = request.query.get("cursor") or request.query.get("before") or None
     page = await request.app[FILES].search(
         principal.user_id, request.query.get("q", ""), limit=limit, cursor=cursor
@@ -209,10 +213,14 @@ _UPLOAD: dict[str, object] = {
         "schema": {
             "type": "object",
             "properties": {
+                # Any value is some bytes once in a part, and any bytes are a
+                # file: only "no part at all" (an empty list) is refused.
                 "file": {
-                    "type": "array",
-                    "items": {"type": "string", "contentMediaType": "application/octet-stream"},
-                    "description": "One part per file; repeat the field for several files",
+                    "not": {"type": "array", "maxItems": 0},
+                    "contentMediaType": "application/octet-stream",
+                    "description": "One part per file, its bytes as they are (any type; "
+                    "its filename is the file's name); repeat the field for several files. "
+                    "Parts with other names are skipped.",
                 }
             },
             "required": ["file"],
@@ -248,10 +256,7 @@ ROUTES = [
         _TAG,
         response=FileList,
         errors=(400,),
-        query=(
-            ("limit", "integer", "1–200, default 50"),
-            ("before", "string", "next_cursor of the previous page"),
-        ),
+        query=(_LIST_LIMIT.parameter, _BEFORE.parameter),
     ),
     ApiRoute(
         "GET",
@@ -262,8 +267,13 @@ ROUTES = [
         response=SearchResults,
         errors=(400,),
         query=(
-            ("q", "string", '1–500 characters; words, "phrase", prefix*, OR, -word, (…), name:'),
-            ("limit", "integer", "1–100, default 20"),
+            text_parameter(
+                "q",
+                'Words, "phrase", prefix*, OR, -word, (…), name:',
+                max_length=MAX_QUERY_CHARS,
+                required=True,
+            ),
+            _SEARCH_LIMIT.parameter,
             ("cursor", "string", "next_cursor of the previous page (before= works too)"),
         ),
         description=(
@@ -286,7 +296,7 @@ ROUTES = [
         download_file,
         "Download a file",
         _TAG,
-        response_content_type="application/octet-stream",
+        response_content_type="*/*",
         errors=(404,),
         description=(
             "Streamed as an attachment with the stored type and nosniff; Range requests answer 206."

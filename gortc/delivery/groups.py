@@ -24,9 +24,12 @@ from gortc.delivery.chat_schemas import (
     TransferOwnership,
 )
 from gortc.delivery.keys import GROUPS
-from gortc.delivery.queries import id_param, limit_param
+from gortc.delivery.queries import IdCursor, Limit
 from gortc.delivery.routing import ApiRoute
 from gortc.entities.groups import Role
+
+_LIMIT = Limit(default=100, maximum=500)
+_BEFORE = IdCursor("before")
 
 
 async def create_group(request: web.Request) -> web.Response:
@@ -38,9 +41,9 @@ async def create_group(request: web.Request) -> web.Response:
 
 async def list_groups(request: web.Request) -> web.Response:
     principal = await authenticate(request)
-    limit = limit_param(request, default=100, maximum=500)
+    limit = _LIMIT.read(request)
     groups = await request.app[GROUPS].list_mine(
-        principal.user_id, limit=limit, after=id_param(request, "before")
+        principal.user_id, limit=limit, after=_BEFORE.read(request)
     )
     next_cursor = groups[-1].mine.group.id if len(groups) == limit else None
     return json_response(
@@ -153,10 +156,7 @@ async def decline_invitation(request: web.Request) -> web.Response:
 
 _TAG = "groups"
 _GROUP = "/api/v1/groups/{group_id}"
-_PAGE = (
-    ("limit", "integer", "Page size (1–500, default 100)"),
-    ("before", "string", "The next_cursor of the previous page"),
-)
+_PAGE = (_LIMIT.parameter, _BEFORE.parameter)
 
 ROUTES = [
     ApiRoute(

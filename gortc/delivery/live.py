@@ -4,11 +4,11 @@ HLS playlists and segments viewers play."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 from urllib.parse import quote
 
 from aiohttp import web
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from gortc.delivery.auth import authenticate
 from gortc.delivery.bodies import json_response, read_json
@@ -93,11 +93,13 @@ class LiveChatFrame(Request):
 
 
 class SetTitle(Request):
-    title: str = Field(max_length=TITLE_MAX * 4)
+    title: str = Field(max_length=TITLE_MAX)
+
+    error_codes: ClassVar[dict[str, str]] = {"title": "invalid_title"}
 
 
 class SetPublic(Request):
-    public: bool = Field(description="true: anyone may play your room, signed in or not")
+    public: StrictBool = Field(description="true: anyone may play your room, signed in or not")
 
 
 async def list_live(request: web.Request) -> web.Response:

@@ -15,7 +15,18 @@ from gortc.usecases.live import check_room_id
 
 SDP = "application/sdp"
 MAX_SDP_BYTES = 64 * 1024
-_SDP_BODY: dict[str, object] = {SDP: {"schema": {"type": "string"}}}
+_SDP_BODY: dict[str, object] = {
+    SDP: {
+        "schema": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_SDP_BYTES,
+            "contentMediaType": SDP,
+            "description": "An SDP offer (RFC 8866), UTF-8 text; 400 invalid_sdp if it is "
+            "not one, 413 past 64 KiB",
+        }
+    }
+}
 
 
 async def _offer(request: web.Request) -> str:

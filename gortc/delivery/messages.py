@@ -18,9 +18,14 @@ from gortc.delivery.chat_schemas import (
     PostMessage,
 )
 from gortc.delivery.keys import CHAT, GROUPS
-from gortc.delivery.queries import limit_param, seq_param
+from gortc.delivery.queries import Limit, Seq
 from gortc.delivery.routing import ApiRoute
 from gortc.entities.groups import Message
+
+_LIMIT = Limit(default=50, maximum=200)
+_BEFORE = Seq("before", "Older messages: seq below this (a next_cursor)")
+_AFTER = Seq("after", "Newer messages: the oldest with seq above this (a newer_cursor)")
+_AROUND = Seq("around", "The page around this seq, about half older, half newer")
 
 
 async def history(request: web.Request) -> web.Response:
@@ -28,10 +33,10 @@ async def history(request: web.Request) -> web.Response:
     page = await request.app[CHAT].history(
         principal.user_id,
         request.match_info["group_id"],
-        limit=limit_param(request),
-        before_seq=seq_param(request, "before"),
-        after_seq=seq_param(request, "after"),
-        around_seq=seq_param(request, "around"),
+        limit=_LIMIT.read(request),
+        before_seq=_BEFORE.read(request),
+        after_seq=_AFTER.read(request),
+        around_seq=_AROUND.read(request),
     )
     messages = page.messages
     return json_response(
@@ -133,12 +138,7 @@ ROUTES = [
         "History, newest first",
         _TAG,
         response=MessagePage,
-        query=(
-            ("limit", "integer", "Page size (1–200, default 50)"),
-            ("before", "integer", "Older messages: seq below this (a next_cursor)"),
-            ("after", "integer", "Newer messages: the oldest with seq above this (a newer_cursor)"),
-            ("around", "integer", "The page around this seq, about half older, half newer"),
-        ),
+        query=(_LIMIT.parameter, _BEFORE.parameter, _AFTER.parameter, _AROUND.parameter),
         errors=(400, 404),
         description="At most one of before, after and around (400 invalid_cursor "
         "otherwise); none: the newest page. Every page lists newest first. Deleted "

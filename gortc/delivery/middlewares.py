@@ -10,6 +10,7 @@ import time
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from gortc.delivery.allowed_methods import allowed_methods
 from gortc.delivery.errors import domain_error_response, error_response, http_error_response
 from gortc.delivery.keys import REQUEST_ID
 from gortc.delivery.proxies import client_address
@@ -78,6 +79,10 @@ async def error_mapping(request: web.Request, handler: Handler) -> web.StreamRes
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
+        if exc.status == 405:
+            methods = allowed_methods(request.app.router, request.rel_url.path_safe)
+            if methods:
+                exc.headers["Allow"] = ",".join(methods)
         return http_error_response(exc)
     except HttpProcessingError as exc:
         # A body the client garbled (e.g. a broken multipart): its fault.

@@ -7,8 +7,17 @@ from typing import Any
 from pydantic import BaseModel
 
 from gortc import __version__
+from gortc.delivery.auth import SAFE_METHODS
+from gortc.delivery.queries import QueryParam
 from gortc.delivery.routing import ApiRoute
 from gortc.delivery.schemas import ErrorBody
+from gortc.usecases.live import ROOM_ID_PATTERN
+
+# Path parameters the server checks before looking anything up (400 when
+# malformed); the others are looked up as they are (404 when unknown).
+PATH_PARAMETERS: dict[str, dict[str, Any]] = {
+    "room_id": {"type": "string", "pattern": f"^{ROOM_ID_PATTERN.pattern}$"},
+}
 
 _REF = "#/components/schemas/{model}"
 _ERROR_TEXT = {
@@ -44,13 +53,21 @@ def build_openapi(routes: list[ApiRoute]) -> dict[str, Any]:
         }
         if route.description:
             operation["description"] = route.description
+        path_names = _path_parameters(route.path)
         parameters = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in _path_parameters(route.path)
+            {"name": name, "in": "path", "required": True, "schema": path_schema(name)}
+            for name in path_names
         ]
+        queries = [_query_param(query) for query in route.query]
         parameters += [
-            {"name": name, "in": "query", "schema": {"type": kind}, "description": text}
-            for name, kind, text in route.query
+            {
+                "name": query.name,
+                "in": "query",
+                "required": query.required,
+                "schema": query.schema,
+                "description": query.description,
+            }
+            for query in queries
         ]
         if parameters:
             operation["parameters"] = parameters
@@ -70,8 +87,20 @@ def build_openapi(routes: list[ApiRoute]) -> dict[str, Any]:
             }
         operation["responses"][str(route.status)] = success
         errors = set(route.errors) | ({401} if route.auth else set())
+        # A change signed in by cookie must come from this server's origin
+        # (403 cross_site_request, auth.py).
+        if route.auth and route.method not in SAFE_METHODS:
+            errors.add(403)
+        # What a path names may not exist (or not be the caller's to see).
+        if path_names:
+            errors.add(404)
         if route.request is not None:
             errors |= {400, 413, 415}
+        # A parameter with bounds is refused with a 400 when out of them.
+        if any(len(query.schema) > 1 or "type" not in query.schema for query in queries):
+            errors.add(400)
+        if any(name in PATH_PARAMETERS for name in path_names):
+            errors.add(400)
         for status in sorted(errors):
             operation["responses"][str(status)] = {
                 "description": _ERROR_TEXT.get(status, "Error"),
@@ -97,6 +126,17 @@ def build_openapi(routes: list[ApiRoute]) -> dict[str, Any]:
             },
         },
     }
+
+
+def _query_param(query: QueryParam | tuple[str, str, str]) -> QueryParam:
+    if isinstance(query, QueryParam):
+        return query
+    name, kind, description = query
+    return QueryParam(name, {"type": kind}, description)
+
+
+def path_schema(name: str) -> dict[str, Any]:
+    return PATH_PARAMETERS.get(name, {"type": "string"})
 
 
 def _path_parameters(path: str) -> list[str]:

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from pydantic import BaseModel
 
+from gortc.delivery.queries import QueryParam
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -27,7 +29,8 @@ class ApiRoute:
     request_content: dict[str, object] | None = None
     response_content_type: str | None = None
     errors: tuple[int, ...] = ()
-    query: tuple[tuple[str, str, str], ...] = ()  # (name, JSON type, description)
+    # QueryParam (bounds included), or the bare (name, JSON type, description).
+    query: tuple[QueryParam | tuple[str, str, str], ...] = ()
     description: str = ""
     extra: dict[str, object] = field(default_factory=dict)
 

@@ -4,13 +4,21 @@ output and are the schemas of the OpenAPI document."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from gortc.entities.sessions import Invite
 from gortc.entities.timestamps import to_text
-from gortc.entities.users import User
+from gortc.entities.users import (
+    DISPLAY_NAME_MAX_LENGTH,
+    EMAIL_INPUT_PATTERN,
+    EMAIL_MAX_LENGTH,
+    PASSWORD_MAX_BYTES,
+    PASSWORD_MIN_LENGTH,
+    USERNAME_INPUT_PATTERN,
+    User,
+)
 
 Timestamp = Annotated[
     datetime,
@@ -23,6 +31,11 @@ class Request(BaseModel):
     """Unknown fields are refused, so a misspelt field is an error, not ignored."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    # A field's bounds are declared here once: pydantic checks them and the
+    # OpenAPI document shows them. A field that breaks its bound gets the code
+    # its domain rule has (by field name, or "field/pydantic error type").
+    error_codes: ClassVar[dict[str, str]] = {}
 
 
 class ErrorDetail(BaseModel):
@@ -38,13 +51,39 @@ class ErrorBody(BaseModel):
 # -- accounts ---------------------------------------------------------------
 
 
+Email = Annotated[str, Field(max_length=EMAIL_MAX_LENGTH, pattern=EMAIL_INPUT_PATTERN)]
+# bcrypt's limit is in bytes: at most 72 characters, and at most 72 bytes of UTF-8.
+Password = Annotated[
+    str,
+    Field(
+        min_length=PASSWORD_MIN_LENGTH,
+        max_length=PASSWORD_MAX_BYTES,
+        description=f"{PASSWORD_MIN_LENGTH} characters or more, at most "
+        f"{PASSWORD_MAX_BYTES} bytes of UTF-8",
+    ),
+]
+_EMAIL_CODES = {"email": "invalid_email"}
+
+
+def _password_codes(field: str) -> dict[str, str]:
+    return {field: "invalid_password", f"{field}/string_too_short": "weak_password"}
+
+
 class RegisterRequest(Request):
-    username: str = Field(max_length=64, description="3–32 of a-z 0-9 _ . - (case-insensitive)")
-    email: str = Field(max_length=254)
-    password: str = Field(max_length=1024, description="At least 8 characters")
+    username: str = Field(
+        pattern=USERNAME_INPUT_PATTERN, description="3–32 of a-z 0-9 _ . - (case-insensitive)"
+    )
+    email: Email
+    password: Password
     invite_code: str | None = Field(
         None, max_length=256, description="Required when sign-up is by invitation"
     )
+
+    error_codes: ClassVar[dict[str, str]] = {
+        "username": "invalid_username",
+        **_EMAIL_CODES,
+        **_password_codes("password"),
+    }
 
 
 class LoginRequest(Request):
@@ -61,25 +100,33 @@ class TokenRequest(Request):
 
 
 class PasswordResetRequest(Request):
-    email: str = Field(max_length=254)
+    email: Email
+
+    error_codes: ClassVar[dict[str, str]] = _EMAIL_CODES
 
 
 class PasswordResetConfirm(Request):
     token: str = Field(max_length=256)
-    password: str = Field(max_length=1024)
+    password: Password
+
+    error_codes: ClassVar[dict[str, str]] = _password_codes("password")
 
 
 class ProfileUpdate(Request):
-    display_name: str | None = Field(None, max_length=256)
-    email: str | None = Field(None, max_length=254)
+    display_name: str | None = Field(None, max_length=DISPLAY_NAME_MAX_LENGTH)
+    email: Email | None = None
     current_password: str | None = Field(
         None, max_length=1024, description="Needed to change the email"
     )
 
+    error_codes: ClassVar[dict[str, str]] = {"display_name": "invalid_display_name", **_EMAIL_CODES}
+
 
 class PasswordChange(Request):
     current_password: str = Field(max_length=1024)
-    new_password: str = Field(max_length=1024)
+    new_password: Password
+
+    error_codes: ClassVar[dict[str, str]] = _password_codes("new_password")
 
 
 class UserPublic(BaseModel):

@@ -13,11 +13,14 @@ from gortc.delivery.auth import authenticate
 from gortc.delivery.bodies import json_response
 from gortc.delivery.chat_schemas import MessageView
 from gortc.delivery.keys import SEARCH
-from gortc.delivery.queries import limit_param
+from gortc.delivery.queries import Limit, QueryParam, text_parameter
 from gortc.delivery.routing import ApiRoute
 from gortc.delivery.schemas import UserPublic
 from gortc.entities.errors import InvalidInput
-from gortc.entities.message_search import MessageHit, SearchOrder
+from gortc.entities.message_search import QUERY_MAX_LENGTH, MessageHit, SearchOrder
+
+_MESSAGES_LIMIT = Limit(default=20, maximum=100)
+_PEOPLE_LIMIT = Limit(default=20, maximum=50, description="How many")
 
 _MARKERS = (
     "The matched words are between U+E000 and U+E001 (private-use characters, "
@@ -48,7 +51,7 @@ class UserSearchResults(BaseModel):
 
 async def search_messages(request: web.Request) -> web.Response:
     principal = await authenticate(request)
-    limit = limit_param(request, default=20, maximum=100)
+    limit = _MESSAGES_LIMIT.read(request)
     page = await request.app[SEARCH].messages(
         principal.user_id,
         request.query.get("q", ""),
@@ -74,7 +77,7 @@ def _order(request: web.Request) -> SearchOrder:
 
 async def search_users(request: web.Request) -> web.Response:
     await authenticate(request)
-    limit = limit_param(request, default=20, maximum=50)
+    limit = _PEOPLE_LIMIT.read(request)
     users = await request.app[SEARCH].people(request.query.get("q", ""), limit=limit)
     return json_response(UserSearchResults(items=[UserPublic.of(user) for user in users]))
 
@@ -88,11 +91,21 @@ ROUTES = [
         "messages",
         response=MessageSearchResults,
         query=(
-            ("q", "string", 'Words (all must match), "phrases", prefix*, OR, -exclusions'),
+            text_parameter(
+                "q",
+                'Words (all must match), "phrases", prefix*, OR, -exclusions',
+                max_length=QUERY_MAX_LENGTH,
+                required=True,
+            ),
             ("group_id", "string", "Only this group (404 if you are not in it)"),
-            ("sort", "string", "newest (default) or relevance"),
+            QueryParam(
+                "sort",
+                # Empty: the default.
+                {"enum": ["", *(order.value for order in SearchOrder)]},
+                "newest (default) or relevance",
+            ),
             ("cursor", "string", "The next_cursor of the previous page"),
-            ("limit", "integer", "Page size (1–100, default 20)"),
+            _MESSAGES_LIMIT.parameter,
         ),
         errors=(400, 404),
         description="Deleted messages never match; an edited one matches its current text. "
@@ -107,7 +120,7 @@ ROUTES = [
         response=UserSearchResults,
         query=(
             ("q", "string", "Part of a name; small typos are forgiven"),
-            ("limit", "integer", "How many (1–50, default 20)"),
+            _PEOPLE_LIMIT.parameter,
         ),
         errors=(400,),
         description="Best first: the username itself, then names starting with q, names "

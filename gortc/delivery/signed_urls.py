@@ -136,7 +136,7 @@ ROUTES = [
         "Download with a signed URL",
         _TAG,
         auth=False,
-        response_content_type="application/octet-stream",
+        response_content_type="*/*",
         errors=(403, 404),
         query=_SIGNED_QUERY,
         description=(

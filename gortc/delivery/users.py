@@ -116,7 +116,7 @@ _IMAGE_UPLOAD = {
             "required": ["file"],
         }
     },
-    "image/*": {"schema": {"type": "string", "contentMediaType": "image/*"}},
+    "image/*": {"schema": {"type": "string", "contentMediaType": "image/*", "minLength": 1}},
 }
 
 ROUTES = [

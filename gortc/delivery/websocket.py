@@ -377,7 +377,8 @@ ROUTES = [
         "Open the real-time connection",
         "realtime",
         status=101,
-        errors=(401, 403),
+        # 400: a GET that is no WebSocket handshake.
+        errors=(400, 401, 403),
         query=(("access_token", "string", "For browsers, which cannot set headers"),),
         description="Upgrades to a WebSocket; the frames are in docs/api.md.",
     ),

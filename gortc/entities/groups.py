@@ -242,7 +242,10 @@ def normalize_group_name(raw: str) -> str:
 
 # C0 and C1 controls but tab and newline, and lone surrogates (which JSON's
 # \uD800 escapes can smuggle in, and which are not encodable as UTF-8).
-_FORBIDDEN_IN_BODY = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+# (As regular-expression text, which the API's models and its OpenAPI
+# document use too; surrogates cannot travel in UTF-8 at all.)
+FORBIDDEN_IN_BODY = r"\x00-\x08\x0b-\x1f\x7f-\x9f"
+_FORBIDDEN_IN_BODY = re.compile(f"[{FORBIDDEN_IN_BODY}\ud800-\udfff]")
 
 
 def check_message_body(body: str, *, with_files: bool = False) -> str:

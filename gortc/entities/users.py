@@ -9,9 +9,15 @@ from datetime import datetime
 from gortc.entities.errors import InvalidInput
 
 USERNAME_PATTERN = re.compile(r"[a-z0-9_.-]{3,32}")
+# White space around a username or an email address is dropped (what
+# str.strip() drops of it; the API's models allow ASCII's).
+_AROUND = "[ \\t\\r\\n]*"
+# What a client may send (usernames are case-insensitive), for the API's models.
+USERNAME_INPUT_PATTERN = f"^{_AROUND}{USERNAME_PATTERN.pattern.replace('a-z', 'A-Za-z')}{_AROUND}$"
 # Deliberately simple: one @, a dot in the domain, no spaces. Deliverability
 # is proven by the verification mail, not by a regular expression.
 EMAIL_PATTERN = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
+EMAIL_INPUT_PATTERN = f"^{_AROUND}{EMAIL_PATTERN.pattern}{_AROUND}$"
 EMAIL_MAX_LENGTH = 254
 PASSWORD_MIN_LENGTH = 8
 # bcrypt reads only the first 72 bytes; longer passwords would silently

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -350,7 +351,11 @@ def _invalid_key() -> Unauthenticated:
     )
 
 
+# Room ids are user ids (ULIDs); this is as much as a URL may carry.
+ROOM_ID_PATTERN = re.compile(r"[0-9A-Za-z]{1,64}")
+
+
 def check_room_id(room_id: str) -> str:
-    if not room_id or len(room_id) > 64 or not room_id.isalnum():
+    if not ROOM_ID_PATTERN.fullmatch(room_id):
         raise InvalidInput("not a live room id", code="invalid_room")
     return room_id

@@ -179,7 +179,12 @@ def specific_cases() -> list[Any]:
             json={"name": "x" * 101},
         ),
         case(
-            "create 401 characters", "POST", groups, 400, "invalid_body", json={"name": "x" * 401}
+            "create 401 characters",
+            "POST",
+            groups,
+            400,
+            "invalid_group_name",
+            json={"name": "x" * 401},
         ),
         case(
             "create NUL in name",
@@ -408,7 +413,12 @@ def specific_cases() -> list[Any]:
         ),
         # messages
         case(
-            "body over 20,000", "POST", messages, 400, "invalid_body", json={"body": "x" * 20_001}
+            "body over 20,000",
+            "POST",
+            messages,
+            400,
+            "invalid_body_text",
+            json={"body": "x" * 20_001},
         ),
         case("body 4,001", "POST", messages, 400, "invalid_body_text", json={"body": "x" * 4001}),
         case("body empty", "POST", messages, 400, "invalid_body_text", json={"body": ""}),
