@@ -53,6 +53,9 @@ function freshState(me) {
     typing: new Map(), // group id → Map(user id → timer)
     syncing: new Set(), // group ids with a sync under way
     refreshTimers: new Map(),
+    // group id → how many group.updated frames came: a GET /groups answer
+    // read before one of them must not put the old name or rights back.
+    groupChanges: new Map(),
     autoSelect: null, // a group to open as soon as it is known
     lastTypingSent: 0,
     visible: false,
@@ -362,6 +365,7 @@ function startSync(groupId) {
 
 async function refreshGroups() {
   const mine = state;
+  const changesBefore = new Map(state.groupChanges);
   const seen = new Map();
   let cursor = null;
   do {
@@ -386,6 +390,10 @@ async function refreshGroups() {
       group.unread = known.unread;
       group.unread_mentions = known.unread_mentions;
     }
+    // A group.updated that came while this list was on its way is newer.
+    if (known && state.groupChanges.get(group.id) !== changesBefore.get(group.id)) {
+      for (const field of ["name", "owner_id", "permissions", "role"]) group[field] = known[field];
+    }
     state.groups.set(group.id, group);
     if (group.id === state.conv?.groupId) state.conv.role = group.role;
   }
@@ -406,9 +414,15 @@ function refreshGroupSoon(groupId) {
   clearTimeout(state.refreshTimers.get(groupId));
   state.refreshTimers.set(groupId, setTimeout(async () => {
     const mine = state;
+    const changes = state.groupChanges.get(groupId);
     try {
       const group = await api("GET", `/api/v1/groups/${encodeURIComponent(groupId)}`);
       if (state !== mine || !state.groups.has(groupId)) return;
+      // Read before a group.updated that has come since: ask again.
+      if (state.groupChanges.get(groupId) !== changes) {
+        refreshGroupSoon(groupId);
+        return;
+      }
       state.groups.set(groupId, group);
       renderGroups();
       if (state.conv?.groupId === groupId) refillMessages();
@@ -530,6 +544,7 @@ function onGroupJoined(group) {
 function onGroupUpdated(info) {
   const group = state.groups.get(info.id);
   if (!group) return;
+  state.groupChanges.set(info.id, (state.groupChanges.get(info.id) || 0) + 1);
   Object.assign(group, { name: info.name, owner_id: info.owner_id });
   // Sent to a member whose role changed, it carries what they may do now.
   const rightsChanged = Array.isArray(info.permissions)
