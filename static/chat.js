@@ -392,7 +392,7 @@ async function refreshGroups() {
     }
     // A group.updated that came while this list was on its way is newer.
     if (known && state.groupChanges.get(group.id) !== changesBefore.get(group.id)) {
-      for (const field of ["name", "owner_id", "permissions", "role"]) group[field] = known[field];
+      keepLiveFields(group, known);
     }
     state.groups.set(group.id, group);
     if (group.id === state.conv?.groupId) state.conv.role = group.role;
@@ -402,6 +402,13 @@ async function refreshGroups() {
   renderGroups();
   if (state.conv) renderConversationHeader();
   if (state.autoSelect && state.groups.has(state.autoSelect)) selectGroup(state.autoSelect);
+}
+
+// What group.updated frames carry: kept over an answer read before them.
+function keepLiveFields(group, known) {
+  for (const field of ["name", "owner_id", "permissions", "role"]) {
+    if (known[field] !== undefined) group[field] = known[field];
+  }
 }
 
 // Direct conversations are shown under the other person's name.
@@ -418,11 +425,9 @@ function refreshGroupSoon(groupId) {
     try {
       const group = await api("GET", `/api/v1/groups/${encodeURIComponent(groupId)}`);
       if (state !== mine || !state.groups.has(groupId)) return;
-      // Read before a group.updated that has come since: ask again.
-      if (state.groupChanges.get(groupId) !== changes) {
-        refreshGroupSoon(groupId);
-        return;
-      }
+      // Read before a group.updated that has come since: that frame's
+      // name and rights are the newer ones.
+      if (state.groupChanges.get(groupId) !== changes) keepLiveFields(group, state.groups.get(groupId));
       state.groups.set(groupId, group);
       renderGroups();
       if (state.conv?.groupId === groupId) refillMessages();
@@ -569,6 +574,8 @@ function onGroupLeft(groupId) {
 
 function forgetGroup(groupId) {
   state.groups.delete(groupId);
+  clearTimeout(state.refreshTimers.get(groupId));
+  state.refreshTimers.delete(groupId);
   forgetCallGroup(groupId);
   clearTyping(groupId);
   for (const [clientId, pending] of state.pending) {
