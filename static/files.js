@@ -20,6 +20,9 @@ let generation = 0; // bumped on sign-out: answers for the last person are dropp
 let cursor = null; // next_cursor of the last page listed
 const files = new Map(); // file id → file, as listed
 let pendingPreview = null; // a file to preview once the view shows (from search)
+// Files chosen before the view knew who is signed in (the first showFiles):
+// uploaded then, never dropped.
+let waitingUploads = [];
 let uploadsRunning = new AbortController(); // aborted on sign-out
 
 // -- building the view ------------------------------------------------------
@@ -372,7 +375,11 @@ function uploadItem(file) {
 }
 
 async function upload(chosen) {
-  if (!chosen.length || !me) return;
+  if (!chosen.length) return;
+  if (!me) {
+    waitingUploads.push(...chosen);
+    return;
+  }
   const asked = generation;
   const { signal } = uploadsRunning;
   view.uploadsBox.hidden = false;
@@ -539,6 +546,11 @@ export function showFiles(user) {
     loadPage(true);
     refreshUsage();
   }
+  if (waitingUploads.length) {
+    const chosen = waitingUploads;
+    waitingUploads = [];
+    upload(chosen);
+  }
   if (pendingPreview) {
     const id = pendingPreview;
     pendingPreview = null;
@@ -563,6 +575,7 @@ export function forgetFiles() {
   me = null;
   cursor = null;
   pendingPreview = null;
+  waitingUploads = [];
   files.clear();
   if (view) {
     view.list.replaceChildren();
