@@ -64,7 +64,7 @@ def validate(model: type[Model], data: Any) -> Model:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = describe_validation_error(exc)
+        problems = describe_validation_error(exc, model)
         raise InvalidInput(
             "; ".join(problem["message"] for problem in problems),
             code=_code_of(model, exc),
@@ -103,14 +103,22 @@ def _code_of(model: type[BaseModel], exc: ValidationError) -> str:
     return "invalid_body"
 
 
-def describe_validation_error(exc: ValidationError) -> list[dict[str, str]]:
-    return [_describe(error) for error in exc.errors(include_url=False)]
+def describe_validation_error(
+    exc: ValidationError, model: type[BaseModel] | None = None
+) -> list[dict[str, str]]:
+    return [_describe(error, model) for error in exc.errors(include_url=False)]
 
 
-def _describe(error: Any) -> dict[str, str]:
+def _describe(error: Any, model: type[BaseModel] | None) -> dict[str, str]:
     where = ".".join(str(part) for part in error["loc"]) or "body"
     kind = error["type"]
-    if kind == "missing":
+    if kind == "string_pattern_mismatch":
+        # pydantic's own words quote the regular expression: not for people.
+        # The field's description says the rule in words, where it has one.
+        field = model.model_fields.get(str(error["loc"][0])) if model and error["loc"] else None
+        rule = field.description if field is not None else None
+        message = f"{where} must be {rule}" if rule else f"{where} has a form it may not have"
+    elif kind == "missing":
         message = f"{where} is required"
     elif kind == "extra_forbidden":
         message = f"{where} is not a known field"
