@@ -216,7 +216,7 @@ def build_core(config: Config) -> Core:
         placement = RedisCallPlacement(
             config.redis.url,
             instance_id=redis_backplane.instance_id,
-            ws_url=_websocket_url(config.public_url),
+            ws_url=_websocket_url(config.instance_url),
             pin_seconds=config.rtc.call_pin_seconds,
         )
     hub = Hub(

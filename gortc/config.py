@@ -41,6 +41,11 @@ class ServerConfig(_Section):
         "",
         description="URL users reach the server at, for mailed links; empty: http://host:port.",
     )
+    instance_url: str = Field(
+        "",
+        description="With several instances: the URL other instances and redirected clients "
+        "reach this one at (not the load balancer's); empty: server.public_url.",
+    )
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest JSON request body accepted (413 above)."
     )
@@ -395,6 +400,13 @@ class Config(BaseModel):
         if self.server.public_url:
             return self.server.public_url.rstrip("/")
         return f"http://{self.server.host}:{self.server.port}"
+
+    @property
+    def instance_url(self) -> str:
+        """This instance's own address: where a call it hosts is signalled."""
+        if self.server.instance_url:
+            return self.server.instance_url.rstrip("/")
+        return self.public_url
 
     def with_overrides(self, **sections: Mapping[str, Any]) -> Config:
         """A copy with some settings replaced, validated like any other source."""
