@@ -161,7 +161,7 @@ def install() -> None:
         return PsycopgMessagesBackend(url, pool_size=settings["pool_size"])
 
     assert database_backend is not None  # the name this replaces in gortc.app
-    gortc.app.database_backend = backend  # type: ignore[assignment]
+    gortc.app.database_backend = backend
 
 
 if __name__ == "__main__":
