@@ -109,7 +109,7 @@ bench-search:
 
 # Personal search p95 on PostgreSQL against SQLite: FILES files of one user
 # and half as many of 50 others, seeded through the repositories into both
-# (PostgreSQL started here); about half an hour at 100,000.
+# (PostgreSQL started here); half an hour to an hour at 100,000.
 FILES ?= 100000
 .PHONY: bench-search-postgres
 bench-search-postgres:

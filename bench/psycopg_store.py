@@ -15,6 +15,12 @@ Rows come back as ``Record``s that answer both ``row[0]`` and
 ``row["name"]``, as asyncpg's do. Everything else of the process (users,
 groups, sessions...) stays on the asyncpg pool.
 
+Each driver as it comes: asyncpg prepares every statement on first use and
+reads results in binary; psycopg prepares a statement from its fifth run
+(``prepare_threshold``) and reads results as text unless told otherwise.
+Both are steady after the bench's warm-up; the text results are part of
+what psycopg costs out of the box.
+
 Run as ``python bench/psycopg_store.py serve …`` (any ``gortc`` command
 line); ``bench/persist.py --drivers`` does.
 """

@@ -27,9 +27,9 @@ PostgreSQL is Debian's, started here by tests/postgres_server.py's helper
 gortc opens it. This process runs both, one after the other, on whatever
 cores it is given; the database server is not pinned.
 
-Run: ``make bench-search-postgres`` (``FILES=…`` to change the size; about
-half an hour at 100,000); a smoke run: ``python bench/search_postgres.py
---files 500 --others 200 --per-kind 5``.
+Run: ``make bench-search-postgres`` (``FILES=…`` to change the size; half
+an hour to an hour at 100,000, bounded by --budget); a smoke run: ``python
+bench/search_postgres.py --files 500 --per-kind 5``.
 """
 
 from __future__ import annotations
