@@ -78,6 +78,14 @@ bench-fanout:
 	cd bench/fanout && npm ci --silent
 	$(PYTHON) bench/fanout.py
 
+# gortc's fan-out through 1, then 3 instances sharing a redis-server, a
+# PostgreSQL and a data directory (all started here); needs node, npm,
+# redis-server and postgresql; about ten minutes.
+.PHONY: bench-fanout-instances
+bench-fanout-instances:
+	cd bench/fanout && npm ci --silent
+	$(PYTHON) bench/fanout_instances.py
+
 bench-persist:
 	$(PYTHON) bench/persist.py
 
@@ -85,11 +93,27 @@ bench-persist:
 bench-persist-postgres:
 	$(PYTHON) bench/persist.py --postgresql
 
+# The PostgreSQL driver: SQLite, then PostgreSQL through asyncpg (shipped),
+# then with the message batches through psycopg 3 (bench/psycopg_store.py,
+# the same statements), in one run, with ratios to SQLite; about two minutes.
+.PHONY: bench-persist-drivers
+bench-persist-drivers:
+	$(PYTHON) -c "import psycopg_pool" 2>/dev/null || $(PYTHON) -m pip install --quiet 'psycopg[binary]>=3.2' 'psycopg-pool>=3.2'
+	$(PYTHON) bench/persist.py --drivers
+
 # Generates a 100,000-file corpus (~500 MB) and compares gortc's personal
 # search with tantivy-py on it; about fifteen minutes.
 bench-search:
 	$(PYTHON) -m pip install --quiet tantivy
 	$(PYTHON) bench/search_bench.py
+
+# Personal search p95 on PostgreSQL against SQLite: FILES files of one user
+# and half as many of 50 others, seeded through the repositories into both
+# (PostgreSQL started here); half an hour to an hour at 100,000.
+FILES ?= 100000
+.PHONY: bench-search-postgres
+bench-search-postgres:
+	$(PYTHON) bench/search_postgres.py --files $(FILES)
 
 # Group video calls: gortc's SFU against Janus's VideoRoom, same bots, same run
 # (VP8 360p, calls of 2, 4 and 6; about three minutes). Needs Debian's janus

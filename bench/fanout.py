@@ -15,7 +15,9 @@ deliveries/s) and reports p99 there.
 Run: ``make bench-fanout`` (``python bench/fanout.py``); one server or
 scenario quickly: ``python bench/fanout.py --servers go --scenarios 1x1000
 --no-rss``. Needs node and ``npm ci`` in bench/fanout, Go with
-gorilla/websocket from Debian (see bench/fanout/README.md).
+gorilla/websocket from Debian (see bench/fanout/README.md). gortc through 1
+and then 3 instances sharing Redis and PostgreSQL: bench/fanout_instances.py
+(``make bench-fanout-instances``).
 """
 
 from __future__ import annotations
@@ -88,7 +90,8 @@ class Server:
                 self.process.wait(timeout=5)
 
 
-def start_server(name: str, data_dir: str) -> Server:
+def start_server(name: str, data_dir: str, *, cores: str = SERVER_CORE, **settings: str) -> Server:
+    """Starts one server on ``cores``; ``settings``: more environment for gortc."""
     environment = clean_environment()
     if name == "gortc":
         command = serve_command(data_dir)
@@ -98,6 +101,7 @@ def start_server(name: str, data_dir: str) -> Server:
             GORTC_AUTH_ACCESS_TOKEN_TTL="3600",  # noqa: S106 - a lifetime, not a secret
             # Both servers on the same loop (bench/fanout/bare_aiohttp.py --loop).
             GORTC_SERVER_EVENT_LOOP=os.environ.get("FANOUT_LOOP", "uvloop"),
+            **settings,
         )
     elif name == "bare":
         command = [
@@ -111,7 +115,7 @@ def start_server(name: str, data_dir: str) -> Server:
     else:
         command = [TOOLS["node"], str(FANOUT / "socketio_server.js")]
     process = subprocess.Popen(
-        [TOOLS["taskset"], "-c", SERVER_CORE, *command],
+        [TOOLS["taskset"], "-c", cores, *command],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -21,11 +21,14 @@ def clean_environment(**settings: str) -> dict[str, str]:
 READY = "ready on "
 
 
-async def start_gortc(data_dir: str, **settings: str) -> tuple[asyncio.subprocess.Process, str]:
-    """Starts ``gortc serve`` and returns it with its URL once it listens.
-    Its log keeps being read, so the pipe never fills up and stalls it."""
+async def start_gortc(
+    data_dir: str, *, command: list[str] | None = None, **settings: str
+) -> tuple[asyncio.subprocess.Process, str]:
+    """Starts ``gortc serve`` (or ``command``, a variant of serve_command's)
+    and returns it with its URL once it listens. Its log keeps being read, so
+    the pipe never fills up and stalls it."""
     process = await asyncio.create_subprocess_exec(
-        *serve_command(data_dir),
+        *(command or serve_command(data_dir)),
         env=clean_environment(**settings),
         stderr=asyncio.subprocess.PIPE,
     )

@@ -30,11 +30,18 @@ Run: ``python bench/persist.py`` (about a minute); ``--only-own`` runs phase 0
 alone (for profiling the send path); ``--postgresql`` runs everything on
 SQLite and then on PostgreSQL (a durable server of Debian's, started here as
 the tests start theirs; it is not pinned, so it shares both cores), one
-after the other in the same run.
+after the other in the same run. ``--drivers`` (``make
+bench-persist-drivers``, about two minutes) runs SQLite, then PostgreSQL
+through asyncpg (what gortc ships), then PostgreSQL with the message batches
+through psycopg 3 (bench/psycopg_store.py: the same statements on psycopg's
+async pool), each in a fresh database of one server, and ends with a table
+of every phase's msg/s and its ratio to SQLite. ``--window S`` and
+``--warmup S`` shorten the windows (a smoke run: ``--window 1 --warmup 0.5``).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import contextlib
@@ -50,7 +57,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-from gortc_process import start_gortc
+from gortc_process import serve_command, start_gortc
 
 MEMBERS = 50
 IN_FLIGHT = 10  # message.send outstanding per WebSocket connection
@@ -62,6 +69,7 @@ BODY = "persist bench " + "x" * 86  # 100 characters
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # For the PostgreSQL server the tests use (tests/postgres_server.py).
 REPO = str(Path(__file__).resolve().parents[1])
+PSYCOPG_SERVE = str(Path(__file__).resolve().parent / "psycopg_store.py")
 
 
 def server_cpu(pid: int) -> float:
@@ -392,27 +400,84 @@ def show(label: str, result: dict[str, Any]) -> None:
     print(line, flush=True)
 
 
-async def main(only_own: bool, postgresql: bool) -> None:
-    with contextlib.suppress(OSError):
-        os.sched_setaffinity(0, {1})
-    print("== SQLite", flush=True)
-    await run(only_own)
-    if not postgresql:
-        return
-    sys.path.insert(0, REPO)
-    from tests.postgres_server import PostgresServer
+async def main(only_own: bool, postgresql: bool, drivers: bool) -> None:
+    with contextlib.ExitStack() as stack:
+        server = None
+        if postgresql or drivers:
+            sys.path.insert(0, REPO)
+            from tests.postgres_server import PostgresServer
 
-    with PostgresServer(durable=True) as server:
-        print("== PostgreSQL (durable: fsync on, synchronous_commit on)", flush=True)
-        await run(only_own, GORTC_DATABASE_URL=server.create_database("persist"))
+            # Started before this process pins itself to core 1, so that
+            # PostgreSQL (which inherits the affinity) has both cores.
+            server = stack.enter_context(PostgresServer(durable=True))
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(0, {1})
+        print("== SQLite", flush=True)
+        results = {"SQLite": await run(only_own)}
+        if server is None:
+            return
+        durable = "durable: fsync on, synchronous_commit on"
+        print(f"== PostgreSQL, asyncpg ({durable})", flush=True)
+        results["asyncpg"] = await run(
+            only_own, GORTC_DATABASE_URL=server.create_database("persist_asyncpg")
+        )
+        if drivers:
+            # Neither driver inherits the other's dirty pages.
+            server.psql("CHECKPOINT")
+            print(f"== PostgreSQL, message batches on psycopg 3 ({durable})", flush=True)
+            results["psycopg 3"] = await run(
+                only_own,
+                psycopg=True,
+                GORTC_DATABASE_URL=server.create_database("persist_psycopg"),
+            )
+    if drivers:
+        compare(results)
 
 
-async def run(only_own: bool, **database: str) -> None:
+def compare(results: dict[str, dict[str, dict[str, Any]]]) -> None:
+    """Each phase's msg/s on every engine, and its ratio to SQLite's."""
+    engines = list(results)
+    print(f"\n== msg/s per phase (ratio to SQLite); {WINDOW:g} s windows", flush=True)
+    print(f"{'':56}" + "".join(f"{engine:>20}" for engine in engines))
+    for phase, base in results["SQLite"].items():
+        cells = [f"{base['per_s']:20,.0f}"]
+        for engine in engines[1:]:
+            result = results[engine].get(phase)
+            if result is None:
+                cells.append(f"{'—':>20}")
+                continue
+            ratio = result["per_s"] / base["per_s"] if base["per_s"] else 0
+            cells.append(f"{result['per_s']:11,.0f} (x{ratio:4.2f})")
+        print(f"{phase:56}" + "".join(cells))
+    if "psycopg 3" in results:
+        pairs = [
+            (results["psycopg 3"][phase]["per_s"], result["per_s"])
+            for phase, result in results["asyncpg"].items()
+            if phase in results["psycopg 3"] and result["per_s"]
+        ]
+        ratios = ", ".join(f"x{psycopg / asyncpg:.2f}" for psycopg, asyncpg in pairs)
+        print(f"psycopg 3 / asyncpg per phase: {ratios}", flush=True)
+
+
+async def run(
+    only_own: bool, *, psycopg: bool = False, **database: str
+) -> dict[str, dict[str, Any]]:
+    """Every phase's result, by its label."""
+    results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as data_dir:
+        # The psycopg variant: gortc serve with bench/psycopg_store.py's batches.
+        command = [sys.executable, PSYCOPG_SERVE, *serve_command(data_dir)[3:]] if psycopg else None
         process, url = await start_gortc(
-            data_dir, GORTC_LIMITS_ENABLED="false", GORTC_AUTH_BCRYPT_ROUNDS="4", **database
+            data_dir,
+            command=command,
+            GORTC_LIMITS_ENABLED="false",
+            GORTC_AUTH_BCRYPT_ROUNDS="4",
+            **database,
         )
         pid = process.pid
+        # The server on core 0 (it inherited this process's core 1).
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(pid, {0})
         try:
             async with aiohttp.ClientSession(
                 url, connector=aiohttp.TCPConnector(limit=MEMBERS)
@@ -420,32 +485,36 @@ async def run(only_own: bool, **database: str) -> None:
                 group_id, tokens, solo_ids = await setup(http)
                 print(
                     f"gortc, one group of {MEMBERS} members, server on core 0, client on core 1;"
-                    f" {WINDOW:.0f} s windows after {WARMUP:.0f} s warm-up",
+                    f" {WINDOW:g} s windows after {WARMUP:g} s warm-up",
                     flush=True,
                 )
                 counters = Counters()
                 clients = [await open_ws(url, token, counters) for token in tokens]
                 await asyncio.sleep(1.0)  # presence and joins settle
                 solo = await websocket_phase(pid, solo_ids, clients)
+                results[f"WebSocket, {MEMBERS} conns x {IN_FLIGHT} in flight, own groups"] = solo
                 show(f"WebSocket, {MEMBERS} conns x {IN_FLIGHT} in flight, own groups", solo)
                 if only_own:
-                    return
+                    return results
                 counters = Counters()
                 for client in clients:
                     client.counters = counters
                 ws = await websocket_phase(pid, [group_id] * MEMBERS, clients)
+                results[f"WebSocket, {MEMBERS} conns x {IN_FLIGHT} in flight (50 deliveries)"] = ws
                 show(f"WebSocket, {MEMBERS} conns x {IN_FLIGHT} in flight (50 deliveries)", ws)
                 for client in clients:
                     assert client.transport is not None
                     client.transport.close()
                 await asyncio.sleep(1.0)
                 rest = await rest_phase(http, pid, group_id, tokens)
+                results[f"REST, {MEMBERS} concurrent, no WebSocket open"] = rest
                 show(f"REST, {MEMBERS} concurrent, no WebSocket open", rest)
                 counters = Counters()
                 clients = [await open_ws(url, token, counters) for token in tokens]
                 await asyncio.sleep(1.0)
                 rest_fanout = await rest_phase(http, pid, group_id, tokens)
                 rest_fanout["frames_per_s"] = counters.frames / (WARMUP + WINDOW)
+                results[f"REST, {MEMBERS} concurrent, {MEMBERS} WebSockets reading"] = rest_fanout
                 show(f"REST, {MEMBERS} concurrent, {MEMBERS} WebSockets reading", rest_fanout)
                 for client in clients:
                     assert client.transport is not None
@@ -473,9 +542,18 @@ async def run(only_own: bool, **database: str) -> None:
                     await process.wait()
             except TimeoutError:
                 process.kill()
+    return results
 
 
 if __name__ == "__main__":
-    asyncio.run(
-        main(only_own="--only-own" in sys.argv[1:], postgresql="--postgresql" in sys.argv[1:])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only-own", action="store_true", help="phase 0 alone")
+    parser.add_argument("--postgresql", action="store_true", help="SQLite, then PostgreSQL")
+    parser.add_argument(
+        "--drivers", action="store_true", help="SQLite, PostgreSQL on asyncpg, on psycopg 3"
     )
+    parser.add_argument("--window", type=float, default=WINDOW, help="seconds measured per phase")
+    parser.add_argument("--warmup", type=float, default=WARMUP, help="seconds before each window")
+    arguments = parser.parse_args()
+    WINDOW, WARMUP = arguments.window, arguments.warmup
+    asyncio.run(main(arguments.only_own, arguments.postgresql, arguments.drivers))

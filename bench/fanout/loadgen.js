@@ -36,7 +36,9 @@ function parseArgs(argv) {
     rooms: 1,
     'per-room': 1000,
     setup: '',
-    pid: 0,
+    // Comma lists: several instances of one server. Connections go to the
+    // URLs in turn; CPU and RSS are summed over the pids.
+    pid: '',
     mode: 'fanout',
     rates: '',
     search: 0,
@@ -58,6 +60,8 @@ function parseArgs(argv) {
     'settle-max': 120,
     'time-limit': 300,
     'quiet-max': 20,
+    // Cores others may use during a step before it counts as disturbed.
+    disturbed: 0.15,
     'clk-tck': 100,
   };
   const options = { ...defaults };
@@ -72,6 +76,8 @@ function parseArgs(argv) {
   }
   if (!['raw', 'sio', 'gortc'].includes(options.kind)) throw new Error('--kind raw|sio|gortc');
   if (!options.url) throw new Error('--url is required');
+  options.urls = options.url.split(',').filter(Boolean);
+  options.pids = String(options.pid).split(',').filter(Boolean).map(Number);
   return options;
 }
 
@@ -100,12 +106,16 @@ const nowUs = () => timeOriginUs + performance.now() * 1000;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function serverCpuSeconds() {
-  if (!options.pid) return null;
+  if (!options.pids.length) return null;
   try {
-    const stat = fs.readFileSync(`/proc/${options.pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // fields[0] is the state (field 3); utime and stime are fields 14 and 15.
-    return (Number(fields[11]) + Number(fields[12])) / options['clk-tck'];
+    let ticks = 0;
+    for (const pid of options.pids) {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // fields[0] is the state (field 3); utime and stime are fields 14 and 15.
+      ticks += Number(fields[11]) + Number(fields[12]);
+    }
+    return ticks / options['clk-tck'];
   } catch {
     return null;
   }
@@ -123,11 +133,16 @@ function machineBusySeconds() {
 }
 
 function serverRssKiB() {
-  if (!options.pid) return null;
+  if (!options.pids.length) return null;
   try {
-    const status = fs.readFileSync(`/proc/${options.pid}/status`, 'utf8');
-    const match = /VmRSS:\s+(\d+)/.exec(status);
-    return match ? Number(match[1]) : null;
+    let kib = 0;
+    for (const pid of options.pids) {
+      const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+      const match = /VmRSS:\s+(\d+)/.exec(status);
+      if (!match) return null;
+      kib += Number(match[1]);
+    }
+    return kib;
   } catch {
     return null;
   }
@@ -223,13 +238,15 @@ class Connection {
     this.sender = index === 0;
     this.ready = false;
     this.groupId = groups ? groups[room].id : null;
+    // Member i of room r on instance (r + i) mod N: each room's sender on its own.
+    const base = options.urls[(room + index) % options.urls.length];
     if (options.kind === 'raw') {
-      this.url = `${options.url}/ws?room=${roomName(room)}`;
+      this.url = `${base}/ws?room=${roomName(room)}`;
     } else if (options.kind === 'sio') {
-      this.url = `${options.url}/socket.io/?EIO=4&transport=websocket`;
+      this.url = `${base}/socket.io/?EIO=4&transport=websocket`;
     } else {
       const token = groups[room].tokens[index];
-      this.url = `${options.url}/api/v1/ws?access_token=${encodeURIComponent(token)}`;
+      this.url = `${base}/api/v1/ws?access_token=${encodeURIComponent(token)}`;
     }
   }
 
@@ -445,6 +462,7 @@ async function runStep(senders, rate, measureSeconds, label, warmupSeconds = opt
     deliveries_received: state.windowReceived,
     delivered_per_s: Math.round(receivedInWindow / seconds),
     p50_ms: percentile(expected, 0.5),
+    p95_ms: percentile(expected, 0.95),
     p99_ms: p99,
     server_cpu_s: serverCpu,
     server_cpu_share: serverCpu === null ? null : Number((serverCpu / seconds).toFixed(3)),
@@ -476,7 +494,7 @@ async function runStep(senders, rate, measureSeconds, label, warmupSeconds = opt
 // that have nothing to do with the server measured. A step that fails while
 // the rest of the machine was busy is run again (twice at most); a probe that
 // missed by little on a quiet machine, once.
-const DISTURBED = 0.15; // cores used by everything else during a step
+const DISTURBED = options.disturbed; // cores used by everything else during a step
 let lastDisturbed = true; // the first step waits for a quiet machine too
 
 // Waits (at most --quiet-max seconds) until the rest of the machine has used
