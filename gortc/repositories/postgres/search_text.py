@@ -17,7 +17,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import islice
 
 _WORD = re.compile(r"[^\W_]+")
 _ELLIPSIS = "…"
@@ -30,6 +31,8 @@ def words_of(text: str) -> str:
 
 def fold(word: str) -> str:
     """Case and accents removed, as unaccent + lower do in gortc_search."""
+    if word.isascii():
+        return word.lower()  # (most words: nothing to decompose)
     decomposed = unicodedata.normalize("NFKD", word)
     return "".join(c for c in decomposed if unicodedata.category(c) != "Mn").casefold()
 
@@ -40,10 +43,18 @@ class Wanted:
 
     words: frozenset[str]
     prefixes: tuple[str, ...]
+    # A passage looks at up to 256 KiB of text, tens of thousands of words
+    # but few distinct ones: folding each distinct word once makes the
+    # passage of a long text cost milliseconds instead of a third of a second.
+    _seen: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
 
     def matches(self, word: str) -> bool:
-        folded = fold(word)
-        return folded in self.words or any(folded.startswith(p) for p in self.prefixes)
+        known = self._seen.get(word)
+        if known is None:
+            folded = fold(word)
+            known = folded in self.words or any(folded.startswith(p) for p in self.prefixes)
+            self._seen[word] = known
+        return known
 
 
 def highlight(text: str, wanted: Wanted, start: str, end: str) -> str:
@@ -55,20 +66,23 @@ def passage(text: str, wanted: Wanted, start: str, end: str, *, words: int = 20)
     """The ``words`` consecutive words holding the most matches (the first
     such run), marked, with an ellipsis where the text goes on; the start of
     the text if nothing matches."""
-    found = list(_WORD.finditer(text))
-    if not found:
+    # Words as strings first (much cheaper than match objects); match
+    # objects only for the chosen run.
+    all_words = _WORD.findall(text)
+    if not all_words:
         return text
-    hits = [1 if wanted.matches(match.group()) else 0 for match in found]
+    hits = [1 if wanted.matches(word) else 0 for word in all_words]
     best_first, best_count = 0, sum(hits[:words])
     count = best_count
-    for first in range(1, max(1, len(found) - words + 1)):
+    for first in range(1, max(1, len(all_words) - words + 1)):
         count += hits[first + words - 1] - hits[first - 1]
         if count > best_count:
             best_first, best_count = first, count
-    last = min(len(found), best_first + words) - 1
-    begin = 0 if best_first == 0 else found[best_first].start()
-    finish = len(text) if last == len(found) - 1 else found[last].end()
-    marked = _marked(text, found[best_first : last + 1], wanted, start, end, begin, finish)
+    last = min(len(all_words), best_first + words) - 1
+    found = list(islice(_WORD.finditer(text), best_first, last + 1))
+    begin = 0 if best_first == 0 else found[0].start()
+    finish = len(text) if last == len(all_words) - 1 else found[-1].end()
+    marked = _marked(text, found, wanted, start, end, begin, finish)
     if begin > 0:
         marked = _ELLIPSIS + marked
     if finish < len(text):
