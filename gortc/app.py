@@ -50,7 +50,7 @@ from gortc.delivery import (
     users,
     websocket,
 )
-from gortc.delivery.events import encode_event
+from gortc.delivery.events import created_message_seq, encode_event
 from gortc.delivery.keys import (
     ACCOUNTS,
     ADMIN,
@@ -224,6 +224,9 @@ def build_core(config: Config) -> Core:
         encode_event,
         presence,
         presence_interval=config.hub.presence_interval_seconds,
+        # With several instances a group's new messages can cross on the
+        # way; the hub puts them back in seq order (hub/ordering.py).
+        seq_of=created_message_seq if config.redis.url else None,
     )
     # Per-user limits on sending (messages, typing, live chat) stay in this
     # process: a Redis round trip costs about as much CPU as storing the

@@ -164,5 +164,17 @@ def encode_event(event: Event) -> bytes:
     return json.dumps(event_body(event), ensure_ascii=False, separators=(",", ":")).encode()
 
 
+_CREATED_PREFIX = b'{"type":"message.created",'
+
+
+def created_message_seq(payload: bytes) -> int | None:
+    """The seq of an encoded message.created event; None for any other
+    event (told by its first bytes, without parsing it)."""
+    if not payload.startswith(_CREATED_PREFIX):
+        return None
+    seq = json.loads(payload)["message"]["seq"]
+    return seq if isinstance(seq, int) else None
+
+
 def encode_frame(body: dict[str, Any]) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()

@@ -25,6 +25,7 @@ from gortc.entities.events import Event, PresenceChanged
 from gortc.hub.backplane import Backplane
 from gortc.hub.connection import CLOSE_SESSION_ENDED, Connection, WriteBatcher
 from gortc.hub.frames import text_frame
+from gortc.hub.ordering import SeqOrder
 from gortc.hub.presence import LocalPresence, PresenceRegistry
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,11 @@ class Hub:
         presence: PresenceRegistry | None = None,
         *,
         presence_interval: float = 0.5,
+        seq_of: Callable[[bytes], int | None] | None = None,
     ) -> None:
+        """``seq_of`` tells the seq of an encoded event that has one (a new
+        message); given, a group's numbered events reach subscribers in seq
+        order even when several instances publish them."""
         if presence_interval < 0:
             raise ValueError("presence_interval must not be negative")
         self._backplane = backplane
@@ -83,6 +88,8 @@ class Hub:
         self._by_topic: dict[str, set[Connection]] = defaultdict(set)
         self._departures: set[asyncio.Future[None]] = set()
         self._group_left_listeners: list[Callable[[str, str], None]] = []
+        self._seq_of = seq_of
+        self._order = SeqOrder(self._fan_out)
 
     async def start(self) -> None:
         await self._backplane.start(self._deliver)
@@ -99,6 +106,7 @@ class Hub:
         # backplane goes; later changes would have nowhere to go.
         self.flush_presence()
         self._closed = True
+        self._order.close()
         await self._backplane.close()
         await self._presence.close()
 
@@ -215,6 +223,7 @@ class Hub:
             subscribers.discard(connection)
             if not subscribers:
                 del self._by_topic[topic]
+                self._order.forget(topic)
 
     # -- the EventPublisher port ------------------------------------------
 
@@ -263,6 +272,16 @@ class Hub:
         if topic == CONTROL_TOPIC:
             self._apply_control(payload)
             return
+        if not self._by_topic.get(topic):
+            return
+        if self._seq_of is not None and topic.startswith(GROUP_PREFIX):
+            seq = self._seq_of(payload)
+            if seq is not None:
+                self._order.offer(topic, seq, payload)
+                return
+        self._fan_out(topic, payload)
+
+    def _fan_out(self, topic: str, payload: bytes) -> None:
         subscribers = self._by_topic.get(topic)
         if not subscribers:
             return
