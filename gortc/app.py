@@ -31,6 +31,7 @@ from gortc.adapters.mail import OutboxMailer, SmtpMailer
 from gortc.adapters.metrics import Metrics
 from gortc.adapters.passwords import BcryptPasswordHasher
 from gortc.adapters.rate_limit import MemoryRateLimiter
+from gortc.adapters.s3_blob_store import S3BlobStore
 from gortc.adapters.secret_key import derive_key, load_or_create_secret
 from gortc.config import Config
 from gortc.delivery import (
@@ -142,7 +143,7 @@ class Core:
     search: SearchService
     files: FileService
     signed_urls: SignedUrlService
-    blob_store: DiskBlobStore
+    blob_store: DiskBlobStore | S3BlobStore
     calls: CallService
     media_router: MediaRouter
     live: LiveService
@@ -155,12 +156,9 @@ class Core:
         """Raises SchemaError when the database cannot be used."""
         await self.database.open()
         await self.hub.start()
-        removed = await self.blob_store.remove_stale_staged()
-        if removed:
-            log.info("removed %d uploads left unfinished by an earlier crash", removed)
-        orphans = await remove_orphans(self.database.uow, self.blob_store)
-        if orphans:
-            log.info("removed %d blobs an earlier crash left unreferenced", orphans)
+        if isinstance(self.blob_store, S3BlobStore):
+            await self.blob_store.open()
+        await collect_blobs(self, staged_older_than=86_400.0)
 
     async def close(self) -> None:
         """Ends the calls, closes the sockets, lets messages being stored
@@ -171,6 +169,8 @@ class Core:
         await self.hub.close()
         await self.message_store.close()
         await self.database.close()
+        if isinstance(self.blob_store, S3BlobStore):
+            await self.blob_store.close()
         await self.account_limiter.close()
         if self.redis is not None:
             await self.redis.aclose()
@@ -254,7 +254,7 @@ def build_core(config: Config) -> Core:
     figures.watch_sfu(media_router.figures)
     live_media = _live_media(config)
     # One store for every kind of blob: identical bytes are kept once.
-    blob_store = DiskBlobStore(config.data_path / "blobs")
+    blob_store = _blob_store(config)
     account_service = AccountService(
         uow=uow,
         revoked=revoked,
@@ -504,6 +504,8 @@ def create_app(config: Config) -> web.Application:
     if core.redis is not None:
         probes["redis"] = _redis_probe(core.redis)
         probes["backplane"] = _backplane_probe(core.hub)
+    if isinstance(core.blob_store, S3BlobStore):
+        probes["storage"] = _storage_probe(core.blob_store)
     app[HEALTH_PROBES] = probes
     add_routes(app, routes)
     app.router.add_get("/", system.index)
@@ -515,6 +517,46 @@ def create_app(config: Config) -> web.Application:
     return app
 
 
+def _blob_store(config: Config) -> DiskBlobStore | S3BlobStore:
+    if not config.storage.url:
+        return DiskBlobStore(config.data_path / "blobs")
+    return S3BlobStore(
+        bucket=config.storage.bucket,
+        endpoint=config.storage.endpoint,
+        region=config.storage.region,
+        access_key=config.storage.access_key,
+        secret_key=config.storage.secret_key,
+    )
+
+
+async def collect_blobs(core: Core, *, staged_older_than: float) -> None:
+    """Removes staged bytes nobody will promote (a crash, a direct upload
+    never confirmed) and blobs nothing references (a crash between a
+    commit and the removal of its bytes)."""
+    removed = await core.blob_store.remove_stale_staged(staged_older_than)
+    if removed:
+        log.info("removed %d unfinished or unconfirmed uploads", removed)
+    orphans = await remove_orphans(core.database.uow, core.blob_store)
+    if orphans:
+        log.info("removed %d blobs nothing referenced", orphans)
+
+
+def _staged_lifetime(config: Config) -> float:
+    """How old staged bytes may be before they are certainly abandoned: a
+    direct upload can be confirmed until twice its URL's lifetime after it
+    was asked for; an upload through the server stages for seconds."""
+    return max(2.0 * config.files.signed_url_seconds + 60.0, 3600.0)
+
+
+async def _collect_blobs_periodically(core: Core) -> None:
+    while True:
+        await asyncio.sleep(_PURGE_INTERVAL_SECONDS)
+        try:
+            await collect_blobs(core, staged_older_than=_staged_lifetime(core.config))
+        except Exception:  # housekeeping must never stop the server
+            log.exception("collecting abandoned uploads and blobs failed")
+
+
 def _lifetime(core: Core) -> Callable[[web.Application], AsyncIterator[None]]:
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         await core.open()
@@ -522,6 +564,7 @@ def _lifetime(core: Core) -> Callable[[web.Application], AsyncIterator[None]]:
         background = [
             asyncio.create_task(_count_viewers(core.live), name="gortc-live-viewers"),
             asyncio.create_task(_purge_periodically(core.database), name="gortc-purge"),
+            asyncio.create_task(_collect_blobs_periodically(core), name="gortc-blob-upkeep"),
             asyncio.create_task(
                 websocket.recheck_sign_ins(
                     core.hub, core.accounts, core.config.hub.auth_recheck_seconds
@@ -646,6 +689,14 @@ async def _purge_periodically(database: DatabaseBackend) -> None:
         except Exception:  # housekeeping must never stop the server
             log.exception("purging expired tokens failed")
         await asyncio.sleep(_PURGE_INTERVAL_SECONDS)
+
+
+def _storage_probe(store: S3BlobStore) -> Callable[[], Awaitable[str]]:
+    async def probe() -> str:
+        await store.check()
+        return "ok"
+
+    return probe
 
 
 def _backplane_probe(hub: Hub) -> Callable[[], Awaitable[str]]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,12 +36,22 @@ from gortc.entities.text_content import (
     extension_of,
 )
 from gortc.usecases.blob_garbage import delete_unreferenced
-from gortc.usecases.ports import BlobStore, Clock, StagedBlob, UnitOfWork
+from gortc.usecases.ports import (
+    BlobLocation,
+    BlobStore,
+    Clock,
+    ServedAs,
+    StagedBlob,
+    UnitOfWork,
+)
 
 MAX_QUERY_CHARS = 500
 # Deeper than this, a page of search results is not worth computing: bm25
 # must rank every match before it can skip that many.
 MAX_SEARCH_OFFSET = 10_000
+# Lifetime of a presigned download URL of the object store: the client
+# follows the redirect at once (a download under way is not cut off).
+LOCATION_SECONDS = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,11 +285,13 @@ class FileService:
             raise _not_found()
         return file
 
-    async def content(self, user_id: str, file_id: str) -> tuple[StoredFile, str]:
-        """The file and where its bytes are, for streaming them (access as
-        for ``get``)."""
+    async def content(
+        self, user_id: str, file_id: str, served: Callable[[StoredFile], ServedAs]
+    ) -> tuple[StoredFile, BlobLocation]:
+        """The file and where a client gets its bytes, answered with the
+        headers ``served`` gives (access as for ``get``)."""
         file = await self.get(user_id, file_id)
-        return file, self._blobs.path(file.sha256)
+        return file, await self._blobs.locate(file.sha256, served(file), LOCATION_SECONDS)
 
     async def list_mine(
         self, owner_id: str, *, limit: int, before: str | None = None
