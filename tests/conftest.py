@@ -22,6 +22,7 @@ pytest_plugins = [
     "tests.postgres_server",
     "tests.object_store",
     "tests.integration.backends",
+    "tests.integration.blob_stores",
 ]
 
 TEST_PASSWORD = "correct horse battery"
