@@ -38,6 +38,7 @@ from gortc.delivery import (
     accounts,
     admin,
     calls,
+    direct_uploads,
     files,
     groups,
     live,
@@ -59,6 +60,7 @@ from gortc.delivery.keys import (
     CALLS,
     CHAT,
     CONFIG,
+    DIRECT_UPLOADS,
     FILES,
     GROUPS,
     HEALTH_PROBES,
@@ -89,6 +91,7 @@ from gortc.usecases.admin import AdminService
 from gortc.usecases.blob_garbage import remove_orphans
 from gortc.usecases.calls import CallService, CallSettings
 from gortc.usecases.chat import ChatService, ChatSettings
+from gortc.usecases.direct_uploads import DirectUploadService
 from gortc.usecases.files import FileService, FileSettings
 from gortc.usecases.groups import GroupService
 from gortc.usecases.live import LiveService, LiveSettings
@@ -121,6 +124,8 @@ SIGNED_URL_KEY = "files/signed-urls v1"
 STREAM_KEY_KEY = "live/stream-keys v1"
 # The label of the key viewer tokens are signed with (derive_key).
 VIEWER_TOKEN_KEY = "live/viewer-tokens v1"  # noqa: S105 (a label, not a secret)
+# The label of the key direct uploads' ids are signed with (derive_key).
+DIRECT_UPLOAD_KEY = "files/direct-uploads v1"
 _PURGE_INTERVAL_SECONDS = 3600.0
 # Where mails go, under the data directory, when no SMTP server is set.
 OUTBOX_FOLDER = "outbox"
@@ -143,6 +148,7 @@ class Core:
     search: SearchService
     files: FileService
     signed_urls: SignedUrlService
+    direct_uploads: DirectUploadService
     blob_store: DiskBlobStore | S3BlobStore
     calls: CallService
     media_router: MediaRouter
@@ -342,6 +348,13 @@ def build_core(config: Config) -> Core:
             clock=clock,
             settings=SignedUrlSettings(lifetime_seconds=config.files.signed_url_seconds),
         ),
+        direct_uploads=DirectUploadService(
+            files=file_service,
+            blobs=blob_store,
+            signer=HmacSigner(derive_key(secret, DIRECT_UPLOAD_KEY)),
+            clock=clock,
+            lifetime_seconds=config.files.signed_url_seconds,
+        ),
         blob_store=blob_store,
         calls=calls,
         media_router=media_router,
@@ -480,6 +493,7 @@ def create_app(config: Config) -> web.Application:
     app[SEARCH] = core.search
     app[FILES] = core.files
     app[SIGNED_URLS] = core.signed_urls
+    app[DIRECT_UPLOADS] = core.direct_uploads
     app[METRICS] = core.metrics
     routes = (
         system.ROUTES
@@ -493,6 +507,7 @@ def create_app(config: Config) -> web.Application:
         + messages.ROUTES
         + files.ROUTES
         + signed_urls.ROUTES
+        + direct_uploads.ROUTES
         + calls.ROUTES
         + live_webrtc.ROUTES
         + live.ROUTES

@@ -94,6 +94,10 @@ class ServerInfo(BaseModel):
         "code; closed: only the operator makes accounts"
     )
     limits: ServerLimits
+    direct_uploads: bool = Field(
+        description="Whether files may be uploaded straight to the object store "
+        "(POST /api/v1/files/direct-uploads); false: upload through POST /api/v1/files"
+    )
 
     @classmethod
     def of(cls, config: Config) -> ServerInfo:
@@ -102,6 +106,7 @@ class ServerInfo(BaseModel):
             mail_enabled=bool(config.mail.smtp_host),
             signup=config.auth.signup,
             limits=ServerLimits.of(config),
+            direct_uploads=bool(config.storage.url),
         )
 
 

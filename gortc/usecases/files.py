@@ -178,6 +178,47 @@ class FileService:
             blob = await self._blobs.stage(chunks, max(0, min(max_bytes, room)))
         return _Staged(name, blob, sniffer.verdict())
 
+    async def store_uploaded(
+        self, owner_id: str, handle: str, name: str, size: int, single_use: SingleUse
+    ) -> StoredFile:
+        """Files the bytes a client put straight into the store under
+        ``handle`` as the owner's file ``name``, as ``upload`` would have:
+        read back once to check their size and hash them (and index their
+        text), then put under their hash. Bytes of the wrong size are
+        removed and refused, like the limits' breaches (``_store`` checks
+        the quota; the size was checked against the limit when asked)."""
+        sniffer = TextSniffer(
+            keep_bytes=self._settings.index_max_bytes,
+            legacy_allowed=extension_of(name) in TEXT_EXTENSIONS,
+        )
+        try:
+            blob = await self._blobs.stage_uploaded(handle, size, sniffer.feed)
+        except TooLarge:
+            raise TooLarge(
+                f"the uploaded file is larger than the {size} bytes declared; it was removed",
+                code="larger_than_declared",
+            ) from None
+        if blob is None:
+            async with self._uow.reading() as repos:
+                if await repos.used_upload_urls.is_used(single_use.nonce):
+                    raise url_used()
+            raise NotFound(
+                "nothing was uploaded for this upload_id: PUT the file to its url first",
+                code="upload_missing",
+            )
+        try:
+            if blob.size != size:
+                raise InvalidInput(
+                    f"the uploaded file is smaller than the {size} bytes declared; it was removed",
+                    code="smaller_than_declared",
+                )
+            [file] = await self._store(
+                owner_id, [_Staged(name, blob, sniffer.verdict())], single_use
+            )
+        finally:
+            await self._blobs.discard(blob)
+        return file
+
     def _over_quota(self) -> TooLarge:
         return TooLarge(
             f"this upload does not fit in your storage quota of "
