@@ -182,6 +182,10 @@ class Core:
             await self.redis.aclose()
 
 
+# The core of an application, for its upkeep (and the tests of it).
+CORE = web.AppKey("core", Core)
+
+
 def build_core(config: Config) -> Core:
     secret = load_or_create_secret(config.auth.secret, config.data_path)
     database = database_backend(
@@ -493,6 +497,7 @@ def create_app(config: Config) -> web.Application:
     app[SEARCH] = core.search
     app[FILES] = core.files
     app[SIGNED_URLS] = core.signed_urls
+    app[CORE] = core
     app[DIRECT_UPLOADS] = core.direct_uploads
     app[METRICS] = core.metrics
     routes = (
