@@ -166,6 +166,17 @@ class StorageConfig(_Section):
     def bucket(self) -> str:
         return urlsplit(self.url).netloc
 
+    @property
+    def origin(self) -> str:
+        """Where browsers fetch from and upload to the store (its presigned
+        URLs' origin); empty for files on disk."""
+        if not self.url:
+            return ""
+        if not self.endpoint:  # AWS S3: a host of the bucket's own, by region
+            return "https://*.amazonaws.com"
+        parts = urlsplit(self.endpoint)
+        return f"{parts.scheme}://{parts.netloc}"
+
 
 class AuthConfig(_Section):
     secret: str = Field(
