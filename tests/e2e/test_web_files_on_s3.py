@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from tests.e2e.server_process import ServerProcess, start_server
@@ -29,17 +30,52 @@ PNG = bytes.fromhex(
 
 @pytest.fixture
 async def server(tmp_path: Path, object_store: ObjectStore) -> AsyncIterator[ServerProcess]:
+    from aiobotocore.session import get_session
+
+    bucket = await new_bucket(object_store)
     running = await start_server(
         tmp_path / "data",
         GORTC_AUTH_BCRYPT_ROUNDS="4",
         GORTC_LIMITS_ENABLED="false",
         GORTC_FILES_MAX_FILE_BYTES=str(MAX_FILE_BYTES),
-        GORTC_STORAGE_URL=f"s3://{await new_bucket(object_store)}",
+        GORTC_STORAGE_URL=f"s3://{bucket}",
         GORTC_STORAGE_ENDPOINT=object_store.endpoint,
         GORTC_STORAGE_REGION=REGION,
         GORTC_STORAGE_ACCESS_KEY=ACCESS_KEY,
         GORTC_STORAGE_SECRET_KEY=SECRET_KEY,
     )
+    # The operator's step of docs/deploy.md: the bucket lets the site's
+    # origin, and no other, PUT and GET (SeaweedFS otherwise allows any).
+    async with get_session().create_client(
+        "s3",
+        endpoint_url=object_store.endpoint,
+        region_name=REGION,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+    ) as client:
+        await client.put_bucket_cors(
+            Bucket=bucket,
+            CORSConfiguration={
+                "CORSRules": [
+                    {
+                        "AllowedOrigins": [running.url.rstrip("/")],
+                        "AllowedMethods": ["PUT", "GET"],
+                        "AllowedHeaders": ["content-type"],
+                        "ExposeHeaders": ["ETag"],
+                        "MaxAgeSeconds": 3600,
+                    }
+                ]
+            },
+        )
+    # The rule holds: another site's browser would be refused.
+    async with (
+        aiohttp.ClientSession() as http,
+        http.options(
+            f"{object_store.endpoint}/{bucket}/staging/x",
+            headers={"Origin": "http://elsewhere.example", "Access-Control-Request-Method": "PUT"},
+        ) as preflight,
+    ):
+        assert "Access-Control-Allow-Origin" not in preflight.headers
     yield running
     await running.stop()
 
