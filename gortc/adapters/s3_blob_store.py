@@ -183,7 +183,9 @@ class S3BlobStore:
             raise TooLarge(f"the upload exceeds {max_size} bytes")
         # The bytes are read back once, to hash them: the server vouches for
         # the name it files them under, whatever the client claimed.
-        answer = await self._client.get_object(Bucket=self._bucket, Key=key)
+        answer = await self._get(key)
+        if answer is None:  # removed meanwhile (a concurrent confirmation)
+            return None
         digest = hashlib.sha256()
         seen = 0
         async with answer["Body"] as body:
@@ -261,6 +263,17 @@ class S3BlobStore:
                 key = item["Key"]
                 if name.fullmatch(key[len(prefix) :]):
                     yield key, item["LastModified"]
+
+    async def _get(self, key: str) -> dict[str, Any] | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            answer: dict[str, Any] = await self._client.get_object(Bucket=self._bucket, Key=key)
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code")) in _MISSING:
+                return None
+            raise
+        return answer
 
     async def _size_of(self, key: str) -> int | None:
         from botocore.exceptions import ClientError

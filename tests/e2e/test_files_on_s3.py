@@ -160,6 +160,8 @@ async def test_a_direct_upload_is_listed_indexed_and_deduplicated(
 ) -> None:
     info = await (await s3_client.get("/api/v1/server")).json()
     assert info["direct_uploads"] is True
+    health = await (await s3_client.get("/healthz")).json()
+    assert health["checks"]["storage"] == "ok"
     alice = await signed_in(s3_client, "alice")
     text = b"Minutes of the zeppelin committee.\n"
     [through_server] = await upload(s3_client, alice, ("first.txt", text))
