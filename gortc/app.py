@@ -33,7 +33,7 @@ from gortc.adapters.passwords import BcryptPasswordHasher
 from gortc.adapters.rate_limit import MemoryRateLimiter
 from gortc.adapters.s3_blob_store import S3BlobStore
 from gortc.adapters.secret_key import derive_key, load_or_create_secret
-from gortc.config import Config
+from gortc.config import Config, ConfigError
 from gortc.delivery import (
     accounts,
     admin,
@@ -160,11 +160,23 @@ class Core:
 
     async def open(self) -> None:
         """Raises SchemaError when the database cannot be used."""
+        if isinstance(self.blob_store, S3BlobStore):
+            # First: refused, nothing else has started that would need stopping.
+            await self.blob_store.open()
+            try:
+                await self.blob_store.check()
+            except Exception as exc:  # whatever botocore says, the operator must read it
+                await self.blob_store.close()
+                raise ConfigError(
+                    f"storage.url {self.config.storage.url}: the bucket cannot be used "
+                    f"({type(exc).__name__}: {exc})"
+                ) from None
         await self.database.open()
         await self.hub.start()
-        if isinstance(self.blob_store, S3BlobStore):
-            await self.blob_store.open()
-        await collect_blobs(self, staged_older_than=86_400.0)
+        try:
+            await collect_blobs(self, staged_older_than=86_400.0)
+        except Exception:  # housekeeping: the hourly upkeep tries again
+            log.exception("collecting abandoned uploads and blobs failed")
 
     async def close(self) -> None:
         """Ends the calls, closes the sockets, lets messages being stored

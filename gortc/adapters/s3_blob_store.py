@@ -72,6 +72,8 @@ class S3BlobStore:
             signature_version="s3v4",
             s3={"addressing_style": "path" if self._endpoint else "auto"},
             retries={"max_attempts": 3, "mode": "standard"},
+            # An unreachable store is said so in seconds, not botocore's minute.
+            connect_timeout=10,
         )
         self._client = await self._stack.enter_async_context(
             session.create_client(
