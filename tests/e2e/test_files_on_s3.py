@@ -153,6 +153,26 @@ async def test_a_large_upload_through_the_server_downloads_byte_exact(
 
     assert await download.read() == data
     assert download.headers["Content-Length"] == str(len(data))
+    # A range of it, from the store as from the server (206).
+    redirect = await s3_client.get(
+        stored["content_url"], headers=bearer(alice), allow_redirects=False
+    )
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(redirect.headers["Location"], headers={"Range": "bytes=1000-1999"}) as part,
+    ):
+        assert part.status == 206
+        assert await part.read() == data[1000:2000]
+    # A signed download URL answers the same way, to anyone holding it.
+    signed = await s3_client.post(
+        f"/api/v1/files/{stored['id']}/download-url", headers=bearer(alice)
+    )
+    link = (await signed.json())["url"]
+    anyone = await s3_client.get(link, allow_redirects=False)
+    assert anyone.status == 302
+    async with aiohttp.ClientSession() as http, http.get(anyone.headers["Location"]) as got:
+        assert await got.read() == data
+        assert got.headers["Content-Disposition"].startswith('attachment; filename="big.bin"')
 
 
 async def test_a_direct_upload_is_listed_indexed_and_deduplicated(
