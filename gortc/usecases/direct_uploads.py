@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from gortc.entities.errors import Forbidden, InvalidInput
+from gortc.entities.errors import Conflict, Forbidden, InvalidInput
 from gortc.entities.filenames import sanitize_filename
 from gortc.entities.files import StoredFile
 from gortc.usecases.files import FileService, SingleUse
@@ -74,10 +74,6 @@ class DirectUploadService:
         self._clock = clock
         self._lifetime = lifetime_seconds
 
-    @property
-    def available(self) -> bool:
-        return self._blobs.direct_uploads
-
     async def ask(
         self, user_id: str, name: str, size: int, content_type: str | None
     ) -> DirectUploadTicket:
@@ -86,8 +82,10 @@ class DirectUploadService:
         if size < 0:
             raise InvalidInput("size must be 0 or more", code="invalid_size")
         if not self._blobs.direct_uploads:
-            # The store's own answer: the same Conflict on every store without them.
-            await self._blobs.presign_upload(secrets.token_urlsafe(16), size, "", 1)
+            raise Conflict(
+                "this server keeps files on its own disk: upload through POST /api/v1/files",
+                code="direct_upload_unavailable",
+            )
         await self._files.check_fits(user_id, size)
         claim = _Claim(
             user_id=user_id,

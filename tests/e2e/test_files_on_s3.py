@@ -5,6 +5,7 @@ same headers, deduplication and reference counting, search, orphans."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -314,3 +315,28 @@ async def test_an_avatar_is_served_from_the_store(s3_client: TestClient) -> None
     assert await picture.read() == PNG
     assert picture.headers["Content-Type"] == "image/png"
     assert picture.headers["Cache-Control"] == "private, max-age=86400"
+
+
+async def test_an_upload_not_confirmed_in_time_is_refused(
+    aiohttp_client: ClientFactory, s3_config: Config
+) -> None:
+    # URLs of one second: the confirmation may come until two after asking.
+    config = s3_config.model_copy(
+        update={"files": s3_config.files.model_copy(update={"signed_url_seconds": 1})}
+    )
+    client = await aiohttp_client(create_app(config))
+    alice = await signed_in(client, "alice")
+    asked = await client.post(
+        "/api/v1/files/direct-uploads", json={"name": "a.txt", "size": 2}, headers=bearer(alice)
+    )
+    ticket = await asked.json()
+    await asyncio.sleep(2.2)
+
+    late = await client.post(
+        "/api/v1/files/direct-uploads/confirm",
+        json={"upload_id": ticket["upload_id"]},
+        headers=bearer(alice),
+    )
+
+    assert late.status == 403
+    assert (await late.json())["error"]["code"] == "upload_expired"
