@@ -200,3 +200,14 @@ async def test_only_the_stores_own_blobs_are_listed(blob_backend: BlobBackend) -
             await blob_backend.client.put_object(Bucket=blob_backend.bucket, Key=key, Body=b"x")
 
     assert await store.list_stored() == [sha256]
+
+
+async def test_a_large_upload_past_its_limit_leaves_no_parts(blob_backend: BlobBackend) -> None:
+    part = bytes(1024 * 1024)
+    limit = PART_BYTES + len(part) // 2
+    with pytest.raises(TooLarge):
+        await blob_backend.store.stage(chunks_of(*[part] * (PART_BYTES // len(part) + 1)), limit)
+    assert await blob_backend.store.list_stored() == []
+    if blob_backend.name == "s3":  # the multipart upload begun was aborted
+        answer = await blob_backend.client.list_multipart_uploads(Bucket=blob_backend.bucket)
+        assert answer.get("Uploads", []) == []
