@@ -1,6 +1,6 @@
 PYTHON ?= python
 
-.PHONY: install test test-postgres lint typecheck check bench bench-startup bench-auth bench-fanout bench-persist bench-persist-postgres bench-search bench-calls bench-whep bench-live bench-dist run dist
+.PHONY: install test test-postgres lint typecheck check bench bench-startup bench-auth bench-fanout bench-persist bench-persist-postgres bench-search bench-calls bench-whep bench-live bench-dist bench-object-store run dist
 
 install:
 	$(PYTHON) -m pip install -e '.[test]'
@@ -54,7 +54,7 @@ dist:
 	$(PYTHON) -c "import PyInstaller" 2>/dev/null || $(PYTHON) -m pip install --quiet -e '.[dist]'
 	$(PYTHON) deploy/binary/build.py
 
-bench: bench-startup bench-auth bench-persist bench-fanout bench-search bench-calls bench-live bench-whep bench-dist
+bench: bench-startup bench-auth bench-persist bench-fanout bench-search bench-calls bench-live bench-whep bench-dist bench-object-store
 
 bench-startup:
 	$(PYTHON) bench/startup.py
@@ -148,6 +148,10 @@ image-test:
 
 # The single binary: size, build time, and start-up to ready against
 # python -m gortc serve, twice each (about two minutes).
+# Uploads and downloads, files on disk vs in SeaweedFS (docs/benchmarks.md).
+bench-object-store:
+	$(PYTHON) bench/object_store_bench.py
+
 bench-dist:
 	$(PYTHON) -c "import PyInstaller" 2>/dev/null || $(PYTHON) -m pip install --quiet -e '.[dist]'
 	$(PYTHON) bench/dist_start.py

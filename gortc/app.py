@@ -31,12 +31,14 @@ from gortc.adapters.mail import OutboxMailer, SmtpMailer
 from gortc.adapters.metrics import Metrics
 from gortc.adapters.passwords import BcryptPasswordHasher
 from gortc.adapters.rate_limit import MemoryRateLimiter
+from gortc.adapters.s3_blob_store import S3BlobStore
 from gortc.adapters.secret_key import derive_key, load_or_create_secret
-from gortc.config import Config
+from gortc.config import Config, ConfigError
 from gortc.delivery import (
     accounts,
     admin,
     calls,
+    direct_uploads,
     files,
     groups,
     live,
@@ -58,6 +60,7 @@ from gortc.delivery.keys import (
     CALLS,
     CHAT,
     CONFIG,
+    DIRECT_UPLOADS,
     FILES,
     GROUPS,
     HEALTH_PROBES,
@@ -88,6 +91,7 @@ from gortc.usecases.admin import AdminService
 from gortc.usecases.blob_garbage import remove_orphans
 from gortc.usecases.calls import CallService, CallSettings
 from gortc.usecases.chat import ChatService, ChatSettings
+from gortc.usecases.direct_uploads import DirectUploadService
 from gortc.usecases.files import FileService, FileSettings
 from gortc.usecases.groups import GroupService
 from gortc.usecases.live import LiveService, LiveSettings
@@ -120,6 +124,8 @@ SIGNED_URL_KEY = "files/signed-urls v1"
 STREAM_KEY_KEY = "live/stream-keys v1"
 # The label of the key viewer tokens are signed with (derive_key).
 VIEWER_TOKEN_KEY = "live/viewer-tokens v1"  # noqa: S105 (a label, not a secret)
+# The label of the key direct uploads' ids are signed with (derive_key).
+DIRECT_UPLOAD_KEY = "files/direct-uploads v1"
 _PURGE_INTERVAL_SECONDS = 3600.0
 # Where mails go, under the data directory, when no SMTP server is set.
 OUTBOX_FOLDER = "outbox"
@@ -142,7 +148,8 @@ class Core:
     search: SearchService
     files: FileService
     signed_urls: SignedUrlService
-    blob_store: DiskBlobStore
+    direct_uploads: DirectUploadService
+    blob_store: DiskBlobStore | S3BlobStore
     calls: CallService
     media_router: MediaRouter
     live: LiveService
@@ -153,14 +160,23 @@ class Core:
 
     async def open(self) -> None:
         """Raises SchemaError when the database cannot be used."""
+        if isinstance(self.blob_store, S3BlobStore):
+            # First: refused, nothing else has started that would need stopping.
+            await self.blob_store.open()
+            try:
+                await self.blob_store.check()
+            except Exception as exc:  # whatever botocore says, the operator must read it
+                await self.blob_store.close()
+                raise ConfigError(
+                    f"storage.url {self.config.storage.url}: the bucket cannot be used "
+                    f"({type(exc).__name__}: {exc})"
+                ) from None
         await self.database.open()
         await self.hub.start()
-        removed = await self.blob_store.remove_stale_staged()
-        if removed:
-            log.info("removed %d uploads left unfinished by an earlier crash", removed)
-        orphans = await remove_orphans(self.database.uow, self.blob_store)
-        if orphans:
-            log.info("removed %d blobs an earlier crash left unreferenced", orphans)
+        try:
+            await collect_blobs(self, staged_older_than=86_400.0)
+        except Exception:  # housekeeping: the hourly upkeep tries again
+            log.exception("collecting abandoned uploads and blobs failed")
 
     async def close(self) -> None:
         """Ends the calls, closes the sockets, lets messages being stored
@@ -171,9 +187,15 @@ class Core:
         await self.hub.close()
         await self.message_store.close()
         await self.database.close()
+        if isinstance(self.blob_store, S3BlobStore):
+            await self.blob_store.close()
         await self.account_limiter.close()
         if self.redis is not None:
             await self.redis.aclose()
+
+
+# The core of an application, for its upkeep (and the tests of it).
+CORE = web.AppKey("core", Core)
 
 
 def build_core(config: Config) -> Core:
@@ -254,7 +276,7 @@ def build_core(config: Config) -> Core:
     figures.watch_sfu(media_router.figures)
     live_media = _live_media(config)
     # One store for every kind of blob: identical bytes are kept once.
-    blob_store = DiskBlobStore(config.data_path / "blobs")
+    blob_store = _blob_store(config)
     account_service = AccountService(
         uow=uow,
         revoked=revoked,
@@ -341,6 +363,13 @@ def build_core(config: Config) -> Core:
             signer=HmacSigner(derive_key(secret, SIGNED_URL_KEY)),
             clock=clock,
             settings=SignedUrlSettings(lifetime_seconds=config.files.signed_url_seconds),
+        ),
+        direct_uploads=DirectUploadService(
+            files=file_service,
+            blobs=blob_store,
+            signer=HmacSigner(derive_key(secret, DIRECT_UPLOAD_KEY)),
+            clock=clock,
+            lifetime_seconds=config.files.signed_url_seconds,
         ),
         blob_store=blob_store,
         calls=calls,
@@ -480,6 +509,8 @@ def create_app(config: Config) -> web.Application:
     app[SEARCH] = core.search
     app[FILES] = core.files
     app[SIGNED_URLS] = core.signed_urls
+    app[CORE] = core
+    app[DIRECT_UPLOADS] = core.direct_uploads
     app[METRICS] = core.metrics
     routes = (
         system.ROUTES
@@ -493,6 +524,7 @@ def create_app(config: Config) -> web.Application:
         + messages.ROUTES
         + files.ROUTES
         + signed_urls.ROUTES
+        + direct_uploads.ROUTES
         + calls.ROUTES
         + live_webrtc.ROUTES
         + live.ROUTES
@@ -504,6 +536,8 @@ def create_app(config: Config) -> web.Application:
     if core.redis is not None:
         probes["redis"] = _redis_probe(core.redis)
         probes["backplane"] = _backplane_probe(core.hub)
+    if isinstance(core.blob_store, S3BlobStore):
+        probes["storage"] = _storage_probe(core.blob_store)
     app[HEALTH_PROBES] = probes
     add_routes(app, routes)
     app.router.add_get("/", system.index)
@@ -515,6 +549,46 @@ def create_app(config: Config) -> web.Application:
     return app
 
 
+def _blob_store(config: Config) -> DiskBlobStore | S3BlobStore:
+    if not config.storage.url:
+        return DiskBlobStore(config.data_path / "blobs")
+    return S3BlobStore(
+        bucket=config.storage.bucket,
+        endpoint=config.storage.endpoint,
+        region=config.storage.region,
+        access_key=config.storage.access_key,
+        secret_key=config.storage.secret_key,
+    )
+
+
+async def collect_blobs(core: Core, *, staged_older_than: float) -> None:
+    """Removes staged bytes nobody will promote (a crash, a direct upload
+    never confirmed) and blobs nothing references (a crash between a
+    commit and the removal of its bytes)."""
+    removed = await core.blob_store.remove_stale_staged(staged_older_than)
+    if removed:
+        log.info("removed %d unfinished or unconfirmed uploads", removed)
+    orphans = await remove_orphans(core.database.uow, core.blob_store)
+    if orphans:
+        log.info("removed %d blobs nothing referenced", orphans)
+
+
+def _staged_lifetime(config: Config) -> float:
+    """How old staged bytes may be before they are certainly abandoned: a
+    direct upload can be confirmed until twice its URL's lifetime after it
+    was asked for; an upload through the server stages for seconds."""
+    return max(2.0 * config.files.signed_url_seconds + 60.0, 3600.0)
+
+
+async def _collect_blobs_periodically(core: Core) -> None:
+    while True:
+        await asyncio.sleep(_PURGE_INTERVAL_SECONDS)
+        try:
+            await collect_blobs(core, staged_older_than=_staged_lifetime(core.config))
+        except Exception:  # housekeeping must never stop the server
+            log.exception("collecting abandoned uploads and blobs failed")
+
+
 def _lifetime(core: Core) -> Callable[[web.Application], AsyncIterator[None]]:
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         await core.open()
@@ -522,6 +596,7 @@ def _lifetime(core: Core) -> Callable[[web.Application], AsyncIterator[None]]:
         background = [
             asyncio.create_task(_count_viewers(core.live), name="gortc-live-viewers"),
             asyncio.create_task(_purge_periodically(core.database), name="gortc-purge"),
+            asyncio.create_task(_collect_blobs_periodically(core), name="gortc-blob-upkeep"),
             asyncio.create_task(
                 websocket.recheck_sign_ins(
                     core.hub, core.accounts, core.config.hub.auth_recheck_seconds
@@ -646,6 +721,14 @@ async def _purge_periodically(database: DatabaseBackend) -> None:
         except Exception:  # housekeeping must never stop the server
             log.exception("purging expired tokens failed")
         await asyncio.sleep(_PURGE_INTERVAL_SECONDS)
+
+
+def _storage_probe(store: S3BlobStore) -> Callable[[], Awaitable[str]]:
+    async def probe() -> str:
+        await store.check()
+        return "ok"
+
+    return probe
 
 
 def _backplane_probe(hub: Hub) -> Callable[[], Awaitable[str]]:

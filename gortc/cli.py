@@ -207,6 +207,17 @@ def _backup_or_restore(config: Config, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    if config.storage.url:
+        # So has the object store: a copy of the database alone would name
+        # files the backup does not hold.
+        print(
+            f"gortc: {args.command} copies deployments whose files are on disk; this one's "
+            f"are in the object store {config.storage.url}: back the bucket up with the "
+            "store's own tools (versioning, replication, rclone / aws s3 sync) beside the "
+            "database (docs/deploy.md, Backups)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
 
     def say(line: str) -> None:
         print(f"gortc {args.command}: {line}", file=sys.stderr, flush=True)

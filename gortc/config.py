@@ -132,6 +132,52 @@ class DatabaseConfig(_Section):
         return value
 
 
+class StorageConfig(_Section):
+    url: str = Field(
+        "",
+        description="S3-compatible object store, as s3://bucket; empty: files under the "
+        "data directory.",
+    )
+    endpoint: str = Field(
+        "",
+        description="The store's address (http(s)://host:port); empty: AWS S3 of the region.",
+    )
+    region: str = Field("", description="The store's region; empty: us-east-1.")
+    access_key: str = Field("", description="Access key id; empty: the AWS_* environment.")
+    secret_key: str = Field("", description="Secret access key; empty: the AWS_* environment.")
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_s3(cls, value: str) -> str:
+        if value:
+            parts = urlsplit(value)
+            if parts.scheme != "s3" or not parts.netloc or parts.path.strip("/"):
+                raise ValueError("must be s3://bucket (or empty for files on disk)")
+        return value
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_is_http(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} must start with http:// or https://")
+        return value.rstrip("/")
+
+    @property
+    def bucket(self) -> str:
+        return urlsplit(self.url).netloc
+
+    @property
+    def origin(self) -> str:
+        """Where browsers fetch from and upload to the store (its presigned
+        URLs' origin); empty for files on disk."""
+        if not self.url:
+            return ""
+        if not self.endpoint:  # AWS S3: a host of the bucket's own, by region
+            return "https://*.amazonaws.com"
+        parts = urlsplit(self.endpoint)
+        return f"{parts.scheme}://{parts.netloc}"
+
+
 class AuthConfig(_Section):
     secret: str = Field(
         "",
@@ -377,6 +423,7 @@ class Config(BaseModel):
 
     server: ServerConfig = Field(default_factory=ServerConfig)  # type: ignore[arg-type]
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)  # type: ignore[arg-type]
+    storage: StorageConfig = Field(default_factory=StorageConfig)  # type: ignore[arg-type]
     auth: AuthConfig = Field(default_factory=AuthConfig)  # type: ignore[arg-type]
     mail: MailConfig = Field(default_factory=MailConfig)  # type: ignore[arg-type]
     limits: LimitsConfig = Field(default_factory=LimitsConfig)  # type: ignore[arg-type]

@@ -1,13 +1,70 @@
 // Uploading into the person's file store, one request per file so each has
 // its own progress and its own error. fetch() reports no upload progress,
-// so this one request type goes through XMLHttpRequest.
+// so these requests go through XMLHttpRequest.
+//
+// Where the server keeps files in an object store (GET /api/v1/server says
+// direct_uploads), the bytes go straight to the store: ask the server for
+// a presigned PUT, send the file there, then confirm (the server checks
+// and files it). Otherwise they go through the server.
 
-import { ApiError } from "./api.js";
+import { api, ApiError } from "./api.js";
+import { loadServerInfo } from "./limits.js";
+
+// The share of the progress bar the PUT fills; the rest is the server
+// reading the bytes back when the upload is confirmed.
+const SENT_SHARE = 0.95;
+// A MIME type the server accepts as the PUT's Content-Type.
+const MEDIA_TYPE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 // Resolves with the stored file; rejects with an ApiError carrying the
 // server's message (too large, over quota…), or a plain one offline.
 // onProgress(fraction) is called as bytes leave the browser.
-export function uploadFile(file, { onProgress = () => {}, signal } = {}) {
+export async function uploadFile(file, { onProgress = () => {}, signal } = {}) {
+  const info = await loadServerInfo();
+  if (info?.direct_uploads) return uploadDirect(file, { onProgress, signal });
+  return uploadThroughServer(file, { onProgress, signal });
+}
+
+async function uploadDirect(file, { onProgress, signal }) {
+  if (signal?.aborted) throw cancelled();
+  const asked = { name: file.name, size: file.size };
+  if (MEDIA_TYPE.test(file.type)) asked.content_type = file.type;
+  // Refused here (too large, over quota) before a byte is sent.
+  const ticket = await api("POST", "/api/v1/files/direct-uploads", asked);
+  await put(ticket, file, { onProgress: (fraction) => onProgress(fraction * SENT_SHARE), signal });
+  if (signal?.aborted) throw cancelled();
+  const stored = await api("POST", "/api/v1/files/direct-uploads/confirm", { upload_id: ticket.upload_id });
+  onProgress(1);
+  return stored;
+}
+
+// The presigned request to the object store: another origin, no cookie.
+function put(ticket, file, { onProgress, signal }) {
+  return new Promise((resolve, reject) => {
+    const request = new XMLHttpRequest();
+    request.open(ticket.method, ticket.url);
+    for (const [name, value] of Object.entries(ticket.headers || {})) request.setRequestHeader(name, value);
+    request.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable && event.total > 0) onProgress(event.loaded / event.total);
+    });
+    request.addEventListener("load", () => {
+      if (request.status >= 200 && request.status < 300) resolve();
+      else reject(new Error(`The file store refused the upload (status ${request.status}).`));
+    });
+    request.addEventListener("error", () => reject(new Error(
+      "The upload failed: the file store could not be reached (or does not allow this site: see its CORS settings).",
+    )));
+    request.addEventListener("abort", () => reject(cancelled()));
+    signal?.addEventListener("abort", () => request.abort());
+    request.send(file);
+  });
+}
+
+function cancelled() {
+  return new Error("The upload was cancelled.");
+}
+
+function uploadThroughServer(file, { onProgress, signal }) {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
       reject(new Error("The upload was cancelled."));

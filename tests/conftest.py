@@ -17,7 +17,13 @@ from aiohttp.test_utils import TestClient
 from gortc.app import create_app
 from gortc.config import Config
 
-pytest_plugins = ["tests.redis_server", "tests.postgres_server", "tests.integration.backends"]
+pytest_plugins = [
+    "tests.redis_server",
+    "tests.postgres_server",
+    "tests.object_store",
+    "tests.integration.backends",
+    "tests.integration.blob_stores",
+]
 
 TEST_PASSWORD = "correct horse battery"
 # With GORTC_TEST_DATABASE=postgresql (make test-postgres), every app a test

@@ -10,12 +10,12 @@ import os
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from gortc.entities.errors import TooLarge
-from gortc.usecases.ports import StagedBlob
+from gortc.entities.errors import Conflict, TooLarge
+from gortc.usecases.ports import BlobLocation, DirectUpload, ServedAs, StagedBlob
 
 _HANDLE = re.compile(r"[0-9a-f]{32}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -31,8 +31,24 @@ class DiskBlobStore:
         # start-up (of this or another instance) that they are in use.
         self._staged: dict[str, BinaryIO] = {}
 
+    # Bytes reach the disk only through the server.
+    direct_uploads = False
+
     def path(self, sha256: str) -> str:
         return str(self._root / sha256[:2] / sha256[2:4] / sha256)
+
+    async def locate(self, sha256: str, served: ServedAs, expires_seconds: int) -> BlobLocation:
+        return BlobLocation(path=self.path(sha256))
+
+    async def presign_upload(
+        self, handle: str, size: int, content_type: str, expires_seconds: int
+    ) -> DirectUpload:
+        raise direct_upload_unavailable()
+
+    async def stage_uploaded(
+        self, handle: str, max_size: int, feed: Callable[[bytes], None]
+    ) -> StagedBlob | None:
+        raise direct_upload_unavailable()
 
     async def put(self, chunks: AsyncIterator[bytes], max_size: int) -> tuple[str, int]:
         staged = await self.stage(chunks, max_size)
@@ -115,6 +131,13 @@ class DiskBlobStore:
 
     async def list_stored(self) -> list[str]:
         return await asyncio.to_thread(_stored_hashes, self._root)
+
+
+def direct_upload_unavailable() -> Conflict:
+    return Conflict(
+        "this server keeps files on its own disk: upload through POST /api/v1/files",
+        code="direct_upload_unavailable",
+    )
 
 
 def _create(path: Path) -> BinaryIO:

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field, RootModel, StrictInt
 
 from gortc.delivery.schemas import Request, Timestamp
 from gortc.entities.files import SearchHit, StoredFile
+from gortc.usecases.direct_uploads import DirectUploadTicket
 from gortc.usecases.files import StorageUsage
 from gortc.usecases.signed_urls import SignedUrl
 
@@ -138,3 +139,44 @@ class SearchHitView(BaseModel):
 class SearchResults(BaseModel):
     items: list[SearchHitView]
     next_cursor: str | None = Field(description="Pass as ?cursor= (with the same q) for more")
+
+
+class DirectUploadRequest(Request):
+    name: str = Field(
+        min_length=1, max_length=1024, description="Made safe like uploaded names are"
+    )
+    size: StrictInt = Field(ge=0, le=2**53, description="The exact size of the file, bytes")
+    content_type: str | None = Field(
+        None,
+        max_length=255,
+        pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+        description="type/subtype the PUT will carry (its Content-Type, which is signed); "
+        "default application/octet-stream. The server decides the file's own type by "
+        "content, as for every upload",
+    )
+
+
+class DirectUploadView(BaseModel):
+    upload_id: str = Field(description="Give it to .../direct-uploads/confirm once the PUT is done")
+    url: str = Field(description="The object store's address for the bytes (another origin)")
+    method: Literal["PUT"]
+    headers: dict[str, str] = Field(description="Send these headers with the PUT, as they are")
+    expires_at: Timestamp = Field(description="The PUT must start before this")
+
+    @classmethod
+    def of(cls, ticket: DirectUploadTicket) -> DirectUploadView:
+        return cls(
+            upload_id=ticket.upload_id,
+            url=ticket.url,
+            method="PUT",
+            headers=ticket.headers,
+            expires_at=ticket.expires_at,
+        )
+
+
+class ConfirmDirectUpload(Request):
+    upload_id: str = Field(
+        min_length=1,
+        max_length=4096,
+        description="The upload_id of POST /api/v1/files/direct-uploads",
+    )

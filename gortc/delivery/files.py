@@ -28,6 +28,7 @@ from gortc.delivery.routing import ApiRoute
 from gortc.entities.errors import InvalidInput, UnsupportedMediaType
 from gortc.entities.files import StoredFile
 from gortc.usecases.files import MAX_QUERY_CHARS, IncomingFile
+from gortc.usecases.ports import BlobLocation, ServedAs
 
 _LIST_LIMIT = Limit(default=50, maximum=200)
 _BEFORE = IdCursor("before")
@@ -163,23 +164,38 @@ async def get_file(request: web.Request) -> web.Response:
 
 async def download_file(request: web.Request) -> web.StreamResponse:
     principal = await authenticate(request)
-    file, path = await request.app[FILES].content(principal.user_id, request.match_info["file_id"])
-    return file_response(file, path)
-
-
-def file_response(file: StoredFile, path: str) -> web.FileResponse:
-    """Every download: an attachment, typed by the server, never rendered."""
-    # FileResponse streams from disk and answers Range requests (206).
-    return web.FileResponse(
-        path,
-        headers={
-            "Content-Type": file.content_type,
-            "Content-Disposition": attachment(file.name),
-            "Cache-Control": "private, no-cache",
-            # Should a browser ever render it, it runs nothing and loads nothing.
-            "Content-Security-Policy": "sandbox; default-src 'none'; frame-ancestors 'none'",
-        },
+    file, location = await request.app[FILES].content(
+        principal.user_id, request.match_info["file_id"], served_as_download
     )
+    return blob_response(location, served_as_download(file))
+
+
+def served_as_download(file: StoredFile) -> ServedAs:
+    """Every download: an attachment, typed by the server, never rendered."""
+    return ServedAs(
+        content_type=file.content_type,
+        cache_control="private, no-cache",
+        content_disposition=attachment(file.name),
+    )
+
+
+def blob_response(location: BlobLocation, served: ServedAs) -> web.StreamResponse:
+    """The bytes from the server's disk, or a redirect to the object store's
+    short-lived URL, which answers with the same headers (``served``)."""
+    if location.url is not None:
+        # The URL changes with every answer: the redirect is not cached.
+        return web.Response(
+            status=302, headers={"Location": location.url, "Cache-Control": "no-store"}
+        )
+    if location.path is None:
+        raise RuntimeError("a blob location names neither a file nor a URL")
+    headers = {"Content-Type": served.content_type, "Cache-Control": served.cache_control}
+    if served.content_disposition is not None:
+        headers["Content-Disposition"] = served.content_disposition
+        # Should a browser ever render a download, it runs nothing and loads nothing.
+        headers["Content-Security-Policy"] = "sandbox; default-src 'none'; frame-ancestors 'none'"
+    # FileResponse streams from disk and answers Range requests (206).
+    return web.FileResponse(location.path, headers=headers)
 
 
 def attachment(name: str) -> str:

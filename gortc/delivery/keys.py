@@ -14,6 +14,7 @@ from gortc.usecases.accounts import AccountService
 from gortc.usecases.admin import AdminService
 from gortc.usecases.calls import CallService
 from gortc.usecases.chat import ChatService
+from gortc.usecases.direct_uploads import DirectUploadService
 from gortc.usecases.files import FileService
 from gortc.usecases.groups import GroupService
 from gortc.usecases.live import LiveService
@@ -33,6 +34,7 @@ LIVE = web.AppKey("live", LiveService)
 RTMP_SERVER = web.AppKey("rtmp_server", object)
 FILES = web.AppKey("files", FileService)
 SIGNED_URLS = web.AppKey("signed_urls", SignedUrlService)
+DIRECT_UPLOADS = web.AppKey("direct_uploads", DirectUploadService)
 SEARCH = web.AppKey("search", SearchService)
 HUB = web.AppKey("hub", Hub)
 # The application's Prometheus registry and the metrics counted as they happen.

@@ -10,7 +10,12 @@ from aiohttp import web
 from gortc.delivery.auth import authenticate
 from gortc.delivery.bodies import json_response, read_json
 from gortc.delivery.file_schemas import DownloadUrlView, FileView, UploadUrlRequest, UploadUrlView
-from gortc.delivery.files import CHUNK_BYTES, file_response, reading_body
+from gortc.delivery.files import (
+    CHUNK_BYTES,
+    blob_response,
+    reading_body,
+    served_as_download,
+)
 from gortc.delivery.keys import SIGNED_URLS
 from gortc.delivery.routing import ApiRoute
 from gortc.entities.errors import UnsupportedMediaType
@@ -53,10 +58,10 @@ async def _body(request: web.Request) -> AsyncIterator[bytes]:
 
 
 async def signed_download(request: web.Request) -> web.StreamResponse:
-    file, path = await request.app[SIGNED_URLS].download(
-        request.match_info["file_id"], request.query
+    file, location = await request.app[SIGNED_URLS].download(
+        request.match_info["file_id"], request.query, served_as_download
     )
-    return file_response(file, path)
+    return blob_response(location, served_as_download(file))
 
 
 _TAG = "files"

@@ -30,6 +30,19 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+def content_security_policy(store_origin: str) -> str:
+    """The client's policy; with files in an object store, pictures, media
+    and uploads may also come from and go to the store's origin (downloads
+    are redirects there, uploads PUT there)."""
+    if not store_origin:
+        return CONTENT_SECURITY_POLICY
+    return (
+        f"default-src 'self'; img-src 'self' data: blob: {store_origin}; "
+        f"media-src 'self' blob: {store_origin}; connect-src 'self' {store_origin}; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    )
+
+
 async def healthz(request: web.Request) -> web.Response:
     checks: dict[str, str] = {}
     healthy = True
@@ -94,6 +107,10 @@ class ServerInfo(BaseModel):
         "code; closed: only the operator makes accounts"
     )
     limits: ServerLimits
+    direct_uploads: bool = Field(
+        description="Whether files may be uploaded straight to the object store "
+        "(POST /api/v1/files/direct-uploads); false: upload through POST /api/v1/files"
+    )
 
     @classmethod
     def of(cls, config: Config) -> ServerInfo:
@@ -102,6 +119,7 @@ class ServerInfo(BaseModel):
             mail_enabled=bool(config.mail.smtp_host),
             signup=config.auth.signup,
             limits=ServerLimits.of(config),
+            direct_uploads=bool(config.storage.url),
         )
 
 
@@ -116,7 +134,10 @@ async def openapi_document(request: web.Request) -> web.Response:
 async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(
         STATIC_ROOT / "index.html",
-        headers={"Cache-Control": "no-cache", "Content-Security-Policy": CONTENT_SECURITY_POLICY},
+        headers={
+            "Cache-Control": "no-cache",
+            "Content-Security-Policy": content_security_policy(request.app[CONFIG].storage.origin),
+        },
     )
 
 

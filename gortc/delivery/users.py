@@ -6,6 +6,7 @@ from aiohttp import BodyPartReader, web
 
 from gortc.delivery.auth import authenticate
 from gortc.delivery.bodies import json_response, read_body, read_json
+from gortc.delivery.files import blob_response
 from gortc.delivery.keys import ACCOUNTS
 from gortc.delivery.routing import ApiRoute
 from gortc.delivery.schemas import PasswordChange, ProfileUpdate, UserPublic, UserSelf
@@ -99,11 +100,10 @@ async def get_user(request: web.Request) -> web.Response:
 
 async def get_avatar(request: web.Request) -> web.StreamResponse:
     await authenticate(request)
-    path, media_type = await request.app[ACCOUNTS].avatar(request.match_info["user_id"])
-    response = web.FileResponse(
-        path, headers={"Content-Type": media_type, "Cache-Control": "private, max-age=86400"}
+    location, served = await request.app[ACCOUNTS].avatar(
+        request.match_info["user_id"], "private, max-age=86400"
     )
-    return response
+    return blob_response(location, served)
 
 
 _TAG = "users"

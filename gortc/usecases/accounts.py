@@ -41,6 +41,7 @@ from gortc.entities.users import (
 from gortc.usecases.blob_garbage import delete_unreferenced
 from gortc.usecases.ports import (
     AccessTokenCodec,
+    BlobLocation,
     BlobStore,
     Clock,
     EventPublisher,
@@ -50,6 +51,7 @@ from gortc.usecases.ports import (
     RateLimiter,
     Repositories,
     RevokedTokenStore,
+    ServedAs,
     UnitOfWork,
 )
 from gortc.usecases.sessions import SessionTerminator
@@ -57,6 +59,8 @@ from gortc.usecases.sessions import SessionTerminator
 log = logging.getLogger(__name__)
 
 AVATAR_MAX_BYTES = 2 * 1024 * 1024
+# A presigned picture URL of the object store: followed at once.
+AVATAR_LOCATION_SECONDS = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,12 +464,15 @@ class AccountService:
         if orphan:
             await self._collect_garbage(user.avatar_sha256)
 
-    async def avatar(self, user_id: str) -> tuple[str, str]:
-        """(path of the bytes, media type) of a user's picture."""
+    async def avatar(self, user_id: str, cache_control: str) -> tuple[BlobLocation, ServedAs]:
+        """Where a client gets a user's picture, and how it is served (its
+        media type, ``cache_control``)."""
         user = await self.get_user(user_id)
         if user.avatar_sha256 is None or user.avatar_type is None:
             raise NotFound("this user has no picture", code="no_avatar")
-        return self._blobs.path(user.avatar_sha256), user.avatar_type
+        served = ServedAs(content_type=user.avatar_type, cache_control=cache_control)
+        location = await self._blobs.locate(user.avatar_sha256, served, AVATAR_LOCATION_SECONDS)
+        return location, served
 
     # -- mailed links -----------------------------------------------------
 

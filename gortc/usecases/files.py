@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,12 +36,22 @@ from gortc.entities.text_content import (
     extension_of,
 )
 from gortc.usecases.blob_garbage import delete_unreferenced
-from gortc.usecases.ports import BlobStore, Clock, StagedBlob, UnitOfWork
+from gortc.usecases.ports import (
+    BlobLocation,
+    BlobStore,
+    Clock,
+    ServedAs,
+    StagedBlob,
+    UnitOfWork,
+)
 
 MAX_QUERY_CHARS = 500
 # Deeper than this, a page of search results is not worth computing: bm25
 # must rank every match before it can skip that many.
 MAX_SEARCH_OFFSET = 10_000
+# Lifetime of a presigned download URL of the object store: the client
+# follows the redirect at once (a download under way is not cut off).
+LOCATION_SECONDS = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +178,47 @@ class FileService:
             blob = await self._blobs.stage(chunks, max(0, min(max_bytes, room)))
         return _Staged(name, blob, sniffer.verdict())
 
+    async def store_uploaded(
+        self, owner_id: str, handle: str, name: str, size: int, single_use: SingleUse
+    ) -> StoredFile:
+        """Files the bytes a client put straight into the store under
+        ``handle`` as the owner's file ``name``, as ``upload`` would have:
+        read back once to check their size and hash them (and index their
+        text), then put under their hash. Bytes of the wrong size are
+        removed and refused, like the limits' breaches (``_store`` checks
+        the quota; the size was checked against the limit when asked)."""
+        sniffer = TextSniffer(
+            keep_bytes=self._settings.index_max_bytes,
+            legacy_allowed=extension_of(name) in TEXT_EXTENSIONS,
+        )
+        try:
+            blob = await self._blobs.stage_uploaded(handle, size, sniffer.feed)
+        except TooLarge:
+            raise TooLarge(
+                f"the uploaded file is larger than the {size} bytes declared; it was removed",
+                code="larger_than_declared",
+            ) from None
+        if blob is None:
+            async with self._uow.reading() as repos:
+                if await repos.used_upload_urls.is_used(single_use.nonce):
+                    raise url_used()
+            raise NotFound(
+                "nothing was uploaded for this upload_id: PUT the file to its url first",
+                code="upload_missing",
+            )
+        try:
+            if blob.size != size:
+                raise InvalidInput(
+                    f"the uploaded file is smaller than the {size} bytes declared; it was removed",
+                    code="smaller_than_declared",
+                )
+            [file] = await self._store(
+                owner_id, [_Staged(name, blob, sniffer.verdict())], single_use
+            )
+        finally:
+            await self._blobs.discard(blob)
+        return file
+
     def _over_quota(self) -> TooLarge:
         return TooLarge(
             f"this upload does not fit in your storage quota of "
@@ -275,11 +326,13 @@ class FileService:
             raise _not_found()
         return file
 
-    async def content(self, user_id: str, file_id: str) -> tuple[StoredFile, str]:
-        """The file and where its bytes are, for streaming them (access as
-        for ``get``)."""
+    async def content(
+        self, user_id: str, file_id: str, served: Callable[[StoredFile], ServedAs]
+    ) -> tuple[StoredFile, BlobLocation]:
+        """The file and where a client gets its bytes, answered with the
+        headers ``served`` gives (access as for ``get``)."""
         file = await self.get(user_id, file_id)
-        return file, self._blobs.path(file.sha256)
+        return file, await self._blobs.locate(file.sha256, served(file), LOCATION_SECONDS)
 
     async def list_mine(
         self, owner_id: str, *, limit: int, before: str | None = None

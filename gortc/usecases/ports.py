@@ -554,8 +554,42 @@ class StagedBlob:
     handle: str  # the store's own reference to the staged bytes
 
 
+@dataclass(frozen=True, slots=True)
+class ServedAs:
+    """The headers a download of a blob is answered with, wherever its bytes
+    come from (the server, or the object store by a presigned URL)."""
+
+    content_type: str
+    cache_control: str
+    content_disposition: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BlobLocation:
+    """Where a client gets a blob's bytes: exactly one of a local file the
+    server streams, or a short-lived URL of the object store it redirects to."""
+
+    path: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DirectUpload:
+    """A presigned request that puts bytes straight into the object store."""
+
+    url: str
+    method: str
+    headers: dict[str, str]
+
+
 class BlobStore(Protocol):
     """Bytes on disk (or elsewhere) named by their SHA-256."""
+
+    @property
+    def direct_uploads(self) -> bool:
+        """Whether clients can put bytes straight into the store
+        (``presign_upload``); the local disk cannot."""
+        ...
 
     async def put(self, chunks: AsyncIterator[bytes], max_size: int) -> tuple[str, int]:
         """Stores the stream; returns (sha256, size). Raises TooLarge past max_size."""
@@ -589,8 +623,31 @@ class BlobStore(Protocol):
 
     async def read(self, sha256: str) -> bytes: ...
 
-    def path(self, sha256: str) -> str:
-        """Where the bytes are, for streaming them to a client."""
+    async def locate(self, sha256: str, served: ServedAs, expires_seconds: int) -> BlobLocation:
+        """Where a client gets the bytes: a local file, or a URL valid for
+        ``expires_seconds`` that answers with ``served``'s headers."""
+        ...
+
+    async def presign_upload(
+        self, handle: str, size: int, content_type: str, expires_seconds: int
+    ) -> DirectUpload:
+        """A request a client makes to put exactly ``size`` bytes aside under
+        ``handle`` (a token of 16-64 URL-safe characters). Raises
+        Conflict ``direct_upload_unavailable`` when ``direct_uploads`` is false."""
+        ...
+
+    async def stage_uploaded(
+        self, handle: str, max_size: int, feed: Callable[[bytes], None]
+    ) -> StagedBlob | None:
+        """The bytes a client put under ``handle``, read once (each chunk
+        given to ``feed``), hashed and staged as ``stage`` would have: None
+        if nothing is there. Raises TooLarge past ``max_size`` (the bytes
+        are removed); ``discard`` of the result removes them too."""
+        ...
+
+    async def remove_stale_staged(self, older_than_seconds: float = 86_400.0) -> int:
+        """Deletes staged bytes left behind (a crash, an upload never
+        confirmed); returns how many."""
         ...
 
     async def delete(self, sha256: str) -> None: ...

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote, urlencode
@@ -26,7 +26,14 @@ from gortc.entities.errors import Forbidden, InvalidInput, TooLarge
 from gortc.entities.filenames import sanitize_filename
 from gortc.entities.files import StoredFile
 from gortc.usecases.files import FileService, IncomingFile, SingleUse, url_used
-from gortc.usecases.ports import Clock, Repositories, Signer, UnitOfWork
+from gortc.usecases.ports import (
+    BlobLocation,
+    Clock,
+    Repositories,
+    ServedAs,
+    Signer,
+    UnitOfWork,
+)
 
 UPLOAD_PATH = "/api/v1/files/upload"
 # Changing how fields are signed changes this, so old URLs stop matching.
@@ -178,13 +185,15 @@ class SignedUrlService:
         )
         return file
 
-    async def download(self, file_id: str, query: Mapping[str, str]) -> tuple[StoredFile, str]:
+    async def download(
+        self, file_id: str, query: Mapping[str, str], served: Callable[[StoredFile], ServedAs]
+    ) -> tuple[StoredFile, BlobLocation]:
         """The file and where its bytes are, if the URL is good and its user
         may still read the file."""
         claim = self._verify("GET", download_path(file_id), query, name="", size="")
         async with self._uow.reading() as repos:
             await _require_enabled(repos, claim.user_id)
-        return await self._files.content(claim.user_id, file_id)
+        return await self._files.content(claim.user_id, file_id, served)
 
     def _verify(
         self, method: str, path: str, query: Mapping[str, str], *, name: str, size: str

@@ -555,6 +555,9 @@ ROUTES: list[Row] = [
     Row("401 404 404 404 204 404", "DELETE /api/v1/files/{file_id}", owners_new_file),
     Row("401 404 404 404 204 404", "DELETE /api/v1/files/{file_id}", new_attached_file, "attached in the group"),
     Row("401 200 200 200 200 200", "POST /api/v1/files/upload-url", body({"name": "a.txt", "size": 3})),
+    # files on the local disk: no direct uploads (tests/e2e/test_files_on_s3.py has S3's)
+    Row("401 409 409 409 409 409", "POST /api/v1/files/direct-uploads", body({"name": "a.txt", "size": 3})),
+    Row("401 400 400 400 400 400", "POST /api/v1/files/direct-uploads/confirm", body({"upload_id": "made.up"}), "an id never given"),
     Row("201 201 201 201 201 201", "PUT /api/v1/files/upload", signed_upload, "the owner's signed URL"),
     Row("403 403 403 403 403 403", "PUT /api/v1/files/upload", signed_upload_tampered, "tampered"),
     Row("401 404 404 404 200 404", "POST /api/v1/files/{file_id}/download-url"),

@@ -8,7 +8,7 @@ reference-counted blobs), so the use cases can be driven without I/O.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -33,7 +33,7 @@ from gortc.entities.users import User
 from gortc.usecases.accounts import AccountService, AccountSettings
 from gortc.usecases.admin import AdminService
 from gortc.usecases.chat import ChatService
-from gortc.usecases.ports import MailMessage, StagedBlob
+from gortc.usecases.ports import BlobLocation, DirectUpload, MailMessage, ServedAs, StagedBlob
 
 # Before any wall-clock time the tests run at: pyjwt compares a token's
 # "iat" with the system clock, whatever clock issued it.
@@ -642,6 +642,24 @@ class FakeBlobStore:
 
     def path(self, sha256: str) -> str:
         return f"/blobs/{sha256}"
+
+    direct_uploads = False
+
+    async def locate(self, sha256: str, served: ServedAs, expires_seconds: int) -> BlobLocation:
+        return BlobLocation(path=self.path(sha256))
+
+    async def presign_upload(
+        self, handle: str, size: int, content_type: str, expires_seconds: int
+    ) -> DirectUpload:
+        raise Conflict("no direct uploads here", code="direct_upload_unavailable")
+
+    async def stage_uploaded(
+        self, handle: str, max_size: int, feed: Callable[[bytes], None]
+    ) -> StagedBlob | None:
+        raise Conflict("no direct uploads here", code="direct_upload_unavailable")
+
+    async def remove_stale_staged(self, older_than_seconds: float = 86_400.0) -> int:
+        return 0
 
     async def delete(self, sha256: str) -> None:
         self.blobs.pop(sha256, None)

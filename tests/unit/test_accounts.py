@@ -769,10 +769,10 @@ async def test_set_avatar_accepts_pictures_by_content(
     updated = await world.accounts.set_avatar(user.id, data)
 
     assert updated.avatar_type == media_type
-    path, served_type = await world.accounts.avatar(user.id)
-    assert served_type == media_type
+    location, served = await world.accounts.avatar(user.id, "private")
+    assert served.content_type == media_type
     assert updated.avatar_sha256 is not None
-    assert path == world.blob_store.path(updated.avatar_sha256)
+    assert location.path == world.blob_store.path(updated.avatar_sha256)
     assert await world.blob_store.read(updated.avatar_sha256) == data
 
 
@@ -795,7 +795,7 @@ async def test_set_avatar_refuses_other_content(world: World, data: bytes) -> No
     assert caught.value.code == "unsupported_image"
     assert world.blob_store.blobs == {}
     with pytest.raises(NotFound):
-        await world.accounts.avatar(user.id)
+        await world.accounts.avatar(user.id, "private")
 
 
 async def test_set_avatar_refuses_more_than_2_mb(world: World) -> None:
@@ -819,7 +819,7 @@ async def test_replacing_the_avatar_releases_the_old_picture(world: World) -> No
     assert new.avatar_sha256 is not None and old.avatar_sha256 is not None
     assert list(world.blob_store.blobs) == [new.avatar_sha256]
     assert list(world.uow.tables.blobs) == [new.avatar_sha256]
-    assert (await world.accounts.avatar(user.id))[1] == "image/jpeg"
+    assert (await world.accounts.avatar(user.id, "private"))[1].content_type == "image/jpeg"
 
 
 async def test_setting_the_same_avatar_again_keeps_it(world: World) -> None:
@@ -845,7 +845,7 @@ async def test_two_users_share_one_picture_until_both_drop_it(world: World) -> N
 
     assert world.blob_store.blobs == {}
     with pytest.raises(NotFound) as caught:
-        await world.accounts.avatar(bob.id)
+        await world.accounts.avatar(bob.id, "private")
     assert caught.value.code == "no_avatar"
 
 

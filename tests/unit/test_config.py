@@ -277,3 +277,24 @@ def test_a_short_configured_secret_is_refused() -> None:
         load_config(environ={"GORTC_AUTH_SECRET": "short"})
     assert "auth.secret" in str(caught.value)
     assert "GORTC_AUTH_SECRET" in str(caught.value)
+
+
+def test_the_object_store_settings_from_the_environment() -> None:
+    config = load_config(
+        None,
+        {
+            "GORTC_STORAGE_URL": "s3://team-files",
+            "GORTC_STORAGE_ENDPOINT": "https://fra1.digitaloceanspaces.com/",
+            "GORTC_STORAGE_REGION": "fra1",
+        },
+    )
+    assert config.storage.bucket == "team-files"
+    assert config.storage.endpoint == "https://fra1.digitaloceanspaces.com"
+    assert config.storage.region == "fra1"
+    assert load_config(None, {}).storage.url == ""  # files on disk, the default
+
+
+@pytest.mark.parametrize("url", ["team-files", "s3://", "s3://bucket/folder", "gs://bucket"])
+def test_a_storage_url_must_name_one_bucket(url: str) -> None:
+    message = config_error(environ={"GORTC_STORAGE_URL": url})
+    assert "GORTC_STORAGE_URL" in message and "s3://bucket" in message
