@@ -168,14 +168,20 @@ class PostgresFileRepository:
         tsquery = TsQuery(first=5)
         expression = tsquery.expression(query)
         rows = await self._conn.fetch(
-            f"WITH q AS (SELECT {expression} AS query) "
-            f"SELECT {_F_COLUMNS}, t.name AS indexed_name, left(t.body, $4) AS passage_source, "
+            f"WITH q AS (SELECT {expression} AS query), "
+            # The page is chosen first and only its texts are read: reading
+            # every match's text before sorting cost three times as much at
+            # 10,000 matches.
+            "page AS (SELECT t.doc_id, "
             # A match in the name weighs ten of one in the text, as bm25(10, 1)
             # does on SQLite (ts_rank's weights are {D, C, B, A}).
             "ts_rank('{0.1, 0.1, 0.1, 1.0}', t.search, q.query) AS rank "
-            "FROM q, file_texts AS t JOIN files AS f ON f.doc_id = t.doc_id "
-            "WHERE t.owner_id = $1 AND t.search @@ q.query "
-            "ORDER BY rank DESC, t.doc_id DESC LIMIT $2 OFFSET $3",
+            "FROM q, file_texts AS t WHERE t.owner_id = $1 AND t.search @@ q.query "
+            "ORDER BY rank DESC, t.doc_id DESC LIMIT $2 OFFSET $3) "
+            f"SELECT {_F_COLUMNS}, t.name AS indexed_name, left(t.body, $4) AS passage_source "
+            "FROM page JOIN file_texts AS t ON t.doc_id = page.doc_id "
+            "JOIN files AS f ON f.doc_id = page.doc_id "
+            "ORDER BY page.rank DESC, page.doc_id DESC",
             owner_id,
             limit,
             offset,
