@@ -47,7 +47,12 @@ PLAYING_SECONDS = 60.0
 @dataclass(frozen=True, slots=True)
 class LiveSettings:
     rtmp_url: str  # rtmp://host:port/live, the URL without the key
-    instance: str = ""  # this instance's public URL (where its HLS is served)
+    # With several instances: this one's server.instance_url (where the
+    # others fetch the HLS and pass the WHEP viewers of the rooms it
+    # ingests), and its server.public_url (where live.started's hls_url
+    # points); both empty with one instance (URLs relative to it).
+    instance: str = ""
+    public_url: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +165,7 @@ class LiveService:
             raise already_live()
         self._viewers[room.id] = {}
         self._playing[room.id] = {}
-        self._events.to_everyone(LiveStarted(room))
+        self._events.to_everyone(LiveStarted(room, hls_base=self._settings.public_url))
         return room
 
     async def end(self, room_id: str, reason: str = "ended") -> None:
@@ -222,6 +227,17 @@ class LiveService:
 
     async def rooms(self) -> list[LiveRoom]:
         return await self._registry.rooms()
+
+    async def ingested_elsewhere(self, room_id: str) -> str | None:
+        """The instance_url of the instance that ingests the room, when that
+        is another instance (its HLS and WHEP are relayed from there);
+        None when the room is ingested here or nobody is live there."""
+        if room_id in self._viewers:
+            return None
+        room = await self._registry.get(room_id)
+        if room is None or not room.instance or room.instance == self._settings.instance:
+            return None
+        return room.instance
 
     async def room(self, room_id: str) -> LiveRoom:
         room = await self._registry.get(room_id)
@@ -299,9 +315,12 @@ class LiveService:
                 "the sign-in this viewer token was made for has ended; sign in again",
                 code="session_ended",
             )
-        playing = self._playing.get(room_id)
-        if playlist and playing is not None:
-            playing[claim.signature] = self._monotonic()
+        if playlist:
+            # Noted for a room ingested elsewhere too: behind a load balancer
+            # a player's reloads reach any instance, and each one that
+            # served it lets it go on past the expiry (pruned by
+            # count_viewers; only tokens with our signature get here).
+            self._playing.setdefault(room_id, {})[claim.signature] = self._monotonic()
         return claim.user_id, claim.session_id
 
     def watching(self, room_id: str, viewer: str) -> bool:
@@ -324,6 +343,13 @@ class LiveService:
             for token in [t for t, at in playing.items() if at < gone]:
                 del playing[token]
             await self._registry.set_viewers(room_id, len(seen))
+        gone = self._monotonic() - PLAYING_SECONDS
+        for room_id in [r for r in self._playing if r not in self._viewers]:
+            playing = self._playing[room_id]
+            for token in [t for t, at in playing.items() if at < gone]:
+                del playing[token]
+            if not playing:
+                del self._playing[room_id]
 
     def ingest_at(self, rtmp_url: str) -> None:
         """The ingest URL to show, once the RTMP server listens (its port
