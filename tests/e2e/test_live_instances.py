@@ -133,6 +133,19 @@ async def test_any_instance_plays_a_stream_another_one_ingests(
             names = segment_names(await mine.text())
             assert names and all("vt=" in name for name in names)
             assert (await http.get(f"{b}/live/{room}/{names[-1]}")).status == 200
+            # Ten players reloading at once through B cost A one playlist
+            # fetch (two if they straddle the relay's short cache).
+            def fetched_from_a() -> int:
+                wanted = f"GET /live/{room}/index.m3u8 200"
+                return sum(wanted in line for line in instances[0].log)
+
+            await asyncio.sleep(0.6)  # past the relay's cache of the fetches above
+            before = fetched_from_a()
+            answers = await asyncio.gather(*(http.get(hls_url) for _ in range(10)))
+            assert [answer.status for answer in answers] == [200] * 10
+            await asyncio.sleep(0.3)  # A's access lines reach its log
+            assert 1 <= fetched_from_a() - before <= 2
+
             # Without any credential: refused by B itself, as for its own rooms.
             anonymous = await http.get(f"{b}/live/{room}/index.m3u8")
             assert (await json_of(anonymous, 401))["error"]["code"] == "unauthenticated"
