@@ -175,20 +175,31 @@ class LiveRelay:
             await response.write_eof()
             return response
 
-    # -- WHEP ------------------------------------------------------------------
+    # -- WHEP and WHIP ------------------------------------------------------------------
 
-    async def whep(
-        self, instance: str, method: str, path: str, token: str, body: bytes | None = None
+    async def webrtc(
+        self,
+        instance: str,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        stream_key: str | None = None,
+        body: bytes | None = None,
     ) -> web.Response:
         """A WHEP request (the offer, or ending a session) made to the
-        ingesting instance for the viewer; its answer as it came, with
-        its Location (a path, the same on every instance)."""
+        ingesting instance for a viewer (``token``: a viewer token of
+        theirs), or a WHIP publisher's DELETE (``stream_key``: the key it
+        presented, which the ingesting instance checks); the answer as it
+        came, with its Location (a path, the same on every instance)."""
         headers = {"Content-Type": "application/sdp"} if body is not None else {}
+        if stream_key is not None:
+            headers["Authorization"] = f"Bearer {stream_key}"
         try:
             async with self._client().request(
                 method,
                 instance + path,
-                params={QUERY_PARAMETER: token},
+                params=_token_query(token),
                 data=body,
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=ANSWER_SECONDS, connect=CONNECT_SECONDS),

@@ -88,7 +88,15 @@ async def whip_publish(request: web.Request) -> web.Response:
 
 async def whip_stop(request: web.Request) -> web.Response:
     room_id = check_room_id(request.match_info["room_id"])
-    await request.app[LIVE].whip_stop(_stream_key(request), room_id)
+    key = _stream_key(request)
+    instance = await _elsewhere(request, room_id)
+    if instance is not None:
+        # Behind a load balancer the publisher's DELETE may reach any
+        # instance: the one that ingests the room checks the key and ends it.
+        return await request.app[LIVE_RELAY].webrtc(
+            instance, "DELETE", request.rel_url.raw_path, stream_key=key
+        )
+    await request.app[LIVE].whip_stop(key, room_id)
     return web.Response(status=200)
 
 
@@ -115,8 +123,8 @@ async def whep_watch(request: web.Request) -> web.Response:
     instance = await _elsewhere(request, room_id)
     if instance is not None:
         token = request.app[LIVE].viewer_token(room_id, *viewer)
-        return await request.app[LIVE_RELAY].whep(
-            instance, "POST", request.rel_url.raw_path, token, offer.encode()
+        return await request.app[LIVE_RELAY].webrtc(
+            instance, "POST", request.rel_url.raw_path, token=token, body=offer.encode()
         )
     resource, answer = await request.app[LIVE].whep_watch(viewer[0], room_id, offer)
     return _answer(answer, f"/live/{room_id}/whep/{resource}")
@@ -128,8 +136,8 @@ async def whep_stop(request: web.Request) -> web.Response:
     instance = await _elsewhere(request, room_id)
     if instance is not None:
         token = request.app[LIVE].viewer_token(room_id, *viewer)
-        return await request.app[LIVE_RELAY].whep(
-            instance, "DELETE", request.rel_url.raw_path, token
+        return await request.app[LIVE_RELAY].webrtc(
+            instance, "DELETE", request.rel_url.raw_path, token=token
         )
     await request.app[LIVE].whep_stop(viewer[0], room_id, request.match_info["resource"])
     return web.Response(status=200)
@@ -159,8 +167,9 @@ ROUTES = [
         "Stop a WHIP stream",
         "live",
         auth=False,
-        errors=(401,),
-        description="With the same stream key as the publish.",
+        errors=(401, 503),
+        description="With the same stream key as the publish. With several instances, "
+        "any instance takes it and passes it to the one that ingests the room.",
     ),
     ApiRoute(
         "POST",

@@ -21,10 +21,16 @@ from urllib.parse import urljoin
 
 import aiohttp
 import pytest_asyncio
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    AudioStreamTrack,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
 
 from gortc.media.aiortc_hooks import use_host_addresses
 from tests.conftest import TEST_PASSWORD
+from tests.e2e.call_peer import ColourTrack
 from tests.e2e.server_process import ServerProcess, start_server
 from tests.e2e.test_live_streaming import eventually
 from tests.e2e.test_live_webrtc import Viewer, offer_of, until
@@ -133,6 +139,7 @@ async def test_any_instance_plays_a_stream_another_one_ingests(
             names = segment_names(await mine.text())
             assert names and all("vt=" in name for name in names)
             assert (await http.get(f"{b}/live/{room}/{names[-1]}")).status == 200
+
             # Ten players reloading at once through B cost A one playlist
             # fetch (two if they straddle the relay's short cache).
             def fetched_from_a() -> int:
@@ -222,3 +229,60 @@ async def test_any_instance_plays_a_stream_another_one_ingests(
             if publisher.returncode is None:
                 publisher.kill()
             await publisher.communicate()
+
+
+async def test_a_whip_stream_is_watched_and_stopped_through_another_instance(
+    instances: list[ServerProcess],
+) -> None:
+    a, b = (server.url for server in instances)
+    use_host_addresses(["127.0.0.1"])
+    sdp = {"Content-Type": "application/sdp"}
+    publisher = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+        try:
+            bob = await signed_in(http, a, "bob")
+            ann = await signed_in(http, b, "ann")
+            key = (await json_of(await http.get(f"{a}/api/v1/live/key", headers=bob), 200))[
+                "stream_key"
+            ]
+            publisher.addTransceiver(ColourTrack(200), direction="sendonly")
+            publisher.addTransceiver(AudioStreamTrack(), direction="sendonly")
+            published = await http.post(
+                f"{a}/api/v1/live/whip",
+                data=await offer_of(publisher),
+                headers=sdp | {"Authorization": f"Bearer {key}"},
+            )
+            assert published.status == 201, await published.text()
+            stop = published.headers["Location"]
+            await publisher.setRemoteDescription(
+                RTCSessionDescription(await published.text(), "answer")
+            )
+            room = stop.rsplit("/", 1)[1]
+
+            # Watched through B, sound and pictures (a WHIP stream has both).
+            pc.addTransceiver("video", direction="recvonly")
+            pc.addTransceiver("audio", direction="recvonly")
+            viewer = Viewer(pc)
+            offered = await http.post(
+                f"{b}/live/{room}/whep", data=await offer_of(pc), headers=ann | sdp
+            )
+            assert offered.status == 201, await offered.text()
+            await pc.setRemoteDescription(RTCSessionDescription(await offered.text(), "answer"))
+            await until(lambda: viewer.frames["video"] > 5 and viewer.frames["audio"] > 5, 15)
+
+            # The publisher's DELETE reaches B (a load balancer's choice):
+            # a wrong key is refused by A, the right one ends the stream.
+            wrong = await http.delete(f"{b}{stop}", headers={"Authorization": "Bearer live_x"})
+            assert (await json_of(wrong, 401))["error"]["code"] == "invalid_stream_key"
+            ended = await http.delete(f"{b}{stop}", headers={"Authorization": f"Bearer {key}"})
+            assert ended.status == 200, await ended.text()
+
+            async def over() -> bool:
+                rooms = await json_of(await http.get(f"{b}/api/v1/live", headers=ann), 200)
+                return not rooms["items"]
+
+            await eventually(over, "the WHIP stream ended through B")
+        finally:
+            await pc.close()
+            await publisher.close()
