@@ -82,9 +82,12 @@ class LiveRelay:
         # Made on first use: a ClientSession belongs to the running loop.
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(
-                    sock_connect=CONNECT_SECONDS, connect=CONNECT_SECONDS
-                ),
+                timeout=aiohttp.ClientTimeout(sock_connect=CONNECT_SECONDS),
+                # No pool limit: one connection per request in flight to the
+                # ingesting instance (at most one per viewer here; playlists
+                # share theirs), rather than viewers past the 100th (aiohttp's
+                # default) queueing behind others' segment downloads.
+                connector=aiohttp.TCPConnector(limit=0),
                 # Never keeps or sends cookies: the viewer token is the credential.
                 cookie_jar=aiohttp.DummyCookieJar(),
                 headers={RELAYED_HEADER: "1"},
@@ -127,7 +130,7 @@ class LiveRelay:
             async with self._client().get(
                 url,
                 params=_token_query(token),
-                timeout=aiohttp.ClientTimeout(total=ANSWER_SECONDS, connect=CONNECT_SECONDS),
+                timeout=aiohttp.ClientTimeout(total=ANSWER_SECONDS, sock_connect=CONNECT_SECONDS),
             ) as upstream:
                 body = await upstream.read()
                 if upstream.status != 200:
@@ -146,7 +149,7 @@ class LiveRelay:
             upstream = await self._client().get(
                 url,
                 params=_token_query(token),
-                timeout=aiohttp.ClientTimeout(connect=CONNECT_SECONDS, sock_read=READ_SECONDS),
+                timeout=aiohttp.ClientTimeout(sock_connect=CONNECT_SECONDS, sock_read=READ_SECONDS),
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _unreachable(instance, exc) from None
@@ -202,7 +205,7 @@ class LiveRelay:
                 params=_token_query(token),
                 data=body,
                 headers=headers,
-                timeout=aiohttp.ClientTimeout(total=ANSWER_SECONDS, connect=CONNECT_SECONDS),
+                timeout=aiohttp.ClientTimeout(total=ANSWER_SECONDS, sock_connect=CONNECT_SECONDS),
             ) as upstream:
                 answer = await upstream.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
