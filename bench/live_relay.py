@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import socket
@@ -88,7 +89,7 @@ class Player:
     playlist_ms: list[float] = field(default_factory=list)
     segment_ms: list[float] = field(default_factory=list)
     bytes: int = 0
-    errors: list[int] = field(default_factory=list)  # the statuses that were not 200
+    errors: list[str] = field(default_factory=list)  # the answers that were not 200
 
     async def play(self, http: aiohttp.ClientSession, until: float) -> None:
         seen: set[str] = set()
@@ -99,7 +100,7 @@ class Player:
                 text = await response.text()
             self.playlist_ms.append((time.perf_counter() - began) * 1000)
             if response.status != 200:
-                self.errors.append(response.status)
+                self.errors.append(f"{response.status} {error_code(text)} (playlist)")
             for name in [line for line in text.splitlines() if line and line[0] != "#"]:
                 path = name.split("?", 1)[0]
                 if path in seen:
@@ -107,11 +108,19 @@ class Player:
                 seen.add(path)
                 began = time.perf_counter()
                 async with http.get(urljoin(self.url, name)) as segment:
-                    self.bytes += len(await segment.read())
+                    body = await segment.read()
+                    self.bytes += len(body)
                     if segment.status != 200:
-                        self.errors.append(segment.status)
+                        self.errors.append(f"{segment.status} {error_code(body.decode())}")
                 self.segment_ms.append((time.perf_counter() - began) * 1000)
             await asyncio.sleep(max(0.0, reload_at - time.perf_counter()))
+
+
+def error_code(body: str) -> str:
+    try:
+        return str(json.loads(body)["error"]["code"])
+    except (ValueError, LookupError, TypeError):
+        return "?"
 
 
 def errors(players: list[Player]) -> str:
@@ -229,6 +238,10 @@ async def run(viewers: list[int], seconds: float) -> None:
                             f"| {at_a / elapsed:.1f} | {errors(players)} |",
                             flush=True,
                         )
+            for label, instance in zip("AB", instances, strict=True):
+                warnings = [x.strip() for x in instance.log if " WARNING " in x or " ERROR " in x]
+                if warnings:
+                    print(f"{label}: {len(warnings)} warnings, e.g. {warnings[:3]}")
         finally:
             if publisher is not None and publisher.returncode is None:
                 publisher.kill()

@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -52,6 +53,13 @@ ANSWER_SECONDS = 5.0
 # Between two chunks of a segment (a segment itself may take longer).
 READ_SECONDS = 5.0
 _CHUNK = 64 * 1024
+# Segments relayed lately, for this instance's other viewers: a segment's
+# name is unique to its publish (seg_<publish id>_<n>), so a kept one is
+# never stale, and players fetch it within a few seconds of each other.
+# The memory bound holds a few segments of a few streams (a 6 Mb/s stream's
+# 2 s segment is 1.5 MB).
+SEGMENT_CACHE_BYTES = 64 * 1024 * 1024
+SEGMENT_CACHE_SECONDS = 30.0
 # The segment headers worth passing on.
 _PASSED_HEADERS = ("Content-Type", "Content-Length", "Cache-Control", "Last-Modified", "ETag")
 
@@ -76,6 +84,7 @@ class LiveRelay:
         # starting their own.
         self._playlist_seconds = playlist_seconds
         self._playlists: dict[tuple[str, str, str], _Fetch] = {}
+        self._segments = _SegmentCache(SEGMENT_CACHE_BYTES, SEGMENT_CACHE_SECONDS)
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
@@ -142,8 +151,15 @@ class LiveRelay:
     async def segment(
         self, request: web.Request, instance: str, room_id: str, name: str, token: str | None
     ) -> web.StreamResponse:
-        """Streams a segment from the ingesting instance to the viewer as
-        it arrives (nothing kept here)."""
+        """A segment: streamed from the ingesting instance to the viewer as
+        it arrives, and kept a short while for this instance's other
+        viewers (every player of the room fetches each segment, within a
+        second or so of each other)."""
+        key = (instance, room_id, name)
+        cached = self._segments.get(key)
+        if cached is not None:
+            body, headers = cached
+            return web.Response(body=body, headers=headers)
         url = _hls_url(instance, room_id, name)
         try:
             upstream = await self._client().get(
@@ -160,13 +176,19 @@ class LiveRelay:
                 except (aiohttp.ClientError, TimeoutError) as exc:
                     raise _unreachable(instance, exc) from None
                 raise _refusal(upstream.status, body)
-            response = web.StreamResponse(
-                headers={h: upstream.headers[h] for h in _PASSED_HEADERS if h in upstream.headers}
-            )
+            headers = {h: upstream.headers[h] for h in _PASSED_HEADERS if h in upstream.headers}
+            response = web.StreamResponse(headers=headers)
             await response.prepare(request)
+            kept: list[bytes] | None = []
+            size = 0
             try:
                 async for chunk in upstream.content.iter_chunked(_CHUNK):
                     await response.write(chunk)
+                    size += len(chunk)
+                    if kept is not None:
+                        kept.append(chunk)
+                        if size > SEGMENT_CACHE_BYTES // 4:
+                            kept = None  # too big to keep (over ~60 Mb/s at 2 s segments)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 # Too late for an error answer: cut the connection, so the
                 # player sees a short segment rather than a whole one.
@@ -176,6 +198,10 @@ class LiveRelay:
                     request.transport.close()
                 return response
             await response.write_eof()
+            if kept is not None:
+                # (Content-Length is the body's, set again when it is sent.)
+                kept_headers = {h: v for h, v in headers.items() if h != "Content-Length"}
+                self._segments.put(key, b"".join(kept), kept_headers)
             return response
 
     # -- WHEP and WHIP ------------------------------------------------------------------
@@ -216,6 +242,41 @@ class LiveRelay:
             h: upstream.headers[h] for h in ("Content-Type", "Location") if h in upstream.headers
         }
         return web.Response(status=upstream.status, body=answer, headers=passed)
+
+
+class _SegmentCache:
+    """Whole segments, the oldest dropped first past ``max_bytes`` or
+    ``max_seconds``."""
+
+    def __init__(self, max_bytes: int, max_seconds: float) -> None:
+        self._max_bytes = max_bytes
+        self._max_seconds = max_seconds
+        self._bytes = 0
+        # key -> (when kept, body, headers), oldest first
+        self._kept: OrderedDict[tuple[str, str, str], tuple[float, bytes, dict[str, str]]] = (
+            OrderedDict()
+        )
+
+    def get(self, key: tuple[str, str, str]) -> tuple[bytes, dict[str, str]] | None:
+        self._drop_old()
+        entry = self._kept.get(key)
+        return None if entry is None else (entry[1], entry[2])
+
+    def put(self, key: tuple[str, str, str], body: bytes, headers: dict[str, str]) -> None:
+        if key in self._kept:
+            return  # two viewers fetched it at once: the first copy stays
+        self._kept[key] = (time.monotonic(), body, headers)
+        self._bytes += len(body)
+        self._drop_old()
+
+    def _drop_old(self) -> None:
+        cutoff = time.monotonic() - self._max_seconds
+        while self._kept:
+            key, (kept_at, body, _) = next(iter(self._kept.items()))
+            if kept_at >= cutoff and self._bytes <= self._max_bytes:
+                return
+            del self._kept[key]
+            self._bytes -= len(body)
 
 
 def _hls_url(instance: str, room_id: str, name: str) -> str:

@@ -122,13 +122,16 @@ async def test_any_instance_plays_a_stream_another_one_ingests(
 
             await eventually(two_segments, "a playlist with two segments through B")
             media = tmp_path / "through-b.ts"
+            got = []
             with media.open("wb") as out:
                 for name in segment_names(playlist)[:2]:
                     assert "vt=" in name  # the viewer's own token, put in by B
                     segment = await http.get(urljoin(hls_url, name))
                     assert segment.status == 200, await segment.text()
                     assert segment.content_type == "video/mp2t"
-                    out.write(await segment.read())
+                    got.append(await segment.read())
+                    out.write(got[-1])
+            first_segment = got[0]
             streams = {s["codec_type"]: s["codec_name"] for s in (await probe(media))["streams"]}
             assert streams == {"video": "h264", "audio": "aac"}
 
@@ -141,17 +144,22 @@ async def test_any_instance_plays_a_stream_another_one_ingests(
             assert (await http.get(f"{b}/live/{room}/{names[-1]}")).status == 200
 
             # Ten players reloading at once through B cost A one playlist
-            # fetch (two if they straddle the relay's short cache).
-            def fetched_from_a() -> int:
-                wanted = f"GET /live/{room}/index.m3u8 200"
+            # fetch (two if they straddle the relay's short cache), and
+            # fetching a segment B fetched already costs A nothing.
+            def fetched_from_a(name: str) -> int:
+                wanted = f"GET /live/{room}/{name} 200"
                 return sum(wanted in line for line in instances[0].log)
 
             await asyncio.sleep(0.6)  # past the relay's cache of the fetches above
-            before = fetched_from_a()
+            before = fetched_from_a("index.m3u8")
             answers = await asyncio.gather(*(http.get(hls_url) for _ in range(10)))
             assert [answer.status for answer in answers] == [200] * 10
+            first = segment_names(playlist)[0]
+            again = await asyncio.gather(*(http.get(urljoin(hls_url, first)) for _ in range(10)))
+            assert [await answer.read() for answer in again] == [first_segment] * 10
             await asyncio.sleep(0.3)  # A's access lines reach its log
-            assert 1 <= fetched_from_a() - before <= 2
+            assert 1 <= fetched_from_a("index.m3u8") - before <= 2
+            assert fetched_from_a(first.split("?", 1)[0]) == 1
 
             # Without any credential: refused by B itself, as for its own rooms.
             anonymous = await http.get(f"{b}/live/{room}/index.m3u8")
