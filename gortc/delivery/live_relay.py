@@ -72,7 +72,8 @@ class _Fetch:
 
 class LiveRelay:
     """The HTTP client side of the relay: one connection pool for the
-    application (``close`` on shutdown) and a short cache of playlists."""
+    application (``close`` on shutdown), and short caches of playlists and
+    segments."""
 
     def __init__(self, *, playlist_seconds: float) -> None:
         # Every viewer of a room reloads its playlist about once a segment;
