@@ -22,6 +22,7 @@ import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
@@ -60,8 +61,13 @@ _CHUNK = 64 * 1024
 # 2 s segment is 1.5 MB).
 SEGMENT_CACHE_BYTES = 64 * 1024 * 1024
 SEGMENT_CACHE_SECONDS = 30.0
+# A bigger one (over ~60 Mb/s at 2 s segments) is streamed to each viewer.
+SEGMENT_KEPT_MAX_BYTES = SEGMENT_CACHE_BYTES // 4
 # The segment headers worth passing on.
-_PASSED_HEADERS = ("Content-Type", "Content-Length", "Cache-Control", "Last-Modified", "ETag")
+_KEPT_HEADERS = ("Content-Type", "Cache-Control", "Last-Modified", "ETag")
+_PASSED_HEADERS = (*_KEPT_HEADERS, "Content-Length")
+# A segment's body and headers.
+_Kept = tuple[bytes, dict[str, str]]
 
 
 @dataclass
@@ -86,6 +92,7 @@ class LiveRelay:
         self._playlist_seconds = playlist_seconds
         self._playlists: dict[tuple[str, str, str], _Fetch] = {}
         self._segments = _SegmentCache(SEGMENT_CACHE_BYTES, SEGMENT_CACHE_SECONDS)
+        self._segment_fetches: dict[tuple[str, str, str], asyncio.Task[_Kept | None]] = {}
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
@@ -109,6 +116,8 @@ class LiveRelay:
         for fetch in self._playlists.values():
             fetch.task.cancel()
         self._playlists.clear()
+        for task in list(self._segment_fetches.values()):
+            task.cancel()
         if self._session is not None:
             await self._session.close()
 
@@ -152,15 +161,60 @@ class LiveRelay:
     async def segment(
         self, request: web.Request, instance: str, room_id: str, name: str, token: str | None
     ) -> web.StreamResponse:
-        """A segment: streamed from the ingesting instance to the viewer as
-        it arrives, and kept a short while for this instance's other
-        viewers (every player of the room fetches each segment, within a
-        second or so of each other)."""
+        """A segment from the ingesting instance. Fetched once for all of
+        this instance's viewers (every player of the room asks for each
+        segment, within a second or so of the others: at the start of a
+        segment, hundreds at once), kept a while, and answered from memory;
+        one too big to keep is streamed through to each viewer instead."""
         key = (instance, room_id, name)
-        cached = self._segments.get(key)
-        if cached is not None:
-            body, headers = cached
-            return web.Response(body=body, headers=headers)
+        kept = self._segments.get(key)
+        if kept is None:
+            fetch = self._segment_fetches.get(key)
+            if fetch is None:
+                fetch = asyncio.create_task(self._fetch_segment(key, token))
+                fetch.add_done_callback(_consume_exception)
+                self._segment_fetches[key] = fetch
+
+                def forget(done: asyncio.Task[_Kept | None]) -> None:
+                    if self._segment_fetches.get(key) is done:
+                        del self._segment_fetches[key]
+
+                fetch.add_done_callback(forget)
+            # Shielded: a viewer who hangs up does not cancel the others' fetch.
+            kept = await asyncio.shield(fetch)
+        if kept is None:
+            return await self._stream_segment(request, instance, room_id, name, token)
+        body, headers = kept
+        return web.Response(body=body, headers=headers)
+
+    async def _fetch_segment(self, key: tuple[str, str, str], token: str | None) -> _Kept | None:
+        """The whole segment (and keeps it), or None when it is too big to
+        keep or of unknown size."""
+        instance, room_id, name = key
+        try:
+            async with self._client().get(
+                _hls_url(instance, room_id, name),
+                params=_token_query(token),
+                timeout=aiohttp.ClientTimeout(sock_connect=CONNECT_SECONDS, sock_read=READ_SECONDS),
+            ) as upstream:
+                if upstream.status != 200:
+                    raise _refusal(upstream.status, await upstream.read())
+                size = upstream.content_length
+                if size is None or size > SEGMENT_KEPT_MAX_BYTES:
+                    return None
+                body = await upstream.read()
+                # (Not Content-Length: set again from the body when sent.)
+                headers = {h: upstream.headers[h] for h in _KEPT_HEADERS if h in upstream.headers}
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _unreachable(instance, exc) from None
+        self._segments.put(key, body, headers)
+        return body, headers
+
+    async def _stream_segment(
+        self, request: web.Request, instance: str, room_id: str, name: str, token: str | None
+    ) -> web.StreamResponse:
+        """Streams a segment from the ingesting instance to the viewer as
+        it arrives."""
         url = _hls_url(instance, room_id, name)
         try:
             upstream = await self._client().get(
@@ -180,16 +234,9 @@ class LiveRelay:
             headers = {h: upstream.headers[h] for h in _PASSED_HEADERS if h in upstream.headers}
             response = web.StreamResponse(headers=headers)
             await response.prepare(request)
-            kept: list[bytes] | None = []
-            size = 0
             try:
                 async for chunk in upstream.content.iter_chunked(_CHUNK):
                     await response.write(chunk)
-                    size += len(chunk)
-                    if kept is not None:
-                        kept.append(chunk)
-                        if size > SEGMENT_CACHE_BYTES // 4:
-                            kept = None  # too big to keep (over ~60 Mb/s at 2 s segments)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 # Too late for an error answer: cut the connection, so the
                 # player sees a short segment rather than a whole one.
@@ -199,10 +246,6 @@ class LiveRelay:
                     request.transport.close()
                 return response
             await response.write_eof()
-            if kept is not None:
-                # (Content-Length is the body's, set again when it is sent.)
-                kept_headers = {h: v for h, v in headers.items() if h != "Content-Length"}
-                self._segments.put(key, b"".join(kept), kept_headers)
             return response
 
     # -- WHEP and WHIP ------------------------------------------------------------------
@@ -288,7 +331,7 @@ def _token_query(token: str | None) -> dict[str, str]:
     return {QUERY_PARAMETER: token} if token is not None else {}
 
 
-def _consume_exception(task: asyncio.Task[str]) -> None:
+def _consume_exception(task: asyncio.Task[Any]) -> None:
     # Whoever awaited it got the error; this keeps asyncio from logging it
     # again when nobody did (every waiter gone).
     if not task.cancelled():
