@@ -15,7 +15,7 @@ from gortc.delivery.bodies import json_response, read_json
 from gortc.delivery.chat_schemas import ClientId, Id
 from gortc.delivery.events import live_room_json
 from gortc.delivery.keys import CONFIG, LIVE, LIVE_RELAY
-from gortc.delivery.live_relay import RELAYED_HEADER
+from gortc.delivery.live_relay import RELAYED_HEADER, VIEWERS_HEADER
 from gortc.delivery.proxies import client_address
 from gortc.delivery.routing import ApiRoute
 from gortc.delivery.schemas import Request, Timestamp
@@ -194,7 +194,15 @@ async def hls_file(request: web.Request) -> web.StreamResponse:
         if elsewhere is not None:
             return await _relayed(request, elsewhere, room_id, name, viewer)
     counted = viewer[0] if viewer else f"address:{client_address(request)}"
-    live_here = is_playlist and live.watching(room_id, counted)
+    if RELAYED_HEADER in request.headers:
+        # Another instance's fetch for its viewers: they count through its
+        # report, not as the one viewer whose token it carries.
+        report = request.headers.get(VIEWERS_HEADER)
+        if is_playlist and report is not None:
+            live.relayed_viewers(room_id, report)
+        live_here = is_playlist and live.ingests(room_id)
+    else:
+        live_here = is_playlist and live.watching(room_id, counted)
     if is_playlist and not path.is_file():
         if live_here:
             # Live, before its first segment (about a second): an empty live
@@ -237,7 +245,9 @@ async def _relayed(
     assert served is not None  # checked by the caller
     if not name.endswith(".m3u8"):
         return await relay.segment(request, instance, room_id, name, token)
-    playlist = await relay.playlist(instance, room_id, name, token)
+    counted = viewer[0] if viewer else f"address:{client_address(request)}"
+    report = live.viewers_report(room_id, live.watching_elsewhere(room_id, counted))
+    playlist = await relay.playlist(instance, room_id, name, token, report)
     if token is not None:
         playlist = with_query_parameter(playlist, QUERY_PARAMETER, token)
     return web.Response(

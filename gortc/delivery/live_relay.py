@@ -46,6 +46,10 @@ log = logging.getLogger(__name__)
 # and never relays again, so two instances whose registry entries point at
 # each other (a wrong instance_url) cannot bounce a request between them.
 RELAYED_HEADER = "X-Gortc-Relayed"
+# With a relayed playlist fetch: how many viewers the relaying instance has
+# of the room, signed (LiveService.viewers_report), so that the ingesting
+# instance's count, the room's `viewers`, includes them.
+VIEWERS_HEADER = "X-Gortc-Viewers"
 # Instances are on one network: one that takes longer than this to accept
 # a connection is as good as gone for a live viewer.
 CONNECT_SECONDS = 2.0
@@ -123,7 +127,9 @@ class LiveRelay:
 
     # -- HLS ---------------------------------------------------------------------
 
-    async def playlist(self, instance: str, room_id: str, name: str, token: str | None) -> str:
+    async def playlist(
+        self, instance: str, room_id: str, name: str, token: str | None, viewers_report: str
+    ) -> str:
         """The room's playlist ``name`` as the ingesting instance has it,
         with no viewer token in its URIs (the caller adds the viewer's)."""
         key = (instance, room_id, name)
@@ -132,7 +138,9 @@ class LiveRelay:
         if fetch is None or now - fetch.started > self._playlist_seconds:
             for old in [k for k, f in self._playlists.items() if now - f.started > 10.0]:
                 del self._playlists[old]
-            task = asyncio.create_task(self._fetch_playlist(instance, room_id, name, token))
+            task = asyncio.create_task(
+                self._fetch_playlist(instance, room_id, name, token, viewers_report)
+            )
             # (A failure is kept as long as a success: a dead instance is not
             # asked again by every viewer at once.)
             task.add_done_callback(_consume_exception)
@@ -142,13 +150,14 @@ class LiveRelay:
         return await asyncio.shield(fetch.task)
 
     async def _fetch_playlist(
-        self, instance: str, room_id: str, name: str, token: str | None
+        self, instance: str, room_id: str, name: str, token: str | None, viewers_report: str
     ) -> str:
         url = _hls_url(instance, room_id, name)
         try:
             async with self._client().get(
                 url,
                 params=_token_query(token),
+                headers={VIEWERS_HEADER: viewers_report},
                 timeout=aiohttp.ClientTimeout(total=ANSWER_SECONDS, sock_connect=CONNECT_SECONDS),
             ) as upstream:
                 body = await upstream.read()

@@ -326,3 +326,42 @@ async def test_another_instance_admits_a_room_s_viewers_and_lets_a_player_reload
     await b.count_viewers()
     with pytest.raises(Unauthenticated):
         await b.admit_viewer(bob, listed, playlist=True)
+
+
+async def test_viewers_through_another_instance_count_in_the_room_s_viewers() -> None:
+    stage = await live_stage()
+    registry = LocalLiveRegistry()
+    uow = LiveUnitOfWork(stage.world)
+
+    def instance(url: str) -> LiveService:
+        return LiveService(
+            uow=uow,
+            signer=HmacSigner(b"s" * 32),  # the secret every instance shares
+            viewer_tokens=ViewerTokens(HmacSigner(b"v" * 32), stage.world.clock, LIFETIME),
+            registry=registry,
+            events=FakeEventPublisher(),
+            clock=stage.world.clock,
+            settings=LiveSettings(rtmp_url="rtmp://a/live", instance=url),
+            monotonic=lambda: stage.now[0],
+        )
+
+    a, b = instance("http://10.0.0.1:8080"), instance("http://10.0.0.2:8080")
+    bob = stage.room_id
+    key = await a.stream_key(bob)
+    await uow.stream_keys.put(bob, "n", hash_opaque_token(key.stream_key), stage.world.clock.now())
+    await a.start(key.stream_key)
+    assert a.watching(bob, "dan")  # one viewer on A itself
+    # Three on B; what B tells A with its next playlist fetch.
+    for viewer in ("ann", "cid", "ann", "eve"):
+        count = b.watching_elsewhere(bob, viewer)
+    assert count == 3
+    a.relayed_viewers(bob, b.viewers_report(bob, count))
+    # Made-up or altered reports (a viewer sending the header) are ignored.
+    a.relayed_viewers(bob, "1000 http://evil:1 forged")
+    a.relayed_viewers(bob, b.viewers_report(bob, count).replace("3 ", "300 ", 1))
+    await a.count_viewers()
+    assert (await registry.get(bob)).viewers == 4  # type: ignore[union-attr]
+    # B stops telling (its viewers left): they drop out of the count.
+    later(stage, 11)
+    await a.count_viewers()
+    assert (await registry.get(bob)).viewers == 0  # type: ignore[union-attr]
