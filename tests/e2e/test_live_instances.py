@@ -175,6 +175,15 @@ async def test_any_instance_plays_a_stream_another_one_ingests(
             assert "vt=" not in text and segment_names(text)
             assert (await http.get(f"{b}/live/{room}/{segment_names(text)[-1]}")).status == 200
 
+            # B's viewers count in the room's viewers (B's fetches from A
+            # are not viewers there: B tells A how many it has).
+            async def counted() -> bool:
+                await http.get(hls_url)  # a player reloading through B
+                rooms = await json_of(await http.get(f"{b}/api/v1/live", headers=ann), 200)
+                return bool(rooms["items"][0]["viewers"] >= 1)
+
+            await eventually(counted, "B's viewers counted by A")
+
             # WHEP through B: offered to B, answered by A, the pictures flow.
             pc.addTransceiver("video", direction="recvonly")
             viewer = Viewer(pc)
