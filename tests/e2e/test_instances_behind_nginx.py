@@ -1,7 +1,9 @@
 """Two gortc instances behind nginx, as deploy/nginx/gortc-instances.conf
 and docs/deploy.md ("Several instances") set them up: one data directory,
 one Redis, each instance's server.public_url a path prefix (/i1, /i2) on the
-one public name and its server.instance_url its own address.
+one public name. Its server.instance_url is its own address here (the
+relay of live streams between instances would refuse the test's
+self-signed certificate on the public name).
 
 Real processes: Debian's nginx running the shipped site (only its
 certificate, listening address and upstream ports swapped for the test's),
