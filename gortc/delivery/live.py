@@ -188,11 +188,11 @@ async def hls_file(request: web.Request) -> web.StreamResponse:
         principal = await authenticate(request, allow_query_token=True)
         viewer = principal.user_id, principal.session_id
     path = hls_directory(request.app[CONFIG].data_path, room_id) / name
-    # (Anyone watching a public room is told apart by address.)
     if RELAYED_HEADER not in request.headers:
         elsewhere = await live.ingested_elsewhere(room_id)
         if elsewhere is not None:
             return await _relayed(request, elsewhere, room_id, name, viewer)
+    # (Anyone watching a public room is told apart by address.)
     counted = viewer[0] if viewer else f"address:{client_address(request)}"
     if RELAYED_HEADER in request.headers:
         # Another instance's fetch for its viewers: they count through its
