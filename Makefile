@@ -126,6 +126,12 @@ bench-calls:
 bench-whep:
 	$(PYTHON) bench/whep_latency.py
 
+# Live HLS played through an instance that relays it from the ingesting one
+# (two instances, redis-server, ffmpeg); about 1.5 minutes.
+.PHONY: bench-live-relay
+bench-live-relay:
+	$(PYTHON) bench/live_relay.py --viewers 1,50,200 --seconds 12
+
 # Live streaming: gortc's RTMP ingest + HLS against nginx-rtmp, the same ffmpeg
 # publishers (1080p30 H.264 + AAC) in the same run: 1, 10 and 20 at once (about
 # five minutes). Needs ffmpeg and Debian's nginx and libnginx-mod-rtmp (apt-get

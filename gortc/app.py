@@ -66,6 +66,7 @@ from gortc.delivery.keys import (
     HEALTH_PROBES,
     HUB,
     LIVE,
+    LIVE_RELAY,
     MEDIA_ROUTER,
     METRICS,
     OPENAPI_JSON,
@@ -74,6 +75,7 @@ from gortc.delivery.keys import (
     SIGNED_URLS,
 )
 from gortc.delivery.live_ingest import LiveIngest
+from gortc.delivery.live_relay import LiveRelay
 from gortc.delivery.metrics import measure_requests, note_upgrade
 from gortc.delivery.middlewares import error_mapping, harden_response, request_context
 from gortc.delivery.openapi import build_openapi
@@ -390,8 +392,10 @@ def build_core(config: Config) -> Core:
             settings=LiveSettings(
                 rtmp_url=_rtmp_url(config),
                 # One instance serves its streams at relative URLs; with
-                # several, a room's HLS is on the instance that ingests it.
-                instance=config.public_url if config.redis.url else "",
+                # several, any instance serves any room's HLS (fetched from
+                # the ingesting one at its instance_url: delivery/live_relay.py).
+                instance=config.instance_url if config.redis.url else "",
+                public_url=config.public_url if config.redis.url else "",
             ),
         ),
         live_registry=live_registry,
@@ -506,6 +510,8 @@ def create_app(config: Config) -> web.Application:
     app[CALLS] = core.calls
     app[MEDIA_ROUTER] = core.media_router
     app[LIVE] = core.live
+    # A fraction of a segment: see LiveRelay.
+    app[LIVE_RELAY] = LiveRelay(playlist_seconds=min(0.5, config.live.segment_seconds / 4))
     app[SEARCH] = core.search
     app[FILES] = core.files
     app[SIGNED_URLS] = core.signed_urls
@@ -614,6 +620,7 @@ def _lifetime(core: Core) -> Callable[[web.Application], AsyncIterator[None]]:
                     await task
             if ingest is not None:
                 await ingest.stop()
+            await app[LIVE_RELAY].close()
             await core.close()
 
     return lifetime

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 from gortc.delivery.chat_schemas import (
     GroupInfo,
@@ -122,8 +123,8 @@ def event_body(event: Event) -> dict[str, Any]:
                 "group_id": group_id,
                 "participants": [participant_json(p) for p in participants],
             }
-        case LiveStarted(room=room):
-            return {"type": "live.started", "room": live_room_json(room)}
+        case LiveStarted(room=room, hls_base=base):
+            return {"type": "live.started", "room": live_room_json(room, base)}
         case LiveEnded(room_id=room_id, reason=reason):
             return {"type": "live.ended", "room_id": room_id, "reason": reason}
         case LiveChatPosted():
@@ -148,7 +149,10 @@ def participant_json(participant: CallParticipant) -> dict[str, Any]:
     }
 
 
-def live_room_json(room: LiveRoom) -> dict[str, Any]:
+def live_room_json(room: LiveRoom, hls_base: str) -> dict[str, Any]:
+    """The room as clients see it; its hls_url on ``hls_base`` (a public
+    URL of the server, never room.instance: an instance's own address is
+    for the other instances)."""
     return {
         "id": room.id,
         "user_id": room.user_id,
@@ -156,7 +160,7 @@ def live_room_json(room: LiveRoom) -> dict[str, Any]:
         "title": room.title,
         "started_at": to_text(room.started_at),
         "viewers": room.viewers,
-        "hls_url": f"{room.instance}/live/{room.id}/index.m3u8",
+        "hls_url": f"{hls_base}/live/{quote(room.id, safe='')}/index.m3u8",
     }
 
 

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from gortc.adapters.metrics import Metrics
 from gortc.config import Config
+from gortc.delivery.live_relay import LiveRelay
 from gortc.delivery.routing import ApiRoute
 from gortc.hub.hub import Hub
 from gortc.usecases.accounts import AccountService
@@ -30,6 +31,8 @@ CHAT = web.AppKey("chat", ChatService)
 CALLS = web.AppKey("calls", CallService)
 MEDIA_ROUTER = web.AppKey("media_router", MediaRouter)
 LIVE = web.AppKey("live", LiveService)
+# Fetches rooms ingested by other instances (with several instances).
+LIVE_RELAY = web.AppKey("live_relay", LiveRelay)
 # The RTMP ingest, once it listens (its port, for tests and /healthz).
 RTMP_SERVER = web.AppKey("rtmp_server", object)
 FILES = web.AppKey("files", FileService)

@@ -14,7 +14,8 @@ from gortc.delivery.auth import authenticate
 from gortc.delivery.bodies import json_response, read_json
 from gortc.delivery.chat_schemas import ClientId, Id
 from gortc.delivery.events import live_room_json
-from gortc.delivery.keys import CONFIG, LIVE
+from gortc.delivery.keys import CONFIG, LIVE, LIVE_RELAY
+from gortc.delivery.live_relay import RELAYED_HEADER, VIEWERS_HEADER
 from gortc.delivery.proxies import client_address
 from gortc.delivery.routing import ApiRoute
 from gortc.delivery.schemas import Request, Timestamp
@@ -106,12 +107,14 @@ async def list_live(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     live = request.app[LIVE]
     items = []
+    base = _public_base(request)
     for room in await live.rooms():
-        shown = live_room_json(room)
         # Absolute (a player has no page to resolve a relative URL against),
-        # and with a token of the caller's own (players send no credentials)
-        # unless anyone may play the room.
-        url = (room.instance or _public_base(request)) + playlist_path(room.id)
+        # on this server's public address whichever instance ingests the
+        # room (any instance relays it), and with a token of the caller's
+        # own (players send no credentials) unless anyone may play the room.
+        shown = live_room_json(room, base)
+        url = base + playlist_path(room.id)
         shown["public"] = await live.is_public(room.id)
         if not shown["public"]:
             token = live.viewer_token(room.id, principal.user_id, principal.session_id)
@@ -185,9 +188,21 @@ async def hls_file(request: web.Request) -> web.StreamResponse:
         principal = await authenticate(request, allow_query_token=True)
         viewer = principal.user_id, principal.session_id
     path = hls_directory(request.app[CONFIG].data_path, room_id) / name
+    if RELAYED_HEADER not in request.headers:
+        elsewhere = await live.ingested_elsewhere(room_id)
+        if elsewhere is not None:
+            return await _relayed(request, elsewhere, room_id, name, viewer)
     # (Anyone watching a public room is told apart by address.)
     counted = viewer[0] if viewer else f"address:{client_address(request)}"
-    live_here = is_playlist and live.watching(room_id, counted)
+    if RELAYED_HEADER in request.headers:
+        # Another instance's fetch for its viewers: they count through its
+        # report, not as the one viewer whose token it carries.
+        report = request.headers.get(VIEWERS_HEADER)
+        if is_playlist and report is not None:
+            live.relayed_viewers(room_id, report)
+        live_here = is_playlist and live.ingests(room_id)
+    else:
+        live_here = is_playlist and live.watching(room_id, counted)
     if is_playlist and not path.is_file():
         if live_here:
             # Live, before its first segment (about a second): an empty live
@@ -213,6 +228,30 @@ async def hls_file(request: web.Request) -> web.StreamResponse:
         )
     return web.FileResponse(
         path,
+        headers={"Content-Type": served.content_type, "Cache-Control": served.cache_control},
+    )
+
+
+async def _relayed(
+    request: web.Request, instance: str, room_id: str, name: str, viewer: tuple[str, str] | None
+) -> web.StreamResponse:
+    """A room another instance ingests, fetched from it for a viewer
+    admitted here: with a viewer token of theirs minted here, or none for
+    a public room's anonymous viewer."""
+    live = request.app[LIVE]
+    relay = request.app[LIVE_RELAY]
+    token = live.viewer_token(room_id, *viewer) if viewer is not None else None
+    served = served_file(name)
+    assert served is not None  # checked by the caller
+    if not name.endswith(".m3u8"):
+        return await relay.segment(request, instance, room_id, name, token)
+    counted = viewer[0] if viewer else f"address:{client_address(request)}"
+    report = live.viewers_report(room_id, live.watching_elsewhere(room_id, counted))
+    playlist = await relay.playlist(instance, room_id, name, token, report)
+    if token is not None:
+        playlist = with_query_parameter(playlist, QUERY_PARAMETER, token)
+    return web.Response(
+        body=playlist.encode(),
         headers={"Content-Type": served.content_type, "Cache-Control": served.cache_control},
     )
 
@@ -287,7 +326,7 @@ ROUTES = [
         "A live room's HLS playlist or segment",
         "live",
         response_content_type="application/vnd.apple.mpegurl",
-        errors=(401, 404),
+        errors=(401, 404, 503),
         query=(
             (
                 QUERY_PARAMETER,
@@ -307,6 +346,8 @@ ROUTES = [
         "playlist: for as long as the same player keeps reloading it), and while the "
         "viewer's sign-in lives. 401 invalid_viewer_token (forged, changed, another "
         "room's), viewer_token_expired, session_ended (the viewer signed out, or the "
-        "account was disabled or its password changed), unauthenticated (no credential).",
+        "account was disabled or its password changed), unauthenticated (no credential). "
+        "With several instances any of them serves any room, fetching it from the one "
+        "that ingests it: 503 stream_unreachable while that one does not answer.",
     ),
 ]

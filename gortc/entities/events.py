@@ -126,6 +126,7 @@ class CallChanged:
 @dataclass(frozen=True, slots=True)
 class LiveStarted:
     room: LiveRoom
+    hls_base: str = ""  # where the room's HLS is played (a public URL; "": relative)
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,12 +42,20 @@ CHAT_PER_SECOND = 1.0  # refilled at this rate
 # A player that reloaded a room's playlist with a viewer token this
 # recently may go on reloading it past the token's expiry (see admit_viewer).
 PLAYING_SECONDS = 60.0
+# What an instance signs when it tells another how many viewers it relays
+# one of its rooms to (under the stream-key signer's key, a label of its own).
+_REPORT = "relayed viewers v1"
 
 
 @dataclass(frozen=True, slots=True)
 class LiveSettings:
     rtmp_url: str  # rtmp://host:port/live, the URL without the key
-    instance: str = ""  # this instance's public URL (where its HLS is served)
+    # With several instances: this one's server.instance_url (where the
+    # others fetch the HLS and pass the WHEP viewers of the rooms it
+    # ingests), and its server.public_url (where live.started's hls_url
+    # points); both empty with one instance (URLs relative to it).
+    instance: str = ""
+    public_url: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +98,12 @@ class LiveService:
         # room id -> viewer token (its signature) -> when a playlist was
         # last fetched with it (rooms ingested here)
         self._playing: dict[str, dict[str, float]] = {}
+        # Rooms another instance ingests: room id -> viewer -> when last
+        # seen here (what this instance tells the ingesting one).
+        self._viewers_elsewhere: dict[str, dict[str, float]] = {}
+        # Rooms ingested here: room id -> relaying instance -> (its viewers,
+        # when it said so).
+        self._relayed_viewers: dict[str, dict[str, tuple[int, float]]] = {}
 
     # -- the streamer's key ---------------------------------------------------
 
@@ -160,7 +174,7 @@ class LiveService:
             raise already_live()
         self._viewers[room.id] = {}
         self._playing[room.id] = {}
-        self._events.to_everyone(LiveStarted(room))
+        self._events.to_everyone(LiveStarted(room, hls_base=self._settings.public_url))
         return room
 
     async def end(self, room_id: str, reason: str = "ended") -> None:
@@ -168,6 +182,7 @@ class LiveService:
         if self._viewers.pop(room_id, None) is None:
             return  # not live here (or already ended)
         self._playing.pop(room_id, None)
+        self._relayed_viewers.pop(room_id, None)
         if self._media is not None:
             await self._media.end_room(room_id)
         await self._registry.remove(room_id)
@@ -222,6 +237,17 @@ class LiveService:
 
     async def rooms(self) -> list[LiveRoom]:
         return await self._registry.rooms()
+
+    async def ingested_elsewhere(self, room_id: str) -> str | None:
+        """The instance_url of the instance that ingests the room, when that
+        is another instance (its HLS and WHEP are relayed from there);
+        None when the room is ingested here or nobody is live there."""
+        if room_id in self._viewers:
+            return None
+        room = await self._registry.get(room_id)
+        if room is None or not room.instance or room.instance == self._settings.instance:
+            return None
+        return room.instance
 
     async def room(self, room_id: str) -> LiveRoom:
         room = await self._registry.get(room_id)
@@ -299,9 +325,12 @@ class LiveService:
                 "the sign-in this viewer token was made for has ended; sign in again",
                 code="session_ended",
             )
-        playing = self._playing.get(room_id)
-        if playlist and playing is not None:
-            playing[claim.signature] = self._monotonic()
+        if playlist:
+            # Noted for a room ingested elsewhere too: behind a load balancer
+            # a player's reloads reach any instance, and each one that
+            # served it lets it go on past the expiry (pruned by
+            # count_viewers; only tokens with our signature get here).
+            self._playing.setdefault(room_id, {})[claim.signature] = self._monotonic()
         return claim.user_id, claim.session_id
 
     def watching(self, room_id: str, viewer: str) -> bool:
@@ -313,17 +342,73 @@ class LiveService:
         seen[viewer] = self._monotonic()
         return True
 
+    def watching_elsewhere(self, room_id: str, viewer: str) -> int:
+        """A viewer fetched the playlist of a room another instance ingests
+        through this one: how many different viewers did lately."""
+        seen = self._viewers_elsewhere.setdefault(room_id, {})
+        now = self._monotonic()
+        seen[viewer] = now
+        cutoff = now - VIEWER_SECONDS
+        return sum(1 for at in seen.values() if at >= cutoff)
+
+    def viewers_report(self, room_id: str, viewers: int) -> str:
+        """What this instance tells the one that ingests the room about its
+        own viewers of it (with each relayed playlist fetch): signed with
+        the instances' shared secret, so a viewer cannot make one up to
+        inflate a room's count."""
+        relay = self._settings.instance
+        signature = self._signer.sign([_REPORT, room_id, relay, str(viewers)])
+        return f"{viewers} {relay} {signature}"
+
+    def relayed_viewers(self, room_id: str, report: str) -> None:
+        """Another instance relays the room, ingested here, to viewers of
+        its own (``viewers_report``): counted with this instance's. A
+        report that is not one is ignored."""
+        parts = report.split(" ")
+        if room_id not in self._viewers or len(parts) != 3:
+            return
+        viewers, relay, signature = parts
+        if not (viewers.isdigit() and len(viewers) <= 7 and len(relay) <= 2000):
+            return
+        if self._signer.verify([_REPORT, room_id, relay, viewers], signature):
+            self._relayed_viewers.setdefault(room_id, {})[relay] = (
+                int(viewers),
+                self._monotonic(),
+            )
+
+    def ingests(self, room_id: str) -> bool:
+        """Whether the room is live and ingested here."""
+        return room_id in self._viewers
+
     async def count_viewers(self) -> None:
         """Publishes each room's viewer count (call every few seconds)."""
         cutoff = self._monotonic() - VIEWER_SECONDS
+        for room_id, seen in list(self._viewers_elsewhere.items()):
+            for viewer in [v for v, at in seen.items() if at < cutoff]:
+                del seen[viewer]
+            if not seen:
+                del self._viewers_elsewhere[room_id]
         for room_id, seen in list(self._viewers.items()):
             for viewer in [v for v, at in seen.items() if at < cutoff]:
                 del seen[viewer]
+            relays = self._relayed_viewers.get(room_id, {})
+            for relay in [r for r, (_, at) in relays.items() if at < cutoff]:
+                del relays[relay]
             playing = self._playing.get(room_id, {})
             gone = self._monotonic() - PLAYING_SECONDS
             for token in [t for t, at in playing.items() if at < gone]:
                 del playing[token]
-            await self._registry.set_viewers(room_id, len(seen))
+            # (A viewer whose player reloads through two instances counts
+            # twice: a load balancer keeps a client on one, mostly.)
+            elsewhere = sum(count for count, _ in relays.values())
+            await self._registry.set_viewers(room_id, len(seen) + elsewhere)
+        gone = self._monotonic() - PLAYING_SECONDS
+        for room_id in [r for r in self._playing if r not in self._viewers]:
+            playing = self._playing[room_id]
+            for token in [t for t, at in playing.items() if at < gone]:
+                del playing[token]
+            if not playing:
+                del self._playing[room_id]
 
     def ingest_at(self, rtmp_url: str) -> None:
         """The ingest URL to show, once the RTMP server listens (its port

@@ -9,6 +9,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import av
 import pytest
@@ -139,6 +140,28 @@ async def test_a_whip_publisher_goes_live_and_whep_viewers_see_it(
     assert response.status == 200
     again = await live_app.delete(session, headers=bearer(ann_tokens))
     assert again.status == 404
+
+    # The room's viewer token (what hls_url carries; how one instance passes
+    # a viewer to another) is a credential for WHEP too, for this room only.
+    rooms = await (await live_app.get("/api/v1/live", headers=bearer(ann_tokens))).json()
+    token = parse_qs(urlsplit(rooms["items"][0]["hls_url"]).query)["vt"][0]
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    connections.append(pc)
+    pc.addTransceiver("video", direction="recvonly")
+    pc.addTransceiver("audio", direction="recvonly")
+    offer = await offer_of(pc)
+    by_token = await live_app.post(
+        f"/live/{bob['id']}/whep", params={"vt": token}, data=offer, headers=SDP
+    )
+    assert by_token.status == 201, await by_token.text()
+    ended = await live_app.delete(by_token.headers["Location"], params={"vt": token})
+    assert ended.status == 200
+    for room, vt in (("01ANOTHERROOM", token), (bob["id"], token[:-2] + "xx")):
+        refused = await live_app.post(
+            f"/live/{room}/whep", params={"vt": vt}, data=offer, headers=SDP
+        )
+        assert refused.status == 401
+        assert (await refused.json())["error"]["code"] == "invalid_viewer_token"
 
     wrong = await live_app.delete(
         f"/api/v1/live/whip/{bob['id']}", headers={"Authorization": "Bearer live_nope"}

@@ -17,7 +17,7 @@ from gortc.adapters.live_registry import LocalLiveRegistry
 from gortc.entities.errors import Unauthenticated
 from gortc.entities.live import StreamKeyRecord
 from gortc.entities.opaque_tokens import hash_opaque_token
-from gortc.media.hls_playlist import with_query_parameter
+from gortc.media.hls_playlist import with_query_parameter, without_query_parameter
 from gortc.usecases.live import PLAYING_SECONDS, LiveService, LiveSettings
 from gortc.usecases.viewer_tokens import ViewerTokens
 from tests.unit.fakes import (
@@ -273,3 +273,95 @@ def test_every_uri_of_a_playlist_gets_the_parameter() -> None:
         "360p/index.m3u8?vt=a.b-c_d#part\r\n"
         "#EXT-X-ENDLIST\r\n"
     )
+
+
+def test_a_relayed_playlist_loses_the_ingesting_instance_s_tokens_and_gets_the_viewer_s() -> None:
+    relayed = with_query_parameter(
+        '#EXT-X-MAP:URI="init.mp4"\nseg_1.ts\nkey?kid=1\nhttps://cdn.example.org/s.ts?vt=x\n',
+        "vt",
+        "for-the-relay",
+    )
+    cached = without_query_parameter(relayed, "vt")
+    assert cached == (
+        '#EXT-X-MAP:URI="init.mp4"\nseg_1.ts\nkey?kid=1\nhttps://cdn.example.org/s.ts?vt=x\n'
+    )
+    assert "for-the-relay" not in with_query_parameter(cached, "vt", "ann")
+
+
+async def test_another_instance_admits_a_room_s_viewers_and_lets_a_player_reload() -> None:
+    stage = await live_stage()
+    registry = LocalLiveRegistry()  # as Redis would be, shared by both
+    uow = LiveUnitOfWork(stage.world)
+
+    def instance(url: str) -> LiveService:
+        return LiveService(
+            uow=uow,
+            signer=HmacSigner(b"s" * 32),
+            viewer_tokens=ViewerTokens(HmacSigner(b"v" * 32), stage.world.clock, LIFETIME),
+            registry=registry,
+            events=FakeEventPublisher(),
+            clock=stage.world.clock,
+            settings=LiveSettings(rtmp_url="rtmp://a/live", instance=url),
+            monotonic=lambda: stage.now[0],
+        )
+
+    a, b = instance("http://10.0.0.1:8080"), instance("http://10.0.0.2:8080")
+    bob = stage.room_id
+    key = await a.stream_key(bob)
+    await uow.stream_keys.put(bob, "n", hash_opaque_token(key.stream_key), stage.world.clock.now())
+    await a.start(key.stream_key)
+    assert await a.ingested_elsewhere(bob) is None
+    assert await b.ingested_elsewhere(bob) == "http://10.0.0.1:8080"
+    assert await b.ingested_elsewhere("01NOBODY") is None
+
+    # A player behind a load balancer reloads through B past its token's expiry.
+    listed = a.viewer_token(bob, stage.ann_user, stage.ann_session)
+    viewer = (stage.ann_user, stage.ann_session)
+    for _ in range(int(LIFETIME * 1.5 / 2)):
+        assert await b.admit_viewer(bob, listed, playlist=True) == viewer
+        later(stage, 2)
+    await b.count_viewers()  # keeps what is recent
+    assert await b.admit_viewer(bob, listed, playlist=True) == viewer
+    later(stage, PLAYING_SECONDS + 1)
+    await b.count_viewers()
+    with pytest.raises(Unauthenticated):
+        await b.admit_viewer(bob, listed, playlist=True)
+
+
+async def test_viewers_through_another_instance_count_in_the_room_s_viewers() -> None:
+    stage = await live_stage()
+    registry = LocalLiveRegistry()
+    uow = LiveUnitOfWork(stage.world)
+
+    def instance(url: str) -> LiveService:
+        return LiveService(
+            uow=uow,
+            signer=HmacSigner(b"s" * 32),  # the secret every instance shares
+            viewer_tokens=ViewerTokens(HmacSigner(b"v" * 32), stage.world.clock, LIFETIME),
+            registry=registry,
+            events=FakeEventPublisher(),
+            clock=stage.world.clock,
+            settings=LiveSettings(rtmp_url="rtmp://a/live", instance=url),
+            monotonic=lambda: stage.now[0],
+        )
+
+    a, b = instance("http://10.0.0.1:8080"), instance("http://10.0.0.2:8080")
+    bob = stage.room_id
+    key = await a.stream_key(bob)
+    await uow.stream_keys.put(bob, "n", hash_opaque_token(key.stream_key), stage.world.clock.now())
+    await a.start(key.stream_key)
+    assert a.watching(bob, "dan")  # one viewer on A itself
+    # Three on B; what B tells A with its next playlist fetch.
+    for viewer in ("ann", "cid", "ann", "eve"):
+        count = b.watching_elsewhere(bob, viewer)
+    assert count == 3
+    a.relayed_viewers(bob, b.viewers_report(bob, count))
+    # Made-up or altered reports (a viewer sending the header) are ignored.
+    a.relayed_viewers(bob, "1000 http://evil:1 forged")
+    a.relayed_viewers(bob, b.viewers_report(bob, count).replace("3 ", "300 ", 1))
+    await a.count_viewers()
+    assert (await registry.get(bob)).viewers == 4  # type: ignore[union-attr]
+    # B stops telling (its viewers left): they drop out of the count.
+    later(stage, 11)
+    await a.count_viewers()
+    assert (await registry.get(bob)).viewers == 0  # type: ignore[union-attr]
