@@ -179,13 +179,27 @@ async def joined_from_the_other_instance(
         )
     await expect(bob.message("can you hear me")).to_have_count(1)
 
+    # The call's socket drops (a network hiccup): A ends bob's part, and the
+    # page rejoins by itself, asking B again where the call is, with a new
+    # ticket; the media flows again.
+    await page.evaluate(f"window.__sockets[{sockets.index(on_first[0])}].close()")
+    await expect(page.locator("#call-state")).to_contain_text("Rejoining")
+    await expect(page.locator("#call-state")).to_have_text("", timeout=10_000)
+    await wait_for_video(bob, "alice", timeout=15)
+    frames = alice.frames_from(bob_id, "video")
+    await alice.wait_until(lambda: alice.frames_from(bob_id, "video") > frames + 10, timeout=15)
+    sockets = await page.evaluate(SOCKETS)
+    on_first = [s for s in sockets if s["url"].startswith(f"ws://localhost:{first_port}/")]
+    assert [s["state"] for s in on_first] == [3, 1], sockets
+    assert on_first[0]["url"] != on_first[1]["url"]  # a ticket for each socket
+
     # Bob leaves: A drops him from the call, and the call's socket closes.
     await page.get_by_role("button", name="Leave call").click()
     await expect(page.locator("#call-panel")).to_be_hidden()
     await alice.wait_until(
         lambda: [p["user_id"] for p in alice.participants() or []] == [alice.user_id]
     )
-    call_socket = sockets.index(on_first[0])
+    call_socket = sockets.index(on_first[-1])
     deadline = time.monotonic() + 5
     while (await page.evaluate(SOCKETS))[call_socket]["state"] != 3:
         assert time.monotonic() < deadline, await page.evaluate(SOCKETS)

@@ -115,4 +115,3 @@ async def test_signing_out_ends_the_ticket_and_a_forged_or_old_one_is_refused(
     assert (how, closed) == ("closed", (4001, "the access token was revoked"))
     # Anonymous: no ticket.
     assert (await client.post("/api/v1/ws/tickets")).status == 401
-
