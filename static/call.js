@@ -57,6 +57,7 @@ let me = null;
 let stage = null;
 let pickers = null;
 const rosters = new Map(); // group id → [{user_id, audio_muted, video_muted}], non-empty
+let rosterChanges = 0; // call.participants frames received, so a stale answer is told
 let shownGroupId = null; // the conversation on screen
 let call = null; // the call this tab is in, or is joining
 
@@ -157,15 +158,19 @@ function callSocketReady() {
 // -- who is in a call ---------------------------------------------------------
 
 async function refreshRoster(groupId) {
+  const seen = rosterChanges;
   try {
     const answer = await api("GET", `/api/v1/groups/${encodeURIComponent(groupId)}/call`);
-    setRoster(groupId, answer.participants || []);
+    // A call.participants that came meanwhile is newer: with several
+    // instances, the answer may be read before the host wrote the change.
+    if (rosterChanges === seen) setRoster(groupId, answer.participants || []);
   } catch {
     // Not a member any more, or offline: the group list and the socket say so.
   }
 }
 
 function onParticipants({ group_id: groupId, participants = [] }) {
+  rosterChanges += 1;
   setRoster(groupId, participants);
 }
 

@@ -90,9 +90,6 @@ async def test_a_page_on_one_instance_joins_a_call_hosted_by_the_other(
     first, second = instances
     started = time.monotonic()
     bob = await sign_up(browser, second.url, "bob")
-    await bob.context.add_init_script(RECORD_MEDIA + RECORD_SOCKETS)
-    await bob.page.reload()
-    await expect(bob.page.locator("#chat-view")).to_be_visible()
 
     async with aiohttp.ClientSession(base_url=first.url) as on_first:
         await api(
@@ -116,6 +113,12 @@ async def test_a_page_on_one_instance_joins_a_call_hosted_by_the_other(
             json={"username": "bob"},
             headers=auth,
         )
+        # Bob's page starts afresh (with the recorders), knowing the group.
+        await bob.context.add_init_script(RECORD_MEDIA + RECORD_SOCKETS)
+        await bob.page.reload()
+        await expect(bob.conversation("Rounds")).to_have_count(1)
+
+        await bob.conversation("Rounds").click()
 
         # Alice starts the call on A: A hosts it.
         alice = CallPeer(on_first, tokens["user"], tokens)
@@ -137,7 +140,6 @@ async def joined_from_the_other_instance(
     auth: dict[str, str],
 ) -> None:
     page = bob.page
-    await bob.conversation("Rounds").click()
     # B knows of the call (through Redis) and offers to join it.
     await expect(page.locator("#call-status")).to_have_text("Call in progress · 1")
     await page.get_by_role("button", name="Join call").click()
@@ -160,7 +162,8 @@ async def joined_from_the_other_instance(
     second_port = second.url.rsplit(":", 1)[1]
     sockets = await page.evaluate(SOCKETS)
     on_second = [s for s in sockets if s["url"] == f"ws://127.0.0.1:{second_port}/api/v1/ws"]
-    on_first = [s for s in sockets if s["url"].startswith(f"ws://localhost:{first_port}/")]
+    first_socket = f"ws://localhost:{first_port}/api/v1/ws?ticket="
+    on_first = [s for s in sockets if s["url"].startswith(first_socket)]
     assert on_second and on_second[-1]["state"] == 1, sockets
     assert len(on_first) == 1 and on_first[0]["state"] == 1, sockets
     assert "?ticket=" in on_first[0]["url"], sockets
@@ -182,14 +185,33 @@ async def joined_from_the_other_instance(
     # The call's socket drops (a network hiccup): A ends bob's part, and the
     # page rejoins by itself, asking B again where the call is, with a new
     # ticket; the media flows again.
+    mark = len(alice.frames)
     await page.evaluate(f"window.__sockets[{sockets.index(on_first[0])}].close()")
-    await expect(page.locator("#call-state")).to_contain_text("Rejoining")
-    await expect(page.locator("#call-state")).to_have_text("", timeout=10_000)
+    deadline = time.monotonic() + 15
+    while True:  # a new call socket, open
+        now = [s for s in await page.evaluate(SOCKETS) if s["url"].startswith(first_socket)]
+        if len(now) == 2 and now[1]["state"] == 1:
+            break
+        assert time.monotonic() < deadline, now
+        await asyncio.sleep(0.1)
     await wait_for_video(bob, "alice", timeout=15)
+    await expect(page.locator("#call-state")).to_have_text("", timeout=10_000)
+    rosters = [
+        sorted(p["user_id"] for p in f["participants"])
+        for f in alice.frames[mark:]
+        if f["type"] == "call.participants"
+    ]
+    assert rosters[0] == [alice.user_id], rosters  # alice saw him go…
+    await alice.wait_until(  # …and come back
+        lambda: (
+            sorted(p["user_id"] for p in alice.participants() or [])
+            == sorted([alice.user_id, bob_id])
+        )
+    )
     frames = alice.frames_from(bob_id, "video")
     await alice.wait_until(lambda: alice.frames_from(bob_id, "video") > frames + 10, timeout=15)
     sockets = await page.evaluate(SOCKETS)
-    on_first = [s for s in sockets if s["url"].startswith(f"ws://localhost:{first_port}/")]
+    on_first = [s for s in sockets if s["url"].startswith(first_socket)]
     assert [s["state"] for s in on_first] == [3, 1], sockets
     assert on_first[0]["url"] != on_first[1]["url"]  # a ticket for each socket
 
