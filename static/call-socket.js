@@ -32,7 +32,7 @@ export class CallSocket {
     await new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         ws.close();
-        reject(new Error("the server hosting the call did not answer"));
+        reject(new Error("it did not answer in time."));
       }, OPEN_WAIT_MS);
       let ready = false;
       ws.addEventListener("message", (event) => {
@@ -53,8 +53,7 @@ export class CallSocket {
       ws.addEventListener("close", (event) => {
         clearTimeout(timer);
         if (!ready) {
-          reject(new Error(event.reason
-            || "the server hosting the call could not be reached"));
+          reject(new Error(event.reason || "no connection could be made."));
           return;
         }
         if (this.closed) return;

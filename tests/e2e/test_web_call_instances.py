@@ -14,6 +14,7 @@ Everything runs over loopback.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,12 +22,13 @@ from typing import Any
 
 import aiohttp
 import pytest
+import redis.asyncio
 
 from tests.conftest import TEST_PASSWORD
 from tests.e2e.browser import chromium
 from tests.e2e.call_peer import CallPeer
 from tests.e2e.server_process import ServerProcess, start_server
-from tests.e2e.test_web_call import CALL_ARGS, RECORD_MEDIA, tile, wait_for_video
+from tests.e2e.test_web_call import CALL_ARGS, RECORD_MEDIA, live_tracks, tile, wait_for_video
 from tests.e2e.web import Person, sign_up
 from tests.redis_server import free_port
 
@@ -85,7 +87,7 @@ async def api(session: aiohttp.ClientSession, method: str, path: str, **kw: Any)
 
 
 async def test_a_page_on_one_instance_joins_a_call_hosted_by_the_other(
-    instances: list[ServerProcess], browser: Any
+    instances: list[ServerProcess], browser: Any, redis_url: str
 ) -> None:
     first, second = instances
     started = time.monotonic()
@@ -126,6 +128,9 @@ async def test_a_page_on_one_instance_joins_a_call_hosted_by_the_other(
             await alice.connect()
             assert (await alice.join(group["id"]))["type"] == "call.answer"
             await joined_from_the_other_instance(bob, alice, first, second, group, auth)
+            await alice.send(type="call.leave", group_id=group["id"])
+            await alice.wait_for("call.ended")
+            await a_host_out_of_reach_is_said(bob, redis_url, group["id"])
         finally:
             await alice.close()
     print(f"the whole test took {time.monotonic() - started:.1f} s")
@@ -228,3 +233,22 @@ async def joined_from_the_other_instance(
         await asyncio.sleep(0.1)
     await expect(tile(bob, "alice")).to_have_count(0)
     assert bob.problems == []
+
+
+async def a_host_out_of_reach_is_said(bob: Person, redis_url: str, group_id: str) -> None:
+    """A call pinned to an instance whose instance_url browsers cannot reach
+    (a misconfiguration, or the instance just died): the page says so in
+    words, and the camera goes off."""
+    gone = free_port()  # nothing listens there
+    pin = {"instance": "gone", "ws_url": f"ws://localhost:{gone}/api/v1/ws"}
+    client = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        await client.set(f"gortc:call:{group_id}", json.dumps(pin), px=30_000)
+    finally:
+        await client.aclose()
+    await bob.page.get_by_role("button", name="Join call").click()
+    await expect(bob.page.locator("#notice")).to_contain_text(
+        "Could not reach the server that hosts this call: no connection could be made."
+    )
+    await expect(bob.page.locator("#call-panel")).to_be_hidden()
+    assert await live_tracks(bob) == 0

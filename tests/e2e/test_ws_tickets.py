@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient
 
 from gortc.app import create_app
 from gortc.delivery.keys import WS_TICKETS
+from gortc.delivery.system import content_security_policy
 from tests.conftest import bearer, login, make_config, register
 from tests.e2e.test_cookie_session import origin, sign_in
 from tests.e2e.ws_client import WsClient
@@ -115,3 +116,21 @@ async def test_signing_out_ends_the_ticket_and_a_forged_or_old_one_is_refused(
     assert (how, closed) == ("closed", (4001, "the access token was revoked"))
     # Anonymous: no ticket.
     assert (await client.post("/api/v1/ws/tickets")).status == 401
+
+
+def test_the_page_may_open_sockets_on_other_instances_only_with_several(tmp_path: Path) -> None:
+    """The page's CSP: one instance, WebSockets to itself only; with Redis
+    (a call may be hosted by another instance), to any host, over TLS
+    unless the instance itself is plain http."""
+    alone = make_config(tmp_path / "data")
+    assert "connect-src 'self';" in content_security_policy(alone)
+    several = make_config(
+        tmp_path / "data",
+        redis={"url": "redis://127.0.0.1:1/0"},
+        server={"instance_url": "https://gortc-2.example.org"},
+    )
+    policy = content_security_policy(several)
+    assert "connect-src 'self' wss:;" in policy
+    assert "default-src 'self';" in policy and "frame-ancestors 'none'" in policy
+    plain = several.with_overrides(server={"instance_url": "http://localhost:8082"})
+    assert "connect-src 'self' ws: wss:;" in content_security_policy(plain)
