@@ -33,6 +33,7 @@ from gortc.adapters.passwords import BcryptPasswordHasher
 from gortc.adapters.rate_limit import MemoryRateLimiter
 from gortc.adapters.s3_blob_store import S3BlobStore
 from gortc.adapters.secret_key import derive_key, load_or_create_secret
+from gortc.adapters.used_tickets import MemoryUsedTickets, RedisUsedTickets
 from gortc.config import Config, ConfigError
 from gortc.delivery import (
     accounts,
@@ -517,7 +518,9 @@ def create_app(config: Config) -> web.Application:
     app[DIRECT_UPLOADS] = core.direct_uploads
     app[METRICS] = core.metrics
     app[WS_TICKETS] = WebSocketTickets(
-        HmacSigner(derive_key(core.secret, WS_TICKET_KEY)), SystemClock()
+        HmacSigner(derive_key(core.secret, WS_TICKET_KEY)),
+        SystemClock(),
+        RedisUsedTickets(core.redis) if core.redis is not None else MemoryUsedTickets(),
     )
     routes = (
         system.ROUTES

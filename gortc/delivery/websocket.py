@@ -308,7 +308,7 @@ async def _signed_in(request: web.Request) -> tuple[Principal, str | None]:
     # page of ours (POST with our Origin) or a token holder can get one.
     # That is what lets the page of the public name (or of another
     # instance) reach this instance, whose origin differs.
-    claim = request.app[WS_TICKETS].verify(ticket)
+    claim = await request.app[WS_TICKETS].redeem(ticket)
     await request.app[ACCOUNTS].check_still_signed_in(claim.session_id, claim.jti)
     return Principal(claim.user_id, claim.session_id, None), claim.jti
 
@@ -448,7 +448,7 @@ ROUTES = [
         description="For the web client, whose session cookie another instance's host "
         "name (server.instance_url, e.g. a call's ws_url) does not receive: the ticket "
         "opens GET /api/v1/ws?ticket=… there, as the caller, until expires_at (about "
-        "60 s). It only opens sockets, and only while the sign-in it was made for lasts: "
-        "signing out ends it. Ask for a new one for every socket.",
+        "60 s), once. It only opens sockets, and only while the sign-in it was made for "
+        "lasts: signing out ends it. Ask for a new one for every socket.",
     ),
 ]

@@ -82,7 +82,7 @@ async def test_a_cookie_pages_ticket_opens_the_socket_on_another_instance(
     assert elsewhere.status == 401
 
 
-async def test_signing_out_ends_the_ticket_and_a_forged_or_old_one_is_refused(
+async def test_a_ticket_opens_one_socket_once_while_its_sign_in_lasts(
     client: TestClient,
 ) -> None:
     await register(client, "alice")
@@ -90,16 +90,21 @@ async def test_signing_out_ends_the_ticket_and_a_forged_or_old_one_is_refused(
     tokens = await login(client, "alice")
     bob = await login(client, "bob")
     issued = await ticket_of(client, bearer(tokens))
-    how, ready = await open_with(client, issued["ticket"])
-    assert how == "ready", ready
     # A socket opened by ticket is one of that sign-in: signing out closes it.
     socket = await client.ws_connect("/api/v1/ws?" + urlencode({"ticket": issued["ticket"]}))
     opened = WsClient(socket)
     await opened.next("ready")
+    # Used once, it opens nothing more (it travels in a URL, which a proxy
+    # may log): each socket asks for its own.
+    how, closed = await open_with(client, issued["ticket"])
+    assert how == "closed" and closed[0] == 4001, closed
+    assert closed[1].startswith("this ticket was used already"), closed
+    unused = await ticket_of(client, bearer(tokens))
+    assert unused["ticket"] != issued["ticket"]
 
     # Another's name in it breaks the signature.
-    user_id, session_id, jti, _, _ = issued["ticket"].split(".")
-    forged = ".".join([bob["user"]["id"], *issued["ticket"].split(".")[1:]])
+    user_id, session_id, jti, *_ = issued["ticket"].split(".")
+    forged = ".".join([bob["user"]["id"], *unused["ticket"].split(".")[1:]])
     for bad in (forged, "garbage"):
         how, closed = await open_with(client, bad)
         assert how == "closed" and closed[0] == 4001, closed
@@ -110,12 +115,32 @@ async def test_signing_out_ends_the_ticket_and_a_forged_or_old_one_is_refused(
     how, closed = await open_with(client, old)
     assert how == "closed" and closed[0] == 4001 and "expired" in closed[1], closed
 
+    # Signing out ends the sign-in's sockets, and its tickets not yet used.
     assert (await client.post("/api/v1/auth/logout", headers=bearer(tokens))).status == 204
     assert await opened.closed() == (4001, "session ended")
-    how, closed = await open_with(client, issued["ticket"])
+    how, closed = await open_with(client, unused["ticket"])
     assert (how, closed) == ("closed", (4001, "the access token was revoked"))
     # Anonymous: no ticket.
     assert (await client.post("/api/v1/ws/tickets")).status == 401
+
+
+async def test_with_redis_a_ticket_used_on_one_instance_is_used_on_all(
+    redis_url: str, aiohttp_client: Any, tmp_path: Path
+) -> None:
+    config = make_config(
+        tmp_path / "data",
+        auth={"secret": SECRET},
+        limits={"enabled": False},
+        redis={"url": redis_url},
+    )
+    first = await aiohttp_client(create_app(config))
+    second = await aiohttp_client(create_app(config))
+    await register(first, "alice")
+    tokens = await login(first, "alice")
+    issued = await ticket_of(first, bearer(tokens))
+    assert (await open_with(second, issued["ticket"]))[0] == "ready"
+    how, closed = await open_with(first, issued["ticket"])
+    assert how == "closed" and closed[1].startswith("this ticket was used already"), closed
 
 
 def test_the_page_may_open_sockets_on_other_instances_only_with_several(tmp_path: Path) -> None:
