@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient
 
 from gortc.app import create_app
 from gortc.delivery.keys import WS_TICKETS
-from gortc.delivery.system import content_security_policy
+from gortc.delivery.system import call_socket_sources, content_security_policy
 from tests.conftest import bearer, login, make_config, register
 from tests.e2e.test_cookie_session import origin, sign_in
 from tests.e2e.ws_client import WsClient
@@ -147,15 +147,24 @@ def test_the_page_may_open_sockets_on_other_instances_only_with_several(tmp_path
     """The page's CSP: one instance, WebSockets to itself only; with Redis
     (a call may be hosted by another instance), to any host, over TLS
     unless the instance itself is plain http."""
+
+    def policy(config: Any) -> str:
+        return content_security_policy(config.storage.origin, call_socket_sources(config))
+
     alone = make_config(tmp_path / "data")
-    assert "connect-src 'self';" in content_security_policy(alone)
+    assert "connect-src 'self';" in policy(alone)
     several = make_config(
         tmp_path / "data",
         redis={"url": "redis://127.0.0.1:1/0"},
         server={"instance_url": "https://gortc-2.example.org"},
     )
-    policy = content_security_policy(several)
-    assert "connect-src 'self' wss:;" in policy
-    assert "default-src 'self';" in policy and "frame-ancestors 'none'" in policy
+    assert "connect-src 'self' wss:;" in policy(several)
+    assert "default-src 'self';" in policy(several)
+    assert "frame-ancestors 'none'" in policy(several)
     plain = several.with_overrides(server={"instance_url": "http://localhost:8082"})
-    assert "connect-src 'self' ws: wss:;" in content_security_policy(plain)
+    assert "connect-src 'self' ws: wss:;" in policy(plain)
+    # Beside an object store's origin, which uploads go to.
+    stored = several.with_overrides(
+        storage={"url": "s3://files", "endpoint": "https://s3.example.org"}
+    )
+    assert "connect-src 'self' https://s3.example.org wss:;" in policy(stored)
