@@ -33,6 +33,7 @@ from gortc.adapters.passwords import BcryptPasswordHasher
 from gortc.adapters.rate_limit import MemoryRateLimiter
 from gortc.adapters.s3_blob_store import S3BlobStore
 from gortc.adapters.secret_key import derive_key, load_or_create_secret
+from gortc.adapters.used_tickets import MemoryUsedTickets, RedisUsedTickets
 from gortc.config import Config, ConfigError
 from gortc.delivery import (
     accounts,
@@ -73,6 +74,7 @@ from gortc.delivery.keys import (
     RTMP_SERVER,
     SEARCH,
     SIGNED_URLS,
+    WS_TICKETS,
 )
 from gortc.delivery.live_ingest import LiveIngest
 from gortc.delivery.live_relay import LiveRelay
@@ -107,6 +109,7 @@ from gortc.usecases.ports import (
 from gortc.usecases.search import SearchService
 from gortc.usecases.signed_urls import SignedUrlService, SignedUrlSettings
 from gortc.usecases.viewer_tokens import ViewerTokens
+from gortc.usecases.ws_tickets import WebSocketTickets
 
 if TYPE_CHECKING:
     import redis.asyncio as redis
@@ -128,6 +131,8 @@ STREAM_KEY_KEY = "live/stream-keys v1"
 VIEWER_TOKEN_KEY = "live/viewer-tokens v1"  # noqa: S105 (a label, not a secret)
 # The label of the key direct uploads' ids are signed with (derive_key).
 DIRECT_UPLOAD_KEY = "files/direct-uploads v1"
+# The label of the key WebSocket tickets are signed with (derive_key).
+WS_TICKET_KEY = "realtime/ws-tickets v1"
 _PURGE_INTERVAL_SECONDS = 3600.0
 # Where mails go, under the data directory, when no SMTP server is set.
 OUTBOX_FOLDER = "outbox"
@@ -518,6 +523,11 @@ def create_app(config: Config) -> web.Application:
     app[CORE] = core
     app[DIRECT_UPLOADS] = core.direct_uploads
     app[METRICS] = core.metrics
+    app[WS_TICKETS] = WebSocketTickets(
+        HmacSigner(derive_key(core.secret, WS_TICKET_KEY)),
+        SystemClock(),
+        RedisUsedTickets(core.redis) if core.redis is not None else MemoryUsedTickets(),
+    )
     routes = (
         system.ROUTES
         + metrics.ROUTES

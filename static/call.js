@@ -1,16 +1,19 @@
 // Group calls: who is in each group's call (for everyone, in the call or
 // not), and the one call this tab takes part in. The signalling runs over
-// the chat's WebSocket (call.* frames); the media over a CallPeer; the
-// tiles are drawn by a CallStage; the device pickers are DevicePickers;
-// who speaks is found by a SpeakerWatch.
+// the chat's WebSocket (call.* frames), or, for a call another instance of
+// the server hosts (call_elsewhere), over a CallSocket of its own to that
+// instance; the media over a CallPeer; the tiles are drawn by a CallStage;
+// the device pickers are DevicePickers; who speaks is found by a
+// SpeakerWatch.
 
 import { api } from "./api.js";
 import { DevicePickers } from "./call-devices.js";
 import { openDevice, openLocalMedia } from "./call-media.js";
 import { CallPeer } from "./call-peer.js";
+import { CallSocket } from "./call-socket.js";
 import { SpeakerWatch } from "./call-speaker.js";
 import { CallStage } from "./call-stage.js";
-import { claimErrors, onFrame, onLifecycle } from "./realtime.js";
+import { claimErrors, isReady, onFrame, onLifecycle } from "./realtime.js";
 import { $, notify } from "./ui.js";
 
 // A shared screen is forwarded as sent to everyone: at most full HD, and
@@ -21,6 +24,13 @@ const SCREEN = { width: { max: 1920 }, height: { max: 1080 }, frameRate: { ideal
 // The server answers a join within a second or two; past this something
 // is wrong and the person should not stare at "Joining…" forever.
 const ANSWER_WAIT_MS = 15000;
+
+// A call hosted elsewhere: the redirects followed for one join (a call that
+// moves again meanwhile is followed, a loop is not), and the rejoins tried
+// when the host's socket drops, each after a longer wait.
+const MAX_HOPS = 3;
+const MAX_REJOINS = 5;
+const REJOIN_DELAY_MS = 1000;
 
 const ENDED = {
   left: "",
@@ -36,7 +46,7 @@ const REFUSED = {
   call_full: "This call is full: nobody else can join it right now.",
   call_ended: "The call ended just as you were joining. Join again to start a new one.",
   not_allowed: "You are not allowed to join calls in this group.",
-  call_elsewhere: "This call is hosted by another gortc server, which this connection cannot reach. Reload the page and try again.",
+  call_elsewhere: "This call is hosted by another gortc server, which keeps sending it elsewhere. Join again in a moment.",
   group_not_found: "You are not a member of this group, so you cannot join its call.",
   invalid_sdp: "The server could not use this browser's call setup. Reload the page, or try another browser.",
   not_in_call: "You are no longer in the call.",
@@ -47,6 +57,7 @@ let me = null;
 let stage = null;
 let pickers = null;
 const rosters = new Map(); // group id → [{user_id, audio_muted, video_muted}], non-empty
+let rosterChanges = 0; // call.participants frames received, so a stale answer is told
 let shownGroupId = null; // the conversation on screen
 let call = null; // the call this tab is in, or is joining
 
@@ -125,7 +136,8 @@ function callSocketDown() {
   rosters.clear();
   ctx.onRosterChange();
   renderHeader();
-  if (!call) return;
+  // A call hosted elsewhere has a socket of its own: it goes on.
+  if (!call || call.wsUrl) return;
   // The server ends a participant whose connection is gone; we keep the
   // camera and microphone and join again as soon as it is back.
   call.peer?.close();
@@ -140,21 +152,25 @@ function callSocketDown() {
 
 function callSocketReady() {
   if (shownGroupId) refreshRoster(shownGroupId);
-  if (call?.phase === "reconnecting") connect(call);
+  if (call?.phase === "reconnecting" && !call.wsUrl && !call.retryTimer) connect(call);
 }
 
 // -- who is in a call ---------------------------------------------------------
 
 async function refreshRoster(groupId) {
+  const seen = rosterChanges;
   try {
     const answer = await api("GET", `/api/v1/groups/${encodeURIComponent(groupId)}/call`);
-    setRoster(groupId, answer.participants || []);
+    // A call.participants that came meanwhile is newer: with several
+    // instances, the answer may be read before the host wrote the change.
+    if (rosterChanges === seen) setRoster(groupId, answer.participants || []);
   } catch {
     // Not a member any more, or offline: the group list and the socket say so.
   }
 }
 
 function onParticipants({ group_id: groupId, participants = [] }) {
+  rosterChanges += 1;
   setRoster(groupId, participants);
 }
 
@@ -199,6 +215,11 @@ async function join(groupId) {
     speakers: null, // a SpeakerWatch, while in the call
     chain: Promise.resolve(), // server frames, one at a time, in order
     answerTimer: null,
+    wsUrl: null, // the hosting instance's WebSocket, when not ours (call_elsewhere)
+    remote: null, // the CallSocket to it
+    hops: 0, // call_elsewhere followed for this join
+    rejoins: 0, // rejoins after the host's socket dropped, since last in
+    retryTimer: null,
   };
   call = mine;
   $("#call-join").disabled = true;
@@ -232,6 +253,7 @@ async function join(groupId) {
 async function connect(mine) {
   mine.phase = "joining";
   stage.setStatus("Joining…");
+  if (mine.wsUrl && !mine.remote && !(await openRemote(mine))) return;
   let iceServers = [];
   try {
     iceServers = (await api("GET", "/api/v1/calls/ice-servers")).ice_servers || [];
@@ -257,14 +279,15 @@ async function connect(mine) {
     return;
   }
   if (call !== mine || mine.peer !== peer) return;
-  if (!ctx.send(callFrame("call.join", mine.groupId, { sdp }))) {
-    // The socket is down: callSocketReady joins when it is back.
-    callSocketDown();
+  if (!signal(mine, callFrame("call.join", mine.groupId, { sdp }))) {
+    // The socket is down: callSocketReady joins when it is back (or, for
+    // the host's own socket, remoteLost rejoins).
+    if (!mine.wsUrl) callSocketDown();
     return;
   }
   mine.answerTimer = setTimeout(() => {
     if (call === mine && mine.phase === "joining") {
-      ctx.send(callFrame("call.leave", mine.groupId));
+      signal(mine, callFrame("call.leave", mine.groupId));
       end("The server did not answer: could not join the call. Try again.");
     }
   }, ANSWER_WAIT_MS);
@@ -279,6 +302,8 @@ function onAnswer({ group_id: groupId, sdp }) {
     await peer.acceptAnswer(sdp);
     if (call !== mine || mine.peer !== peer) return;
     mine.phase = "in";
+    mine.hops = 0;
+    mine.rejoins = 0;
     stage.setStatus(peer.pc.connectionState === "connected" ? "" : "Connecting…");
     // Muted (or without the device) before the server knew us: tell it
     // now, so the others see the badge or the placeholder.
@@ -300,7 +325,7 @@ function onOffer({ group_id: groupId, sdp, tracks }) {
   serially(mine, async () => {
     const answer = await peer.answerOffer(sdp, tracks);
     if (call !== mine || mine.peer !== peer) return;
-    ctx.send(callFrame("call.answer", groupId, { sdp: answer }));
+    signal(mine, callFrame("call.answer", groupId, { sdp: answer }));
   });
 }
 
@@ -317,10 +342,112 @@ function onError(frame) {
   // an error about a call since left is old news.
   if (type === "call.leave" || !call || groupId !== call.groupId) return true;
   const code = frame.code || "";
+  if (code === "call_elsewhere" && frame.ws_url && type === "call.join" && call.phase === "joining") {
+    follow(call, frame.ws_url);
+    return true;
+  }
   // A refused join left nothing to leave; a refused answer or mute did.
-  if (call.phase === "in") ctx.send(callFrame("call.leave", call.groupId));
+  if (call.phase === "in") signal(call, callFrame("call.leave", call.groupId));
   end(REFUSED[code] || `The call could not go on: ${frame.message || code}.`);
   return true;
+}
+
+// -- a call hosted by another instance ----------------------------------------
+
+// Where this call's frames go: the host's own socket when the call is
+// elsewhere, else the chat's. False when that socket is down.
+function signal(mine, frame) {
+  if (mine.wsUrl) return Boolean(mine.remote?.send(frame));
+  return ctx.send(frame);
+}
+
+// Our server answered call_elsewhere: join again, on the socket of the
+// instance that hosts the call.
+function follow(mine, wsUrl) {
+  clearTimeout(mine.answerTimer);
+  mine.peer?.close();
+  mine.peer = null;
+  mine.remote?.close();
+  mine.remote = null;
+  mine.hops += 1;
+  if (mine.hops > MAX_HOPS) {
+    end(REFUSED.call_elsewhere);
+    return;
+  }
+  mine.wsUrl = wsUrl;
+  connect(mine);
+}
+
+// Opens the host's socket; false (the call ended with a message) if it
+// cannot be reached.
+async function openRemote(mine) {
+  const remote = new CallSocket(mine.wsUrl, {
+    onFrame: (frame) => {
+      if (call === mine && mine.remote === remote) remoteFrame(frame);
+    },
+    onClose: (sessionEnded) => {
+      if (call === mine && mine.remote === remote) remoteLost(mine, sessionEnded);
+    },
+  });
+  mine.remote = remote;
+  stage.setStatus("Joining on the server that hosts this call…");
+  try {
+    await remote.open();
+  } catch (error) {
+    if (call === mine && mine.remote === remote) {
+      if (mine.rejoins > 0) remoteLost(mine, false);
+      else end(`Could not reach the server that hosts this call: ${error.message}`);
+    }
+    return false;
+  }
+  return call === mine && mine.remote === remote;
+}
+
+// The host's socket carries chat events too (it is a whole connection):
+// only the call's own frames matter here; the chat socket has the rest.
+const REMOTE_FRAMES = {
+  "call.answer": onAnswer,
+  "call.offer": onOffer,
+  "call.ended": onEnded,
+  "call.participants": onParticipants,
+  error: onError,
+};
+
+function remoteFrame(frame) {
+  REMOTE_FRAMES[frame.type]?.(frame);
+}
+
+// The host's socket dropped (or could not be opened again): the host ended
+// our part in the call. Keep camera and microphone and rejoin through our
+// own server, which says where the call is now (it may have moved).
+function remoteLost(mine, sessionEnded) {
+  mine.remote?.close();
+  mine.remote = null;
+  mine.wsUrl = null;
+  mine.hops = 0;
+  if (sessionEnded) {
+    end("The server hosting the call ended your sign-in there, so the call ended.");
+    return;
+  }
+  mine.peer?.close();
+  mine.peer = null;
+  clearTimeout(mine.answerTimer);
+  mine.phase = "reconnecting";
+  renderControls();
+  stage.setRemoteMedia(new Map());
+  stage.setParticipants([]);
+  mine.rejoins += 1;
+  if (mine.rejoins > MAX_REJOINS) {
+    end("Lost the connection to the server that hosts this call. Join again to retry.");
+    return;
+  }
+  stage.setStatus("Connection to the server hosting the call lost. Rejoining…");
+  const delay = REJOIN_DELAY_MS * 2 ** (mine.rejoins - 1);
+  mine.retryTimer = setTimeout(() => {
+    mine.retryTimer = null;
+    // With the chat's socket down, callSocketReady rejoins once it is back.
+    if (call === mine && mine.phase === "reconnecting" && isReady()) connect(mine);
+  }, delay);
 }
 
 // A client→server call frame. The server echoes client_id in its errors:
@@ -335,7 +462,7 @@ function onConnectionState(state) {
   if (state === "connected") stage.setStatus("");
   else if (state === "disconnected") stage.setStatus("The connection is unsteady. Trying to recover…");
   else if (state === "failed") {
-    ctx.send(callFrame("call.leave", call.groupId));
+    signal(call, callFrame("call.leave", call.groupId));
     end("The call's connection failed: no media could get through to the server. "
       + "A firewall may block it. Join again to retry.");
   } else if (call.phase === "in") stage.setStatus("Connecting…");
@@ -344,7 +471,7 @@ function onConnectionState(state) {
 // Our own choice: tell the server, drop everything at once.
 function leave() {
   if (!call) return;
-  if (call.phase === "joining" || call.phase === "in") ctx.send(callFrame("call.leave", call.groupId));
+  if (call.phase === "joining" || call.phase === "in") signal(call, callFrame("call.leave", call.groupId));
   end("");
 }
 
@@ -354,6 +481,9 @@ function end(message) {
   if (!mine) return;
   call = null;
   clearTimeout(mine.answerTimer);
+  clearTimeout(mine.retryTimer);
+  mine.remote?.close(); // after the call.leave just sent, if any
+  mine.remote = null;
   mine.speakers?.stop();
   mine.peer?.close();
   stopTracks(mine.media);
@@ -374,7 +504,7 @@ function stopTracks(media) {
 function serially(mine, step) {
   mine.chain = mine.chain.then(step).catch((error) => {
     if (call === mine) {
-      ctx.send(callFrame("call.leave", mine.groupId));
+      signal(mine, callFrame("call.leave", mine.groupId));
       end(`The call could not go on: ${error.message}`);
     }
   });
@@ -397,7 +527,7 @@ function toggle(kind) {
 }
 
 function sendMute(mine, kind) {
-  ctx.send(callFrame("call.mute", mine.groupId, { kind, muted: isMuted(mine, kind) }));
+  signal(mine, callFrame("call.mute", mine.groupId, { kind, muted: isMuted(mine, kind) }));
 }
 
 // A device we do not have is as good as muted, for the others.
@@ -467,7 +597,7 @@ function stopSharing(mine) {
 }
 
 function sendScreen(mine) {
-  ctx.send(callFrame("call.mute", mine.groupId, { kind: "screen", muted: !mine.screen }));
+  signal(mine, callFrame("call.mute", mine.groupId, { kind: "screen", muted: !mine.screen }));
 }
 
 // -- devices and voices ---------------------------------------------------------

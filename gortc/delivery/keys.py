@@ -22,6 +22,7 @@ from gortc.usecases.live import LiveService
 from gortc.usecases.ports import MediaRouter
 from gortc.usecases.search import SearchService
 from gortc.usecases.signed_urls import SignedUrlService
+from gortc.usecases.ws_tickets import WebSocketTickets
 
 CONFIG = web.AppKey("config", Config)
 ACCOUNTS = web.AppKey("accounts", AccountService)
@@ -40,6 +41,8 @@ SIGNED_URLS = web.AppKey("signed_urls", SignedUrlService)
 DIRECT_UPLOADS = web.AppKey("direct_uploads", DirectUploadService)
 SEARCH = web.AppKey("search", SearchService)
 HUB = web.AppKey("hub", Hub)
+# Tickets that open the WebSocket on any instance (usecases/ws_tickets.py).
+WS_TICKETS = web.AppKey("ws_tickets", WebSocketTickets)
 # The application's Prometheus registry and the metrics counted as they happen.
 METRICS = web.AppKey("metrics", Metrics)
 API_ROUTES = web.AppKey("api_routes", list[ApiRoute])

@@ -30,17 +30,31 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-def content_security_policy(store_origin: str) -> str:
+def content_security_policy(store_origin: str, socket_sources: str = "") -> str:
     """The client's policy; with files in an object store, pictures, media
     and uploads may also come from and go to the store's origin (downloads
-    are redirects there, uploads PUT there)."""
-    if not store_origin:
+    are redirects there, uploads PUT there); ``socket_sources`` (see
+    call_socket_sources) are where else WebSockets may go."""
+    if not store_origin and not socket_sources:
         return CONTENT_SECURITY_POLICY
+    store = f" {store_origin}" if store_origin else ""
+    sockets = f" {socket_sources}" if socket_sources else ""
     return (
-        f"default-src 'self'; img-src 'self' data: blob: {store_origin}; "
-        f"media-src 'self' blob: {store_origin}; connect-src 'self' {store_origin}; "
+        f"default-src 'self'; img-src 'self' data: blob:{store}; "
+        f"media-src 'self' blob:{store}; connect-src 'self'{store}{sockets}; "
         "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
     )
+
+
+def call_socket_sources(config: Config) -> str:
+    """With several instances (Redis), a call may be hosted by another
+    instance, whose WebSocket (the call's ws_url, from server.instance_url)
+    is on a host name the page cannot know in advance: WebSockets may then
+    go to any host, over TLS only unless this instance's own address is
+    plain http (a test or a private network). Empty with one instance."""
+    if not config.redis.url:
+        return ""
+    return "wss:" if config.instance_url.startswith("https://") else "ws: wss:"
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -136,7 +150,9 @@ async def index(request: web.Request) -> web.FileResponse:
         STATIC_ROOT / "index.html",
         headers={
             "Cache-Control": "no-cache",
-            "Content-Security-Policy": content_security_policy(request.app[CONFIG].storage.origin),
+            "Content-Security-Policy": content_security_policy(
+                request.app[CONFIG].storage.origin, call_socket_sources(request.app[CONFIG])
+            ),
         },
     )
 

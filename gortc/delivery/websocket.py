@@ -8,10 +8,10 @@ import logging
 from typing import Annotated, Any
 
 from aiohttp import WSMsgType, web
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from gortc.delivery.auth import Principal, allowed_origins, authenticate
-from gortc.delivery.bodies import describe_validation_error
+from gortc.delivery.bodies import describe_validation_error, json_response
 from gortc.delivery.calls import (
     CallAnswerFrame,
     CallJoinFrame,
@@ -30,9 +30,10 @@ from gortc.delivery.chat_schemas import (
 )
 from gortc.delivery.errors import status_of
 from gortc.delivery.events import encode_event, encode_frame
-from gortc.delivery.keys import CALLS, CHAT, CONFIG, GROUPS, HUB, LIVE
+from gortc.delivery.keys import ACCOUNTS, CALLS, CHAT, CONFIG, GROUPS, HUB, LIVE, WS_TICKETS
 from gortc.delivery.live import LiveChatFrame, LiveUnwatchFrame, LiveWatchFrame
 from gortc.delivery.routing import ApiRoute
+from gortc.delivery.schemas import Timestamp
 from gortc.entities.calls import HostedElsewhere, MediaKind
 from gortc.entities.errors import DomainError, Forbidden, RateLimited, Unauthenticated
 from gortc.entities.ids import new_id
@@ -40,6 +41,7 @@ from gortc.hub.connection import CLOSE_SESSION_ENDED, Connection, QueueLimits
 from gortc.hub.frames import text_frame
 from gortc.hub.hub import Hub, live_room_topic
 from gortc.usecases.accounts import AccountService
+from gortc.usecases.ws_tickets import QUERY_PARAMETER as TICKET_PARAMETER
 
 log = logging.getLogger(__name__)
 
@@ -263,9 +265,57 @@ class _Session:
         await self._app[CALLS].connection_closed(self.signals)
 
 
+class WebSocketTicketView(BaseModel):
+    ticket: str = Field(
+        min_length=1,
+        max_length=400,
+        description="Open GET /api/v1/ws?ticket=<this> (on any instance) before expires_at",
+    )
+    expires_at: Timestamp
+
+
+async def issue_ticket(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    issued = request.app[WS_TICKETS].mint(
+        principal.user_id,
+        principal.session_id,
+        principal.claims.jti if principal.claims else None,
+    )
+    response = json_response(
+        WebSocketTicketView(ticket=issued.ticket, expires_at=issued.expires_at)
+    )
+    response.headers["Cache-Control"] = "no-store"  # a credential, if a short-lived one
+    return response
+
+
+async def _signed_in(request: web.Request) -> tuple[Principal, str | None]:
+    """Who opens the socket, and the jti of the access token it rests on
+    (None for a cookie sign-in): by ticket, bearer token or cookie."""
+    ticket = request.query.get(TICKET_PARAMETER)
+    if ticket is None:
+        principal = await authenticate(request, allow_query_token=True)
+        if principal.claims is None and request.headers.get("Origin") not in allowed_origins(
+            request
+        ):
+            # The handshake is a GET, so the CSRF rule for cookies is checked here.
+            raise Forbidden(
+                "cross-site WebSocket refused: the Origin is not this server",
+                code="cross_site_request",
+            )
+        return principal, principal.claims.jti if principal.claims else None
+    # No Origin check: a ticket is no ambient credential a browser attaches
+    # by itself (as a cookie is), so another site cannot ride on it; only a
+    # page of ours (POST with our Origin) or a token holder can get one.
+    # That is what lets the page of the public name (or of another
+    # instance) reach this instance, whose origin differs.
+    claim = await request.app[WS_TICKETS].redeem(ticket)
+    await request.app[ACCOUNTS].check_still_signed_in(claim.session_id, claim.jti)
+    return Principal(claim.user_id, claim.session_id, None), claim.jti
+
+
 async def websocket(request: web.Request) -> web.StreamResponse:
     try:
-        principal = await authenticate(request, allow_query_token=True)
+        principal, jti = await _signed_in(request)
     except Unauthenticated as exc:
         # Browsers cannot read the status of a refused handshake (they only
         # see 1006), so a WebSocket request is accepted and closed with 4001.
@@ -275,12 +325,6 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         await ws.prepare(request)
         await ws.close(code=CLOSE_SESSION_ENDED, message=exc.message[:120].encode())
         return ws
-    if principal.claims is None and request.headers.get("Origin") not in allowed_origins(request):
-        # The handshake is a GET, so the CSRF rule for cookies is checked here.
-        raise Forbidden(
-            "cross-site WebSocket refused: the Origin is not this server",
-            code="cross_site_request",
-        )
     config = request.app[CONFIG].hub
     hub = request.app[HUB]
     ws = web.WebSocketResponse(
@@ -294,7 +338,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         connection_id=new_id(),
         user_id=principal.user_id,
         session_id=principal.session_id,
-        jti=principal.claims.jti if principal.claims else None,
+        jti=jti,
         ws=ws,
         transport=transport,
         limits=QueueLimits(
@@ -379,7 +423,32 @@ ROUTES = [
         status=101,
         # 400: a GET that is no WebSocket handshake.
         errors=(400, 401, 403),
-        query=(("access_token", "string", "For browsers, which cannot set headers"),),
-        description="Upgrades to a WebSocket; the frames are in docs/api.md.",
+        query=(
+            ("access_token", "string", "For browsers, which cannot set headers"),
+            (
+                TICKET_PARAMETER,
+                "string",
+                "A ticket of POST /api/v1/ws/tickets: for a page whose cookie this "
+                "instance does not get (another host name)",
+            ),
+        ),
+        description="Upgrades to a WebSocket; the frames are in docs/api.md. Signed in by "
+        "the session cookie (from this server's own pages: the Origin is checked), a "
+        "bearer token (header or access_token), or a ticket. A refused sign-in is a "
+        "socket closed at once with 4001 and the reason (browsers cannot read a "
+        "refused handshake's status).",
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/ws/tickets",
+        issue_ticket,
+        "A one-minute ticket to open the WebSocket on another instance",
+        "realtime",
+        response=WebSocketTicketView,
+        description="For the web client, whose session cookie another instance's host "
+        "name (server.instance_url, e.g. a call's ws_url) does not receive: the ticket "
+        "opens GET /api/v1/ws?ticket=… there, as the caller, until expires_at (about "
+        "60 s), once. It only opens sockets, and only while the sign-in it was made for "
+        "lasts: signing out ends it. Ask for a new one for every socket.",
     ),
 ]

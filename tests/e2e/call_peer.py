@@ -14,7 +14,7 @@ from typing import Any
 
 import av
 import numpy as np
-from aiohttp import ClientWebSocketResponse, WSMsgType
+from aiohttp import ClientSession, ClientWebSocketResponse, WSMsgType
 from aiohttp.test_utils import TestClient
 from aiortc import (
     AudioStreamTrack,
@@ -83,7 +83,12 @@ class Received:
 
 
 class CallPeer:
-    def __init__(self, client: TestClient, user: dict[str, Any], tokens: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        client: TestClient | ClientSession,  # a session with a base_url: a real process
+        user: dict[str, Any],
+        tokens: dict[str, Any],
+    ) -> None:
         use_host_addresses(["127.0.0.1"])
         self.client = client
         self.user_id: str = user["id"]

@@ -27,9 +27,9 @@ class ServerProcess:
         return await asyncio.wait_for(self.process.wait(), timeout=15)
 
 
-async def start_server(data_dir: Path, *, port: int = 0, **env: str) -> ServerProcess:
-    """``port``: 0 picks a free one (a test that must name the address
-    beforehand, e.g. in server.instance_url, picks it itself)."""
+async def start_server(data_dir: Path, port: int = 0, **env: str) -> ServerProcess:
+    """``port`` 0: any free one (a test that must name its own URL in the
+    configuration, e.g. server.instance_url, picks one first)."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("GORTC_")}
     # A free RTMP port (the test may name one): never the fixed 1935.
     environment["GORTC_LIVE_RTMP_PORT"] = "0"

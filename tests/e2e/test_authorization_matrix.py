@@ -447,6 +447,18 @@ async def token_in_query(w: World, role: str) -> Req:
     return Req(query=query, auth={})
 
 
+async def ticket_from_another_origin(w: World, role: str) -> Req:
+    """The role's WebSocket ticket (asked for with its token), used from a
+    page of another origin, as the page of the public name does on an
+    instance of its own host name: the ticket, not the Origin, decides."""
+    if role == "anonymous":
+        return Req(query=urlencode({"ticket": "not.a.ticket.0.x"}), auth={})
+    answer = await w.client.post("/api/v1/ws/tickets", headers=w.auth(role))
+    assert answer.status == 200, await answer.text()
+    ticket = (await answer.json())["ticket"]
+    return Req(query=urlencode({"ticket": ticket}), auth={"Origin": "https://elsewhere.example"})
+
+
 async def remote_scraper(w: World, role: str) -> Req:
     # The world's server trusts 127.0.0.1 as a proxy: this request says it
     # comes from a client elsewhere (no packet leaves loopback).
@@ -587,6 +599,8 @@ ROUTES: list[Row] = [
     Row("4001 101 101 101 101 101", "GET /api/v1/ws"),
     Row("4001 101 101 101 101 101", "GET /api/v1/ws", token_in_query, "?access_token="),
     Row("4001 403 403 403 403 403", "GET /api/v1/ws", cookie_from_another_site, "cookie, another site's Origin"),
+    Row("4001 101 101 101 101 101", "GET /api/v1/ws", ticket_from_another_origin, "?ticket=, another Origin"),
+    Row("401 200 200 200 200 200", "POST /api/v1/ws/tickets"),
 ]
 # fmt: on
 
@@ -637,6 +651,7 @@ OWN_CREDENTIAL: set[Prepare] = {
     owners_token_elsewhere,
     cookie_from_another_site,
     token_in_query,
+    ticket_from_another_origin,
 }
 
 

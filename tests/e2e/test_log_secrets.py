@@ -192,6 +192,12 @@ async def full_session(session: Session, server: ServerProcess) -> dict[str, str
             while (await socket.receive_json())["type"] != "message.ack":
                 pass
 
+    # A WebSocket ticket (how a page reaches another instance), in the query.
+    ticket, _ = await s.call("POST", "/api/v1/ws/tickets", expect=200, headers=bearer(access))
+    s.keep("websocket ticket's signature", ticket["ticket"].rsplit(".", 1)[1])
+    async with s.http.ws_connect(f"/api/v1/ws?ticket={ticket['ticket']}") as socket:
+        assert (await socket.receive_json(timeout=5))["type"] == "ready"
+
     # Files: an upload, a signed download URL used without credentials.
     form = aiohttp.FormData()
     form.add_field("file", b"quarterly figures\n", filename="figures.txt")
