@@ -138,9 +138,15 @@ class LiveWebRtc:
         room = self._rooms.get(room_id)
         if room is None or not room.sources:
             raise NotFound("nobody is live there (over WebRTC)", code="not_live")
+        # A transceiver of a kind the offer has no section for makes aiortc
+        # fail its answer: offer only the kinds the viewer asked for.
+        offered = _offered_kinds(offer_sdp)
+        wanted = [source for source in room.sources if source.kind in offered]
+        if not wanted:
+            raise _takes_none(room)
         pc = self._connection()
         pending: list[tuple[RTCRtpTransceiver, Source]] = []
-        for source in room.sources:
+        for source in wanted:
             transceiver = pc.addTransceiver(source.kind, direction="sendonly")
             prefer_codec(transceiver, source)
             pending.append((transceiver, source))
@@ -163,11 +169,7 @@ class LiveWebRtc:
             tracks.append((source, track))
         if not tracks:
             await close_quietly(pc)
-            raise invalid_sdp(
-                "the offer takes none of the stream's media (it is "
-                + ", ".join(s.mime_type or "?" for s in room.sources)
-                + ")"
-            )
+            raise _takes_none(room)
 
         @pc.on("connectionstatechange")
         def on_state() -> None:
@@ -290,6 +292,19 @@ class RtmpVideoFeed:
             out += _START_CODE + data[offset : offset + size]
             offset += size
         return bytes(out)
+
+
+def _takes_none(room: _Room) -> Exception:
+    return invalid_sdp(
+        "the offer takes none of the stream's media (it is "
+        + ", ".join(s.mime_type or "?" for s in room.sources)
+        + ")"
+    )
+
+
+def _offered_kinds(offer_sdp: str) -> set[str]:
+    """The media kinds (audio, video) an offer has a section for."""
+    return {line[2:].split(" ", 1)[0] for line in offer_sdp.splitlines() if line.startswith("m=")}
 
 
 async def _answer(pc: RTCPeerConnection, offer_sdp: str) -> None:

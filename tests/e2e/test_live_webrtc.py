@@ -136,6 +136,19 @@ async def test_a_whip_publisher_goes_live_and_whep_viewers_see_it(
     grey = (200 - 16) * 255 / 219  # the publisher's colour, as decoded
     assert abs(sum(viewer.lumas) / len(viewer.lumas) - grey) < 6
 
+    # A viewer that wants the picture only (an offer with no audio section)
+    # is answered with the picture only, not refused.
+    video_only = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    connections.append(video_only)
+    video_only.addTransceiver("video", direction="recvonly")
+    response = await live_app.post(
+        f"/live/{bob['id']}/whep", data=await offer_of(video_only), headers=SDP | bearer(ann_tokens)
+    )
+    assert response.status == 201, await response.text()
+    answer = await response.text()
+    assert "m=video " in answer and "m=audio " not in answer
+    await video_only.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+
     response = await live_app.delete(session, headers=bearer(ann_tokens))
     assert response.status == 200
     again = await live_app.delete(session, headers=bearer(ann_tokens))
