@@ -78,7 +78,8 @@ class Engine:
     name: str
     backend: DatabaseBackend
     seed_seconds: float = 0.0
-    results: dict[str, Timed] = field(default_factory=dict)
+    # Owner ("me"/"other") -> one Timed per pass over the queries.
+    results: dict[str, list[Timed]] = field(default_factory=dict)
 
 
 def log(message: str) -> None:
@@ -253,14 +254,15 @@ async def bench(arguments: argparse.Namespace) -> tuple[list[Engine], int, list[
                     clock=FixedClock(),
                     settings=FileSettings(),
                 )
-                log(f"searching {engine.name} as me ...")
-                engine.results["me"] = await search_as(
-                    service, owners[0].id, queries, arguments.budget
-                )
-                log(f"searching {engine.name} as {owners[1].username} ...")
-                engine.results["other"] = await search_as(
-                    service, owners[1].id, queries, arguments.budget
-                )
+                for number in range(1, arguments.passes + 1):
+                    log(f"searching {engine.name} as me (pass {number}) ...")
+                    engine.results.setdefault("me", []).append(
+                        await search_as(service, owners[0].id, queries, arguments.budget)
+                    )
+                    log(f"searching {engine.name} as {owners[1].username} (pass {number}) ...")
+                    engine.results.setdefault("other", []).append(
+                        await search_as(service, owners[1].id, queries, arguments.budget)
+                    )
     return engines, text_bytes, owners
 
 
@@ -289,28 +291,30 @@ def report(arguments: argparse.Namespace, engines: list[Engine], text_bytes: int
     print(f"{'':40} " + " ".join(f"{kind:>12}" for kind in QUERY_KINDS))
     for who, label in (("me", "me"), ("other", f"another owner (~{other_files:,} files)")):
         for engine in engines:
-            timed = engine.results[who]
-            print(row(f"{engine.name}, {label}", timed.per_kind, timed.overall))
+            for number, timed in enumerate(engine.results[who], 1):
+                print(row(f"{engine.name}, {label}, #{number}", timed.per_kind, timed.overall))
     print()
     sqlite, postgres = engines
     for who, label in (("me", "me"), ("other", "another owner")):
-        base, other = sqlite.results[who].overall, postgres.results[who].overall
-        print(
-            f"{label}: p95 SQLite {base.p95:.2f} ms, PostgreSQL {other.p95:.2f} ms, "
-            f"PostgreSQL / SQLite x{other.p95 / base.p95:.2f} "
-            f"(p50 x{other.p50 / base.p50:.2f}; cold p95 {base.cold_p95:.2f} → "
-            f"{other.cold_p95:.2f} ms)"
-        )
+        for number in range(arguments.passes):
+            base = sqlite.results[who][number].overall
+            other = postgres.results[who][number].overall
+            print(
+                f"{label}, pass {number + 1}: p95 SQLite {base.p95:.2f} ms, PostgreSQL"
+                f" {other.p95:.2f} ms, PostgreSQL / SQLite x{other.p95 / base.p95:.2f} "
+                f"(p50 x{other.p50 / base.p50:.2f}; cold p95 {base.cold_p95:.2f} → "
+                f"{other.cold_p95:.2f} ms)"
+            )
     empty = ", ".join(
-        f"{engine.name} {engine.results['me'].empty}/{engine.results['other'].empty}"
+        f"{engine.name} {engine.results['me'][0].empty}/{engine.results['other'][0].empty}"
         for engine in engines
     )
     print(f"queries with no hit (me/another owner): {empty}")
     for engine in engines:
         for who in ("me", "other"):
-            timed = engine.results[who].timed
-            if any(timed[kind] < arguments.per_kind for kind in QUERY_KINDS):
-                counts = ", ".join(f"{kind} {timed[kind]}" for kind in QUERY_KINDS)
+            counted = engine.results[who][-1].timed
+            if any(counted[kind] < arguments.per_kind for kind in QUERY_KINDS):
+                counts = ", ".join(f"{kind} {counted[kind]}" for kind in QUERY_KINDS)
                 print(
                     f"{engine.name}, {who}: the {arguments.budget:g} s budget per kind stopped"
                     f" early; queries timed: {counts}"
@@ -331,6 +335,9 @@ def main() -> None:
         type=float,
         default=120.0,
         help=f"seconds per kind of query, per engine and owner (at least {MIN_TIMED} are timed)",
+    )
+    parser.add_argument(
+        "--passes", type=int, default=2, help="times the query mix is run on the same data"
     )
     arguments = parser.parse_args()
     if arguments.others is None:

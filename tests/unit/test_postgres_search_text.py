@@ -26,3 +26,13 @@ def test_passage_is_the_run_with_most_matches_deep_in_a_long_text() -> None:
 def test_passage_without_a_match_is_the_start_of_the_text() -> None:
     text = "one two three four five six"
     assert passage(text, Wanted(frozenset({"zebra"}), ()), "[", "]", words=3) == "one two three…"
+
+
+def test_a_long_plain_text_gives_the_same_passage_quickly() -> None:
+    filler = " ".join(f"word{i % 997}" for i in range(20_000))
+    text = f"{filler} the Budget report, budgeting and the budget. {filler} budget"
+    wanted = Wanted(frozenset({"budget"}), ("report",))
+    shown = passage(text, wanted, "[", "]", words=6)
+    assert shown == "…[Budget] [report], budgeting and the [budget]…"
+    nothing = passage(text, Wanted(frozenset({"zebra"}), ()), "[", "]", words=3)
+    assert nothing == "word0 word1 word2…"
