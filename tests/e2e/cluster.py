@@ -5,8 +5,9 @@ docs/deploy.md ("Several machines") lays them out. All on loopback.
 
 Shared by every instance: the database, Redis, the auth secret and the
 files' store. Per instance: its data directory (temporary files, HLS
-output), its port, its RTMP port and its server.instance_url (its direct
-address, which a call's ``call_elsewhere`` ws_url is built from).
+output), its port, its RTMP port and its server.instance_url (its /iN/
+prefix on nginx's name, which a call's ``call_elsewhere`` ws_url is built
+from).
 
 Until gortc has an S3 blob store, the instances share files through one
 local folder: each data directory's ``blobs`` is a link to it, as a network
@@ -290,7 +291,9 @@ async def running_cluster(
                 (data_dir / "blobs").symlink_to(shared_blobs, target_is_directory=True)
             port, rtmp_port = free_port(), free_port()
             env = shared | {
-                "GORTC_SERVER_INSTANCE_URL": f"http://127.0.0.1:{port}",
+                # Its prefix on the public name: reached through nginx by
+                # browsers following a call elsewhere and by other instances.
+                "GORTC_SERVER_INSTANCE_URL": f"{public}/i{number}",
                 "GORTC_LIVE_RTMP_PORT": str(rtmp_port),
             }
             instances.append(

@@ -268,11 +268,11 @@ async def test_a_call_connects_members_whose_sockets_are_on_different_instances(
         ann, followed = await join_call(cluster, first.via_nginx, people[0], group_id, opened, 50)
         assert followed is None
         # Ben's socket is on the second, Cat's on the third: each is sent
-        # to the host's own address, and follows.
+        # to the host's own address (its prefix on nginx), and follows.
         ben, followed = await join_call(cluster, second.via_nginx, people[1], group_id, opened, 120)
-        assert followed == f"ws://127.0.0.1:{first.port}/api/v1/ws"
+        assert followed == f"wss://{first.via_nginx.removeprefix('https://')}/api/v1/ws"
         cat, followed = await join_call(cluster, third.direct, people[2], group_id, opened, 200)
-        assert followed == f"ws://127.0.0.1:{first.port}/api/v1/ws"
+        assert followed == f"wss://{first.via_nginx.removeprefix('https://')}/api/v1/ws"
 
         peers = [ann, ben, cat]
         for peer in peers:
