@@ -259,6 +259,9 @@ async def running_cluster(
         stack.callback(redis.stop)
         listen_port = free_port()
         public = f"https://127.0.0.1:{listen_port}"
+        prefix = folder / "nginx"
+        prefix.mkdir()
+        certificate = make_certificate(prefix)
         shared = {
             "GORTC_DATABASE_URL": database_url,
             "GORTC_REDIS_URL": redis.url,
@@ -268,6 +271,9 @@ async def running_cluster(
             "GORTC_SERVER_TRUSTED_PROXIES": "127.0.0.1",
             "GORTC_LIMITS_ENABLED": "false",
             "GORTC_RTC_HOST_ADDRESSES": "127.0.0.1",
+            # The instances reach each other at their instance_url, through
+            # nginx: they trust its test certificate as they would a real one.
+            "SSL_CERT_FILE": str(certificate),
         }
         shared_blobs = folder / "shared-blobs"
         if HAS_S3_STORE:
@@ -306,9 +312,6 @@ async def running_cluster(
         await instances[0].start()
         await asyncio.gather(*(instance.start() for instance in instances[1:]))
 
-        prefix = folder / "nginx"
-        prefix.mkdir()
-        certificate = make_certificate(prefix)
         site = site_for_instances(prefix, listen_port, [i.port for i in instances])
         nginx = await asyncio.to_thread(
             run_nginx, binary, prefix, nginx_config(prefix, site), listen_port

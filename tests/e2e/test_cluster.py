@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import importlib.util
 import io
 import secrets
 import time
@@ -173,7 +174,12 @@ async def test_an_upload_is_downloaded_and_found_through_other_instances(
     assert found["items"] == []
 
 
+# Live across instances: any instance relays a room from the one ingesting it.
+LIVE_ACROSS_INSTANCES = importlib.util.find_spec("gortc.delivery.live_relay") is not None
+
+
 @pytest.mark.xfail(
+    not LIVE_ACROSS_INSTANCES,
     strict=False,
     reason="live across instances (segments in the object store, or fetched from the "
     "ingesting instance) is not built yet: nginx sends the player to whichever "
