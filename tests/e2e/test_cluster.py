@@ -144,12 +144,18 @@ class Writers:
     senders: list[WsClient]
     readers: list[WsClient]
 
+    rounds: int = 0
+
     async def send_at_once(self, count: int) -> None:
+        """Each sends ``count`` messages (pipelined), all three at once."""
+        self.rounds += 1
+        tag = self.rounds  # a new client_id each round: a repeated one is stored once
+
         async def send(ws: WsClient, name: str) -> None:
-            for index in range(count):  # pipelined
+            for index in range(count):
                 await ws.send(
                     type="message.send", group_id=self.group_id, body=f"{name} {index}",
-                    client_id=f"{name}-{index}",
+                    client_id=f"{name}-{tag}-{index}",
                 )  # fmt: skip
 
         await asyncio.gather(*(send(ws, n) for ws, n in zip(self.senders, self.names, strict=True)))
