@@ -164,18 +164,18 @@ class Cluster:
 
     async def register(self, base: str, username: str) -> dict[str, Any]:
         account = {"username": username, "email": f"{username}@example.org"}
-        response = await self.http.post(
+        async with self.http.post(
             f"{base}/api/v1/auth/register", json=account | {"password": TEST_PASSWORD}
-        )
-        assert response.status == 201, (base, await response.text())
-        return await response.json()  # type: ignore[no-any-return]
+        ) as response:
+            assert response.status == 201, (base, await response.text())
+            return await response.json()  # type: ignore[no-any-return]
 
     async def login(self, base: str, username: str) -> dict[str, Any]:
-        response = await self.http.post(
+        async with self.http.post(
             f"{base}/api/v1/auth/login", json={"login": username, "password": TEST_PASSWORD}
-        )
-        assert response.status == 200, (base, await response.text())
-        return await response.json()  # type: ignore[no-any-return]
+        ) as response:
+            assert response.status == 200, (base, await response.text())
+            return await response.json()  # type: ignore[no-any-return]
 
     async def person(self, base: str, username: str) -> dict[str, Any]:
         """A new user, signed in at ``base``: the login answer (with "user")."""

@@ -91,11 +91,11 @@ async def test_sign_up_on_one_instance_sign_in_on_any(cluster: Cluster) -> None:
         await cluster.call("GET", f"{base}/api/v1/users/me", tokens, expect=401)
 
     # A name taken through one instance is taken on all of them.
-    taken = await cluster.http.post(
+    async with cluster.http.post(
         f"{third.direct}/api/v1/auth/register",
         json={"username": name, "email": f"other-{name}@example.org", "password": "x" * 20},
-    )
-    assert taken.status == 409, await taken.text()
+    ) as taken:
+        assert taken.status == 409, await taken.text()
 
 
 async def test_a_message_reaches_members_on_every_instance_in_order(cluster: Cluster) -> None:
