@@ -4,15 +4,10 @@ site (deploy/nginx/gortc-instances.conf) grown to three instances, as
 docs/deploy.md ("Several machines") lays them out. All on loopback.
 
 Shared by every instance: the database, Redis, the auth secret and the
-files' store. Per instance: its data directory (temporary files, HLS
-output), its port, its RTMP port and its server.instance_url (its /iN/
-prefix on nginx's name, which a call's ``call_elsewhere`` ws_url is built
-from).
-
-Until gortc has an S3 blob store, the instances share files through one
-local folder: each data directory's ``blobs`` is a link to it, as a network
-file system mounted there would be. Once ``storage.url`` exists, the cluster
-uses a real SeaweedFS S3 server instead.
+object store (a real SeaweedFS S3 server, tests/object_store.py). Per
+instance: its data directory (temporary files, HLS output), its port, its
+RTMP port and its server.instance_url (its /iN/ prefix on nginx's name,
+which a call's ``call_elsewhere`` ws_url is built from).
 """
 
 from __future__ import annotations
@@ -32,7 +27,6 @@ from typing import Any
 
 import aiohttp
 
-from gortc.config import Config
 from tests.conftest import TEST_PASSWORD
 from tests.e2e.server_process import ServerProcess, start_server
 from tests.e2e.test_behind_nginx import make_certificate, require_nginx
@@ -50,9 +44,6 @@ _LOCATION = re.compile(r"^([ \t]*)location /i1/ \{\n(.*?)^\1\}\n", re.MULTILINE 
 _OTHER_LOCATIONS = re.compile(
     r"^([ \t]*)location /i[2-9]/ \{\n.*?^\1\}\n", re.MULTILINE | re.DOTALL
 )
-
-# The S3 blob store is selected by a [storage] section of the configuration.
-HAS_S3_STORE = "storage" in Config.model_fields
 
 
 def site_for_instances(prefix: Path, listen_port: int, ports: list[int]) -> str:
@@ -280,26 +271,20 @@ async def running_cluster(
             # nginx: they trust its test certificate as they would a real one.
             "SSL_CERT_FILE": str(certificate),
         }
-        shared_blobs = folder / "shared-blobs"
-        if HAS_S3_STORE:
-            store = ObjectStore(folder / "seaweedfs")
-            store.start()
-            stack.callback(store.stop)
-            shared |= {
-                "GORTC_STORAGE_URL": store.url,
-                "GORTC_STORAGE_ENDPOINT": store.endpoint,
-                "GORTC_STORAGE_REGION": REGION,
-                "GORTC_STORAGE_ACCESS_KEY": ACCESS_KEY,
-                "GORTC_STORAGE_SECRET_KEY": SECRET_KEY,
-            }
-        else:
-            shared_blobs.mkdir()
+        store = ObjectStore(folder / "seaweedfs")
+        store.start()
+        stack.callback(store.stop)
+        shared |= {
+            "GORTC_STORAGE_URL": store.url,
+            "GORTC_STORAGE_ENDPOINT": store.endpoint,
+            "GORTC_STORAGE_REGION": REGION,
+            "GORTC_STORAGE_ACCESS_KEY": ACCESS_KEY,
+            "GORTC_STORAGE_SECRET_KEY": SECRET_KEY,
+        }
         instances: list[Instance] = []
         for number in range(1, size + 1):
             data_dir = folder / f"instance{number}"
             data_dir.mkdir()
-            if not HAS_S3_STORE:
-                (data_dir / "blobs").symlink_to(shared_blobs, target_is_directory=True)
             port, rtmp_port = free_port(), free_port()
             env = shared | {
                 # Its prefix on the public name: reached through nginx by

@@ -1,4 +1,4 @@
-"""Three instances behind nginx on PostgreSQL, Redis and a shared files'
+"""Three instances behind nginx on PostgreSQL, Redis and an S3 object
 store (tests/e2e/cluster.py starts them once for the module): what a user
 of a deployment spread over several machines would notice, checked through
 nginx's shared name, through each instance's /iN/ prefix and through each
@@ -30,6 +30,7 @@ from aiohttp.test_utils import TestClient
 
 from tests.e2e.call_peer import CallPeer
 from tests.e2e.cluster import Cluster, running_cluster
+from tests.e2e.file_client import stored_blobs
 from tests.e2e.test_live_streaming import eventually
 from tests.e2e.ws_client import WsClient
 from tests.media_tools import ffmpeg_publish
@@ -249,6 +250,10 @@ async def test_an_upload_is_downloaded_and_found_through_other_instances(
         body = await cluster.call("GET", f"{base}/api/v1/files/{stored['id']}/content", ann)
         assert hashlib.sha256(body).hexdigest() == stored["sha256"], base
         assert body == data
+
+    # The bytes are in the object store, in no instance's data directory.
+    for instance in cluster.instances:
+        assert stored_blobs(instance.data_dir) == [], instance.number
 
     for base in (second.direct, second.via_nginx):
         found = await cluster.call("GET", f"{base}/api/v1/files/search", ann, params={"q": word})
