@@ -85,6 +85,20 @@ async def test_sign_up_on_one_instance_sign_in_on_any(cluster: Cluster) -> None:
             me = await cluster.call("GET", f"{other}/api/v1/users/me", tokens)
             assert me["username"] == name, (base, other)
 
+    # A refresh token from one instance is renewed by another; presented
+    # again on a third (a sign of theft), it ends the whole sign-in.
+    first_pair = await cluster.login(first.direct, name)
+    renewed = await cluster.call(
+        "POST", f"{second.direct}/api/v1/auth/refresh", first_pair,
+        json={"refresh_token": first_pair["refresh_token"]},
+    )  # fmt: skip
+    await cluster.call("GET", f"{third.via_nginx}/api/v1/users/me", renewed)
+    await cluster.call(
+        "POST", f"{third.direct}/api/v1/auth/refresh", first_pair, expect=401,
+        json={"refresh_token": first_pair["refresh_token"]},
+    )  # fmt: skip
+    await cluster.call("GET", f"{first.direct}/api/v1/users/me", renewed, expect=401)
+
     # Signing out on one instance ends that sign-in on all of them at once.
     tokens = await cluster.login(third.direct, name)
     await cluster.call("POST", f"{second.via_nginx}/api/v1/auth/logout", tokens, expect=204)
