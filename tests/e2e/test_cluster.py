@@ -418,22 +418,25 @@ async def _sync(ws: WsClient, group_id: str, after_seq: int) -> list[dict[str, A
 
 
 async def test_killing_an_instance_loses_no_acknowledged_message(cluster: Cluster) -> None:
-    names = [unique(n) for n in ("ann", "ben", "cat", "dan")]
-    ann, ben, cat, dan = [await cluster.person(cluster.public, name) for name in names]
+    names = [unique(n) for n in ("ann", "ben", "cat", "dan", "eve")]
+    ann, ben, cat, dan, eve = [await cluster.person(cluster.public, name) for name in names]
     # The instance that dies is the one nginx sends this machine to: its
     # clients' reconnections through nginx must be moved to another.
     picked = await cluster.nginx_picks(ann)
     victim = cluster.instances[picked - 1]
     first, third = [i for i in cluster.instances if i is not victim]
-    group_id = await cluster.group_of(cluster.public, ann, ben, cat, dan)
-    # Ben and Cat are on the instance that dies; Ann and Dan are not.
+    group_id = await cluster.group_of(cluster.public, ann, ben, cat, dan, eve)
+    # Ben, Cat and Eve are on the instance that dies; Ann and Dan are not.
     sockets = {
         "ann": await WsClient.open(at(cluster, first.via_nginx), ann),
         "ben": await WsClient.open(at(cluster, victim.via_nginx), ben),
         "cat": await WsClient.open(at(cluster, victim.direct), cat),
         "dan": await WsClient.open(at(cluster, third.direct), dan),
+        # Through the load balancer itself, which sends this machine there.
+        "eve": await WsClient.open(at(cluster, cluster.public), eve),
     }
-    tokens = {"ann": ann, "ben": ben, "cat": cat, "dan": dan}
+    tokens = {"ann": ann, "ben": ben, "cat": cat, "dan": dan, "eve": eve}
+    on_victim = ("ben", "cat", "eve")
     acked: dict[str, dict[str, Any]] = {}  # client_id -> stored message
     sent: dict[str, str] = {}  # client_id -> body
     last_seen: dict[str, int] = dict.fromkeys(sockets, 0)
@@ -469,17 +472,17 @@ async def test_killing_an_instance_loses_no_acknowledged_message(cluster: Cluste
     victim.kill()
     killed_at = time.monotonic()
     await asyncio.gather(*senders)
-    for name in ("ben", "cat"):
+    for name in on_victim:
         await sockets[name].close()
 
     try:
         # The survivors sent every round; the victim's clients stopped.
         assert all(f"{name}-149" in acked for name in ("ann", "dan"))
-        assert not any(f"{name}-149" in acked for name in ("ben", "cat")), "killed too late"
-        # Ben and Cat reconnect through nginx's shared name (nginx moves them
+        assert not any(f"{name}-149" in acked for name in on_victim), "killed too late"
+        # Ben, Cat and Eve reconnect through nginx's shared name (nginx moves them
         # off the dead instance), catch up since the last seq they saw, and
         # send again what was never acknowledged, under the same client_id.
-        for name in ("ben", "cat"):
+        for name in on_victim:
             sockets[name] = await WsClient.open(at(cluster, cluster.public), tokens[name])
             caught_up = await _sync(sockets[name], group_id, last_seen[name])
             seqs = [m["seq"] for m in caught_up]
