@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import importlib.util
 import io
 import secrets
 import time
@@ -281,27 +280,16 @@ async def test_an_upload_is_downloaded_and_found_through_other_instances(
     assert found["items"] == []
 
 
-# Live across instances: any instance relays a room from the one ingesting it.
-LIVE_ACROSS_INSTANCES = importlib.util.find_spec("gortc.delivery.live_relay") is not None
-
-
-@pytest.mark.xfail(
-    not LIVE_ACROSS_INSTANCES,
-    strict=False,
-    reason="live across instances (segments in the object store, or fetched from the "
-    "ingesting instance) is not built yet: nginx sends the player to whichever "
-    "instance it picks",
-)
 async def test_a_stream_published_to_one_instance_plays_through_nginx(cluster: Cluster) -> None:
     bob = await cluster.person(cluster.public, unique("bob"))
     # Publish to an instance other than the one nginx sends this machine to,
     # so that playing through nginx has to cross instances.
     picked = await cluster.nginx_picks(bob)
     ingest = next(i for i in cluster.instances if i.number != picked)
-    key = await cluster.call("GET", f"{ingest.direct}/api/v1/live/key", bob)
-    publisher = await ffmpeg_publish(
-        f"rtmp://127.0.0.1:{ingest.rtmp_port}/live/{key['stream_key']}", seconds=20
-    )
+    key = await cluster.call("GET", f"{ingest.via_nginx}/api/v1/live/key", bob)
+    # The streamer is told that instance's own ingest address, as OBS needs.
+    assert key["rtmp_url"].startswith(f"rtmp://127.0.0.1:{ingest.rtmp_port}/live/")
+    publisher = await ffmpeg_publish(key["rtmp_url"], seconds=20)
     try:
         viewer = await cluster.person(cluster.public, unique("vic"))
         hls_url = ""
