@@ -150,9 +150,9 @@ async def test_direct_uploads_only_where_the_store_offers_them(
     assert await store.stage_uploaded("handle-never-uploaded-", 11, seen.append) is None
 
 
+# (The disk takes no direct uploads: see the test above.)
+@pytest.mark.parametrize("blob_backend", ["s3"], indirect=True)
 async def test_a_direct_upload_larger_than_allowed_is_removed(blob_backend: BlobBackend) -> None:
-    if blob_backend.name == "disk":
-        pytest.skip("the disk takes no direct uploads (see the test above)")
     store = blob_backend.store
     upload = await store.presign_upload("too-large-upload-handle", 5, "text/plain", 60)
     async with (
