@@ -13,7 +13,6 @@ which a call's ``call_elsewhere`` ws_url is built from).
 from __future__ import annotations
 
 import asyncio
-import getpass
 import re
 import secrets
 import signal
@@ -30,7 +29,7 @@ import aiohttp
 from tests.conftest import TEST_PASSWORD
 from tests.e2e.server_process import ServerProcess, start_server
 from tests.e2e.test_behind_nginx import make_certificate, require_nginx
-from tests.e2e.test_instances_behind_nginx import run_nginx
+from tests.e2e.test_instances_behind_nginx import nginx_config, run_nginx
 from tests.object_store import ACCESS_KEY, REGION, SECRET_KEY, ObjectStore
 from tests.postgres_server import PostgresServer
 from tests.redis_server import RedisServer, free_port
@@ -75,30 +74,6 @@ def site_for_instances(prefix: Path, listen_port: int, ports: list[int]) -> str:
     site = site.replace("/etc/letsencrypt/live/chat.example.org/privkey.pem", f"{prefix}/key.pem")
     site = site.replace("listen 443 ssl http2;", f"listen 127.0.0.1:{listen_port} ssl http2;")
     return site.replace("listen [::]:443 ssl http2;", "")
-
-
-def nginx_config(prefix: Path, site: str) -> Path:
-    (prefix / "site.conf").write_text(site)
-    conf = prefix / "nginx.conf"
-    conf.write_text(
-        f"""
-        user {getpass.getuser()};
-        worker_processes 1;
-        pid {prefix}/nginx.pid;
-        error_log {prefix}/error.log;
-        events {{ worker_connections 512; }}
-        http {{
-            access_log {prefix}/access.log;
-            client_body_temp_path {prefix}/body;
-            proxy_temp_path {prefix}/proxy;
-            fastcgi_temp_path {prefix}/fastcgi;
-            uwsgi_temp_path {prefix}/uwsgi;
-            scgi_temp_path {prefix}/scgi;
-            include {prefix}/site.conf;
-        }}
-        """
-    )
-    return conf
 
 
 @dataclass

@@ -17,6 +17,7 @@ credentials, whichever instance lists it and serves it.
 from __future__ import annotations
 
 import asyncio
+import getpass
 import signal
 import socket
 import ssl
@@ -31,7 +32,6 @@ import aiohttp
 import pytest_asyncio
 
 from tests.conftest import TEST_PASSWORD
-from tests.e2e.cluster import nginx_config
 from tests.e2e.server_process import ServerProcess, start_server
 from tests.e2e.test_behind_nginx import make_certificate, require_nginx
 from tests.e2e.test_live_streaming import eventually
@@ -67,6 +67,30 @@ def site_for_test(prefix: Path, port: int, upstreams: list[int]) -> Path:
     for shipped, actual in zip((8081, 8082), upstreams, strict=True):
         site = site.replace(f"127.0.0.1:{shipped}", f"127.0.0.1:{actual}")
     return nginx_config(prefix, site)
+
+
+def nginx_config(prefix: Path, site: str) -> Path:
+    (prefix / "site.conf").write_text(site)
+    conf = prefix / "nginx.conf"
+    conf.write_text(
+        f"""
+        user {getpass.getuser()};
+        worker_processes 1;
+        pid {prefix}/nginx.pid;
+        error_log {prefix}/error.log;
+        events {{ worker_connections 512; }}
+        http {{
+            access_log {prefix}/access.log;
+            client_body_temp_path {prefix}/body;
+            proxy_temp_path {prefix}/proxy;
+            fastcgi_temp_path {prefix}/fastcgi;
+            uwsgi_temp_path {prefix}/uwsgi;
+            scgi_temp_path {prefix}/scgi;
+            include {prefix}/site.conf;
+        }}
+        """
+    )
+    return conf
 
 
 def run_nginx(binary: str, prefix: Path, conf: Path, port: int) -> subprocess.Popen[bytes]:
