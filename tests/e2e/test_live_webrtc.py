@@ -25,7 +25,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from gortc.app import create_app
 from gortc.delivery.keys import RTMP_SERVER
-from gortc.media.aiortc_hooks import use_host_addresses
+from gortc.media.aiortc_hooks import on_keyframe_request, use_host_addresses
 from tests.conftest import ClientFactory, bearer, login, make_config, register
 from tests.e2e.call_peer import ColourTrack
 from tests.e2e.ws_client import WsClient
@@ -118,7 +118,12 @@ async def test_a_whip_publisher_goes_live_and_whep_viewers_see_it(
 
     publisher = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     connections.append(publisher)
-    publisher.addTransceiver(ColourTrack(200), direction="sendonly")
+    colour = ColourTrack(200)
+    # It makes keyframes only when asked, as a browser does: a viewer who
+    # comes later sees the picture only if the server's request reaches it.
+    on_keyframe_request(
+        publisher.addTransceiver(colour, direction="sendonly").sender, colour.request_keyframe
+    )
     publisher.addTransceiver(AudioStreamTrack(), direction="sendonly")
     response = await live_app.post(
         "/api/v1/live/whip",
@@ -136,11 +141,14 @@ async def test_a_whip_publisher_goes_live_and_whep_viewers_see_it(
     grey = (200 - 16) * 255 / 219  # the publisher's colour, as decoded
     assert abs(sum(viewer.lumas) / len(viewer.lumas) - grey) < 6
 
-    # A viewer that wants the picture only (an offer with no audio section)
-    # is answered with the picture only, not refused.
+    # A viewer who comes later and wants the picture only (an offer with no
+    # audio section) is answered with the picture only, not refused, and
+    # sees it from the keyframe the server asks the publisher for.
     video_only = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     connections.append(video_only)
     video_only.addTransceiver("video", direction="recvonly")
+    late = Viewer(video_only)
+    requests_before = len(colour.keyframe_requests)
     response = await live_app.post(
         f"/live/{bob['id']}/whep", data=await offer_of(video_only), headers=SDP | bearer(ann_tokens)
     )
@@ -148,6 +156,9 @@ async def test_a_whip_publisher_goes_live_and_whep_viewers_see_it(
     answer = await response.text()
     assert "m=video " in answer and "m=audio " not in answer
     await video_only.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+    await until(lambda: late.frames["video"] > 5)
+    assert late.frames["audio"] == 0
+    assert len(colour.keyframe_requests) > requests_before
 
     response = await live_app.delete(session, headers=bearer(ann_tokens))
     assert response.status == 200
