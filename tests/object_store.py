@@ -20,7 +20,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pytest
 
@@ -98,6 +98,20 @@ class ObjectStore:
     @property
     def url(self) -> str:
         return f"s3://{self.bucket}"
+
+    def client(self) -> Any:
+        """A raw S3 client of this server (``async with``), for what a test
+        sets up or checks beneath gortc. (aiobotocore is imported here, when
+        a test needs it, as gortc imports it only when configured.)"""
+        from aiobotocore.session import get_session
+
+        return get_session().create_client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+        )
 
     def start(self) -> None:
         (self.directory / "data").mkdir(parents=True, exist_ok=True)

@@ -50,15 +50,8 @@ async def s3_client(aiohttp_client: ClientFactory, s3_config: Config) -> TestCli
 @pytest.fixture
 async def bucket(object_store: ObjectStore, s3_config: Config) -> AsyncIterator[Any]:
     """The bucket's raw client, for what a test checks beneath the server."""
-    from aiobotocore.session import get_session
 
-    async with get_session().create_client(
-        "s3",
-        endpoint_url=object_store.endpoint,
-        region_name=REGION,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-    ) as client:
+    async with object_store.client() as client:
         yield client
 
 

@@ -30,7 +30,6 @@ PNG = bytes.fromhex(
 
 @pytest.fixture
 async def server(tmp_path: Path, object_store: ObjectStore) -> AsyncIterator[ServerProcess]:
-    from aiobotocore.session import get_session
 
     bucket = await new_bucket(object_store)
     running = await start_server(
@@ -46,13 +45,7 @@ async def server(tmp_path: Path, object_store: ObjectStore) -> AsyncIterator[Ser
     )
     # The operator's step of docs/deploy.md: the bucket lets the site's
     # origin, and no other, PUT and GET (SeaweedFS otherwise allows any).
-    async with get_session().create_client(
-        "s3",
-        endpoint_url=object_store.endpoint,
-        region_name=REGION,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-    ) as client:
+    async with object_store.client() as client:
         await client.put_bucket_cors(
             Bucket=bucket,
             CORSConfiguration={

@@ -29,16 +29,9 @@ class BlobBackend:
 
 async def new_bucket(object_store: ObjectStore) -> str:
     """A fresh, empty bucket of the session's S3 server."""
-    from aiobotocore.session import get_session
 
     name = f"test-{secrets.token_hex(6)}"
-    async with get_session().create_client(
-        "s3",
-        endpoint_url=object_store.endpoint,
-        region_name=REGION,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-    ) as client:
+    async with object_store.client() as client:
         await client.create_bucket(Bucket=name)
     return name
 
@@ -60,18 +53,11 @@ async def blob_backend(
     if request.param == "disk":
         yield BlobBackend("disk", DiskBlobStore(tmp_path / "blobs"))
         return
-    from aiobotocore.session import get_session
 
     object_store: ObjectStore = request.getfixturevalue("object_store")
     bucket = await new_bucket(object_store)
     store = s3_store(object_store, bucket)
     await store.open()
-    async with get_session().create_client(
-        "s3",
-        endpoint_url=object_store.endpoint,
-        region_name=REGION,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-    ) as client:
+    async with object_store.client() as client:
         yield BlobBackend("s3", store, client, bucket)
     await store.close()
